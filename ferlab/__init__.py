@@ -1,0 +1,7 @@
+"""ferlab: facial expression recognition on FER2013, from the paper's CNN to photos and video."""
+
+from .data import EMOTIONS, FER2013, DataFormatError, load_fer2013
+from .models import create_model, list_models
+
+__version__ = "0.1.0"
+__all__ = ["EMOTIONS", "FER2013", "DataFormatError", "create_model", "list_models", "load_fer2013"]

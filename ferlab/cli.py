@@ -1,0 +1,207 @@
+"""The ``ferlab`` command: one entry point, one sub-command per pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import typing
+from dataclasses import fields
+from pathlib import Path
+
+DEFAULT_RUN = Path("runs")
+
+
+def _parse_value(text: str):
+    """``key=value`` option values: JSON where it parses (numbers, booleans), else a string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _add_train_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per `TrainConfig` field, so the CLI and the dataclass cannot drift apart."""
+    from .train import TrainConfig
+
+    hints = typing.get_type_hints(TrainConfig)
+    for f in fields(TrainConfig):
+        if f.name == "model_options":
+            continue
+        kind = hints[f.name]
+        convert = int if kind in (int, int | None) else float if kind is float else str
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=convert, default=None)
+    parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a field of the model's config, e.g. batch_norm=false")
+
+
+def _train_config(args: argparse.Namespace, **defaults):
+    from .train import TrainConfig
+
+    values = dict(defaults)
+    for f in fields(TrainConfig):
+        given = getattr(args, f.name, None)
+        if given is not None:
+            values[f.name] = given
+    options = {}
+    for item in args.model_option:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--model-option {item!r}: expected KEY=VALUE")
+        options[key] = _parse_value(value)
+    values["model_options"] = options
+    return TrainConfig.from_dict(values)
+
+
+def cmd_data_stats(args) -> None:
+    from .data import dataset_stats, load_fer2013
+
+    stats = dataset_stats(load_fer2013(args.path))
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return
+    from .data import EMOTIONS
+
+    print(f"{'split':<12}{'rows':>7}" + "".join(f"{e:>10}" for e in EMOTIONS))
+    for split, counts in stats["counts"].items():
+        print(f"{split:<12}{sum(counts.values()):>7}" + "".join(f"{counts[e]:>10}" for e in EMOTIONS))
+    print(f"rows {stats['rows']}, distinct images {stats['distinct_images']}")
+    print(f"duplicate groups {stats['duplicate_groups']} covering {stats['duplicate_rows']} rows; "
+          f"{stats['duplicate_groups_across_splits']} span splits, "
+          f"{stats['duplicate_groups_with_conflicting_labels']} have conflicting labels")
+    print(f"constant images ({len(stats['constant_images'])}): {stats['constant_images']}")
+
+
+def cmd_baselines(args) -> None:
+    from .baselines import fit_baselines
+    from .data import load_fer2013
+
+    print(json.dumps(fit_baselines(load_fer2013(args.data)), indent=2))
+
+
+def cmd_train(args) -> None:
+    from .data import load_fer2013
+    from .evaluate import evaluate_trained
+    from .train import train
+
+    config = _train_config(args)
+    data = load_fer2013(args.data)
+    train(config, data, args.out, resume=args.resume)
+    metrics = evaluate_trained(args.out, data)
+    (Path(args.out) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    print(f"best epoch {metrics['best_epoch']}: PublicTest {metrics['val']['accuracy']:.4f}  "
+          f"PrivateTest {metrics['test']['accuracy']:.4f}  (weights in {args.out}/best.safetensors)")
+
+
+def cmd_search(args) -> None:
+    from .data import load_fer2013
+    from .search import run_search
+
+    base = _train_config(args, epochs=3, max_train=8000)
+    study = run_search(load_fer2013(args.data), base, args.out, args.trials, storage=args.storage,
+                       study_name=args.study, sampler=args.sampler, seed=args.search_seed)
+    print(json.dumps({"best_value": study.best_value, "best_params": study.best_trial.params,
+                      "trials": len(study.trials)}, indent=2))
+
+
+def cmd_evaluate(args) -> None:
+    from .data import load_fer2013
+    from .evaluate import evaluate_trained
+
+    metrics = evaluate_trained(args.model_dir, load_fer2013(args.data))
+    metrics.pop("test_predicted")
+    print(json.dumps(metrics, indent=2))
+
+
+def cmd_report(args) -> None:
+    from .data import load_fer2013
+    from .report import build_report
+    from .reproduce import ReproduceConfig
+
+    run = json.loads((Path(args.run_dir) / "run.json").read_text())
+    data_path = args.data or run.pop("data")
+    run.pop("data", None)
+    data = ReproduceConfig(**run).select(load_fer2013(data_path))
+    paths = build_report(args.run_dir, data)
+    print(f"wrote {paths['markdown']} and {paths['html']}")
+
+
+def cmd_reproduce(args) -> None:
+    from .reproduce import ReproduceConfig, reproduce
+
+    config = ReproduceConfig.quick() if args.quick else ReproduceConfig()
+    if args.epochs:
+        config.epochs = args.epochs
+    out = args.out or DEFAULT_RUN / ("reproduce-quick" if args.quick else "reproduce")
+    reproduce(args.data, out, config)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ferlab", description="Facial expression recognition on FER2013.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="inspect a FER2013 file").add_subparsers(dest="data_command", required=True)
+    stats = data.add_parser("stats", help="counts per split and class, duplicates, blank images")
+    stats.add_argument("path")
+    stats.add_argument("--json", action="store_true")
+    stats.set_defaults(func=cmd_data_stats)
+
+    baselines = commands.add_parser("baselines", help="LDA, QDA and logistic regression (Table 1)")
+    baselines.add_argument("--data", required=True)
+    baselines.set_defaults(func=cmd_baselines)
+
+    train = commands.add_parser("train", help="train one model; best PublicTest epoch is kept")
+    train.add_argument("--data", required=True)
+    train.add_argument("--out", required=True, help="run folder (checkpoints, history, weights)")
+    train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    _add_train_options(train)
+    train.set_defaults(func=cmd_train)
+
+    search = commands.add_parser("search", help="randomized hyper-parameter search (Optuna)")
+    search.add_argument("--data", required=True)
+    search.add_argument("--out", required=True)
+    search.add_argument("--trials", type=int, default=10)
+    search.add_argument("--storage", help="Optuna storage URL shared by workers (default: OUT/search.db)")
+    search.add_argument("--study", default="ferlab")
+    search.add_argument("--sampler", default="random", choices=["random", "tpe"])
+    search.add_argument("--search-seed", type=int, default=None, help="sampler seed (give workers different ones)")
+    _add_train_options(search)
+    search.set_defaults(func=cmd_search)
+
+    evaluate = commands.add_parser("evaluate", help="metrics of a trained run folder")
+    evaluate.add_argument("model_dir")
+    evaluate.add_argument("--data", required=True)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    report = commands.add_parser("report", help="report.md/html and figures for a reproduce run")
+    report.add_argument("run_dir")
+    report.add_argument("--data", help="FER2013 file (default: the one the run used)")
+    report.set_defaults(func=cmd_report)
+
+    reproduce = commands.add_parser("reproduce", help="the whole paper end to end (resumable)")
+    reproduce.add_argument("--data", required=True)
+    reproduce.add_argument("--out", help="run folder (default runs/reproduce[-quick])")
+    reproduce.add_argument("--quick", action="store_true", help="2,000 faces per split, 2 epochs")
+    reproduce.add_argument("--epochs", type=int, help="epochs per CNN (default 30)")
+    reproduce.set_defaults(func=cmd_reproduce)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        print("ferlab: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, KeyError) as error:
+        if args.debug:
+            raise
+        print(f"ferlab: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

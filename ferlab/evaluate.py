@@ -1,0 +1,121 @@
+"""Batched inference on uint8 faces and the metrics the paper reports."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import EMOTIONS, FER2013, PIXEL_MEAN, PIXEL_STD, train_val_test, training_duplicates_mask
+from .models import load_trained
+
+# The paper's suggested regroupings (Section 5): attitude, and anger merged with disgust.
+ATTITUDE = {"positive": (3,), "negative": (0, 1, 2, 4), "neutral": (5, 6)}
+ATTITUDE_OF_LABEL = np.array([next(i for i, g in enumerate(ATTITUDE.values()) if c in g) for c in range(7)])
+MERGE_ANGER_DISGUST = np.array([0, 0, 1, 2, 3, 4, 5])
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def autocast(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:
+    """bf16 autocast where the hardware runs it natively (CUDA, or CPUs with AVX-512 bf16)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if precision == "bf16" or torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def to_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 (N, 48, 48) or (N, 1, 48, 48) faces to normalised float NCHW, channels_last."""
+    if images.dim() == 3:
+        images = images.unsqueeze(1)
+    x = images.to(device, non_blocking=True).float().div_(255).sub_(PIXEL_MEAN).div_(PIXEL_STD)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module,
+    images: np.ndarray | torch.Tensor,
+    batch_size: int = 512,
+    device: torch.device | None = None,
+    precision: str = "auto",
+    flip_tta: bool = False,
+) -> np.ndarray:
+    """Logits (N, 7) as float32 for uint8 faces (N, 48, 48); ``flip_tta`` averages in the mirror."""
+    device = device or next(model.parameters()).device
+    images = torch.as_tensor(images)
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = to_input(images[start : start + batch_size], device)
+        with autocast(device, precision):
+            logits = model(x).float()
+            if flip_tta:
+                logits = (logits + model(x.flip(-1)).float()) / 2
+        out.append(logits.cpu())
+    model.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros((0, 7), np.float32)
+
+
+def classification_metrics(labels: np.ndarray, logits: np.ndarray) -> dict:
+    """Accuracy, loss, per-class recall, confusion matrices and the paper's regroupings."""
+    labels = np.asarray(labels)
+    predicted = logits.argmax(1)
+    log_probs = torch.log_softmax(torch.as_tensor(logits), 1)
+    loss = float(nn.functional.nll_loss(log_probs, torch.as_tensor(labels)).item()) if len(labels) else 0.0
+    confusion = np.zeros((7, 7), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    row_sums = confusion.sum(1, keepdims=True)
+    normalized = np.divide(confusion, row_sums, out=np.zeros((7, 7)), where=row_sums > 0)
+    return {
+        "n": int(len(labels)),
+        "accuracy": float((predicted == labels).mean()) if len(labels) else 0.0,
+        "loss": loss,
+        "recall": {EMOTIONS[c]: float(normalized[c, c]) for c in range(7)},
+        "confusion": confusion.tolist(),
+        "confusion_normalized": normalized.round(4).tolist(),
+        "true_counts": np.bincount(labels, minlength=7).tolist(),
+        "predicted_counts": np.bincount(predicted, minlength=7).tolist(),
+        "attitude_accuracy": float((ATTITUDE_OF_LABEL[predicted] == ATTITUDE_OF_LABEL[labels]).mean()),
+        "anger_disgust_merged_accuracy": float(
+            (MERGE_ANGER_DISGUST[predicted] == MERGE_ANGER_DISGUST[labels]).mean()
+        ),
+    }
+
+
+def evaluate_trained(model_dir: str | Path, data: FER2013) -> dict:
+    """Metrics of a trained run's best weights on PublicTest and PrivateTest (full and
+    without the PrivateTest faces that also appear in Training), plus size and speed."""
+    model_dir = Path(model_dir)
+    model, card = load_trained(model_dir)
+    history = json.loads((model_dir / "history.json").read_text())
+    splits = train_val_test(data)
+    val_images, val_labels = splits["PublicTest"]
+    test_images, test_labels = splits["PrivateTest"]
+    test_logits = predict_logits(model, test_images)
+    unseen = ~training_duplicates_mask(data, "PrivateTest") if len(test_labels) else np.zeros(0, bool)
+    return {
+        "model": card["model"],
+        "best_epoch": card["epoch"],
+        "epochs": len(history),
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "seconds_per_epoch": float(np.mean([row["seconds"] for row in history])),
+        "train_images_per_second": float(np.mean([row["images_per_second"] for row in history])),
+        "val": classification_metrics(val_labels, predict_logits(model, val_images)),
+        "test": classification_metrics(test_labels, test_logits),
+        "test_deduplicated": classification_metrics(test_labels[unseen], test_logits[unseen]),
+        "test_predicted": test_logits.argmax(1).tolist(),
+    }

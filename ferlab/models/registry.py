@@ -1,0 +1,57 @@
+"""A small timm-style registry: ``create_model("paper_cnn", batch_norm=False)``."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from safetensors.torch import load_file
+from torch import nn
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """Decorator: make ``factory`` available to `create_model` under its function name."""
+    _REGISTRY[factory.__name__] = factory
+    return factory
+
+
+def create_model(name: str, **overrides) -> nn.Module:
+    """Build a registered model; ``overrides`` replace fields of its config dataclass."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(list_models())}")
+    return _REGISTRY[name](**overrides)
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+
+
+def load_trained(weights: str | Path, card: dict | None = None) -> tuple[nn.Module, dict]:
+    """A model from safetensors weights and its JSON card (``model.json`` beside them).
+
+    ``weights`` is the ``.safetensors`` file or the folder holding ``best.safetensors``.
+    Returns the model in eval mode and the card.
+    """
+    weights = Path(weights)
+    if weights.is_dir():
+        weights = weights / "best.safetensors"
+    if card is None:
+        card_path = weights.with_name("model.json")
+        if not card_path.exists():
+            raise FileNotFoundError(f"{card_path}: missing model card beside {weights.name}")
+        card = json.loads(card_path.read_text())
+    model = create_model(card["model"], **card.get("model_options", {}))
+    try:
+        state = load_file(str(weights))
+    except Exception as error:  # safetensors raises its own error types
+        raise ValueError(f"{weights}: not a valid safetensors weights file ({error})") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
+        raise ValueError(f"{weights}: weights do not fit model {card['model']!r}: {first}") from None
+    return model.eval(), card

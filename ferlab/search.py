@@ -1,0 +1,69 @@
+"""The paper's randomized hyper-parameter search, on Optuna.
+
+Each trial trains a model for a few epochs (optionally on a subset of Training) and is
+scored on PublicTest. The study lives in a database (SQLite file by default), so several
+processes or machines can work on one study by passing the same ``storage`` URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import optuna
+
+from .data import FER2013
+from .train import TrainConfig, train
+
+SAMPLERS = {
+    "random": optuna.samplers.RandomSampler,  # the paper's approach
+    "tpe": optuna.samplers.TPESampler,
+}
+
+
+def suggest(trial: optuna.Trial, base: TrainConfig) -> TrainConfig:
+    """The searched space: Adam's learning rate and betas, batch size, weight decay."""
+    return replace(
+        base,
+        lr=trial.suggest_float("lr", 1e-4, 3e-3, log=True),
+        beta1=trial.suggest_float("beta1", 0.8, 0.95),
+        beta2=trial.suggest_float("beta2", 0.99, 0.9999),
+        batch_size=trial.suggest_categorical("batch_size", [64, 128, 256]),
+        weight_decay=trial.suggest_categorical("weight_decay", [0.0, 1e-5, 1e-4]),
+    )
+
+
+def run_search(
+    data: FER2013,
+    base: TrainConfig,
+    out_dir: str | Path,
+    n_trials: int,
+    storage: str | None = None,
+    study_name: str = "ferlab",
+    sampler: str = "random",
+    seed: int = 0,
+    progress: bool = True,
+) -> optuna.Study:
+    """Run ``n_trials`` more trials (finished trials in the study are kept) and return the study."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    storage = storage or f"sqlite:///{out_dir / 'search.db'}"
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")
+    study = optuna.create_study(
+        study_name=study_name, storage=storage, direction="maximize",
+        sampler=SAMPLERS[sampler](seed=seed), load_if_exists=True,
+    )
+
+    def objective(trial: optuna.Trial) -> float:
+        config = suggest(trial, base)
+        result = train(config, data, out_dir / f"trial-{trial.number:03d}", resume=True, progress=progress)
+        return result["best_val_accuracy"]
+
+    study.optimize(objective, n_trials=n_trials)
+    return study
+
+
+def best_config(study: optuna.Study, base: TrainConfig) -> TrainConfig:
+    """``base`` with the best trial's hyper-parameters."""
+    return replace(base, **study.best_trial.params)

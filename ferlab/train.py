@@ -1,0 +1,234 @@
+"""One training loop, readable top to bottom.
+
+`train(config, data, out_dir)` trains a registered model on FER2013 Training, selects the
+best epoch on PublicTest (the paper's validation split) and never looks at PrivateTest.
+Everything it writes lives in ``out_dir``:
+
+- ``config.json``    the resolved `TrainConfig`
+- ``history.json``   one row per epoch: train/val loss and accuracy, seconds
+- ``last.pt``        full state (model, optimizer, scheduler, epoch, history), every epoch
+- ``best.safetensors`` + ``model.json``  weights and card of the best PublicTest epoch
+
+Files are written atomically (temp file + rename), so a run killed at any moment leaves
+the previous epoch's state intact, and ``resume=True`` continues from it. Each epoch's
+randomness (shuffle, augmentation, dropout) is seeded from ``(seed, epoch)``, so a resumed
+run ends with exactly the weights of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from torch import nn
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from .data import FER2013, PIXEL_MEAN, PIXEL_STD, train_val_test
+from .evaluate import autocast, classification_metrics, pick_device, predict_logits, to_input
+from .models import create_model
+
+
+@dataclass
+class TrainConfig:
+    model: str = "paper_cnn"
+    model_options: dict = field(default_factory=dict)
+    epochs: int = 30
+    batch_size: int = 128
+    optimizer: str = "adam"  # adam | adamw | sgd (Nesterov momentum 0.9)
+    lr: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    weight_decay: float = 0.0
+    schedule: str = "constant"  # constant | cosine | onecycle
+    label_smoothing: float = 0.0
+    augment: str = "light"  # none | light (flip, shift) | strong (+ rotate, scale, erase)
+    max_train: int | None = None  # train on a random subset of this size (search, smoke tests)
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"  # auto (bf16 where native) | bf16 | fp32
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown training option(s) {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**values)
+
+
+def augment_batch(images: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Tensor:
+    """Random flips and affine jitter on a float NCHW batch, all in one batched grid_sample."""
+    if mode == "none":
+        return images
+    n = images.shape[0]
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return torch.rand(n, generator=generator) * (high - low) + low
+
+    flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    if mode == "light":
+        angle, scale, shift = torch.zeros(n), torch.ones(n), 4 / 24  # +-4 px
+    elif mode == "strong":
+        angle, scale, shift = uniform(-15, 15) * math.pi / 180, uniform(0.85, 1.15), 0.2
+    else:
+        raise ValueError(f"unknown augment mode {mode!r}; use none, light or strong")
+    tx, ty = uniform(-shift, shift), uniform(-shift, shift)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta.to(images), list(images.shape), align_corners=False)
+    out = F.grid_sample(images, grid, padding_mode="border", align_corners=False)
+    if mode == "strong":  # random erasing of one rectangle in half the images
+        side = (uniform(0.1, 0.4) * images.shape[-1]).long()
+        y0 = (torch.rand(n, generator=generator) * (images.shape[-2] - side)).long()
+        x0 = (torch.rand(n, generator=generator) * (images.shape[-1] - side)).long()
+        rows = torch.arange(images.shape[-2]).view(1, -1, 1)
+        cols = torch.arange(images.shape[-1]).view(1, 1, -1)
+        in_rows = (rows >= y0.view(-1, 1, 1)) & (rows < (y0 + side).view(-1, 1, 1))
+        in_cols = (cols >= x0.view(-1, 1, 1)) & (cols < (x0 + side).view(-1, 1, 1))
+        box = in_rows & in_cols & (torch.rand(n, generator=generator) < 0.5).view(-1, 1, 1)
+        out = out.masked_fill(box.unsqueeze(1).to(out.device), 0.0)
+    return out.contiguous(memory_format=torch.channels_last)
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, config.lr, (config.beta1, config.beta2), weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, config.lr, (config.beta1, config.beta2), weight_decay=config.weight_decay)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, config.lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}; use adam, adamw or sgd")
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+    total = config.epochs * steps_per_epoch
+    if config.schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total)
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=total, pct_start=0.2)
+    raise ValueError(f"unknown schedule {config.schedule!r}; use constant, cosine or onecycle")
+
+
+def train_one_epoch(model, optimizer, scheduler, images, labels, config, epoch, device, progress=True):
+    """One pass over the training images; returns (mean loss, accuracy) on augmented batches."""
+    generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+    torch.manual_seed(config.seed * 100_003 + epoch)  # dropout
+    order = torch.randperm(len(labels), generator=generator)
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    # Full batches only (a batch of one would break batch norm); the rest waits a new epoch.
+    n_batches = max(1, len(order) // config.batch_size)
+    bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not progress)
+    for batch in bar:
+        rows = order[batch * config.batch_size : (batch + 1) * config.batch_size]
+        x = augment_batch(to_input(images[rows], device), config.augment, generator)
+        y = labels[rows].to(device)
+        with autocast(device, config.precision):
+            logits = model(x)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total_loss += loss.item() * len(rows)
+        correct += (logits.argmax(1) == y).sum().item()
+        seen += len(rows)
+        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+    return total_loss / seen, correct / seen
+
+
+def train(config: TrainConfig, data: FER2013, out_dir: str | Path, resume: bool = True, progress: bool = True) -> dict:
+    """Train, checkpoint every epoch, and return the final metrics of the best epoch."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = pick_device(config.device)
+    splits = train_val_test(data, config.seed)
+    train_images, train_labels = splits["Training"]
+    if config.max_train is not None and config.max_train < len(train_labels):
+        rows = np.random.default_rng(config.seed).permutation(len(train_labels))[: config.max_train]
+        train_images, train_labels = train_images[rows], train_labels[rows]
+    images, labels = torch.from_numpy(train_images).unsqueeze(1), torch.from_numpy(train_labels)
+    val_images, val_labels = splits["PublicTest"]
+
+    torch.manual_seed(config.seed)
+    model = create_model(config.model, **config.model_options).to(device, memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, config)
+    steps_per_epoch = max(1, len(labels) // config.batch_size)
+    scheduler = build_scheduler(optimizer, config, steps_per_epoch)
+    history: list[dict] = []
+    _atomic_write_text(out_dir / "config.json", json.dumps(asdict(config), indent=2))
+
+    checkpoint_path = out_dir / "last.pt"
+    if resume and checkpoint_path.exists():
+        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        if state["config"] != asdict(config):
+            raise ValueError(f"{checkpoint_path}: saved with a different config; use a new run folder or drop --resume")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        history = state["history"]
+
+    best_val = max((row["val_accuracy"] for row in history), default=-1.0)
+    for epoch in range(len(history), config.epochs):
+        start = time.perf_counter()
+        train_loss, train_acc = train_one_epoch(
+            model, optimizer, scheduler, images, labels, config, epoch, device, progress
+        )
+        seconds = time.perf_counter() - start
+        val = classification_metrics(val_labels, predict_logits(model, val_images, precision=config.precision))
+        history.append({
+            "epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_acc,
+            "val_loss": val["loss"], "val_accuracy": val["accuracy"], "seconds": seconds,
+            "images_per_second": len(labels) / seconds,
+        })
+        if val["accuracy"] > best_val:
+            best_val = val["accuracy"]
+            save_weights(model, config, out_dir, {"epoch": epoch + 1, "val_accuracy": best_val})
+        _atomic_torch_save({
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "history": history, "config": asdict(config),
+        }, checkpoint_path)
+        _atomic_write_text(out_dir / "history.json", json.dumps(history, indent=2))
+        if progress:
+            tqdm.write(
+                f"epoch {epoch + 1}/{config.epochs}  train loss {train_loss:.3f} acc {train_acc:.3f}  "
+                f"val loss {val['loss']:.3f} acc {val['accuracy']:.3f}  {seconds:.0f}s"
+            )
+    return {"history": history, "best_val_accuracy": best_val}
+
+
+def save_weights(model: nn.Module, config: TrainConfig, out_dir: Path, extra: dict) -> None:
+    """Best weights as safetensors, with the card that says how to rebuild and feed the model."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = out_dir / "best.safetensors.tmp"
+    save_file(tensors, str(tmp))
+    os.replace(tmp, out_dir / "best.safetensors")
+    card = {
+        "model": config.model, "model_options": config.model_options,
+        "input": {"size": 48, "channels": 1, "mean": PIXEL_MEAN, "std": PIXEL_STD},
+        "train_config": asdict(config), **extra,
+    }
+    _atomic_write_text(out_dir / "model.json", json.dumps(card, indent=2))
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)

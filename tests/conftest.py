@@ -1,0 +1,54 @@
+"""Shared fixtures: small FER2013-format data made on the fly, and an isolated cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ferlab.data import SPLITS
+
+REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.csv.gz"
+
+
+def synthetic_faces(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy 48x48 images whose class is a bright square at one of seven positions,
+    so that a small CNN can learn them in a few epochs."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 7
+    images = rng.integers(0, 90, size=(n, 48, 48), dtype=np.uint8)
+    for i, label in enumerate(labels):
+        row, col = divmod(int(label), 3)
+        images[i, 4 + 14 * row : 16 + 14 * row, 4 + 14 * col : 16 + 14 * col] = 230
+    return images, labels
+
+
+def csv_text(images: np.ndarray, labels: np.ndarray, usage: list[str]) -> str:
+    rows = ["emotion,pixels,Usage"]
+    for image, label, split in zip(images, labels, usage, strict=True):
+        rows.append(f"{label},{' '.join(map(str, image.ravel()))},{split}")
+    return "\n".join(rows) + "\n"
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FERLAB_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def tiny_csv(tmp_path) -> Path:
+    """A FER2013 CSV with 140 Training, 70 PublicTest and 70 PrivateTest rows."""
+    counts = {"Training": 140, "PublicTest": 70, "PrivateTest": 70}
+    images, labels = synthetic_faces(sum(counts.values()))
+    usage = [split for split in SPLITS for _ in range(counts[split])]
+    path = tmp_path / "fer2013.csv"
+    path.write_text(csv_text(images, labels, usage))
+    return path
+
+
+@pytest.fixture
+def real_data() -> Path:
+    if not REAL_DATA.exists():
+        pytest.skip("real FER2013 file not present")
+    return REAL_DATA

@@ -1,0 +1,39 @@
+import json
+
+from ferlab.cli import main
+
+
+def test_data_stats_prints_counts(tiny_csv, capsys):
+    assert main(["data", "stats", str(tiny_csv)]) == 0
+    out = capsys.readouterr().out
+    assert "Training" in out and "140" in out and "constant images (0)" in out
+    assert main(["data", "stats", str(tiny_csv), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == 280
+
+
+def test_bad_file_is_one_line_and_exit_code_2(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("emotion,pixels,Usage\n9,1 2 3,Training\n")
+    assert main(["data", "stats", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("ferlab: error: ") and "bad.csv:2" in err
+    assert "Traceback" not in err
+
+
+def test_train_evaluate_and_report_commands(tiny_csv, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--data", str(tiny_csv), "--out", str(out), "--epochs", "1", "--batch-size", "32",
+            "--model-option", "hidden=16", "--model-option", "batch_norm=false"]
+    assert main(args) == 0
+    assert "PrivateTest" in capsys.readouterr().out
+    card = json.loads((out / "model.json").read_text())
+    assert card["model_options"] == {"hidden": 16, "batch_norm": False}
+    assert main(["evaluate", str(out), "--data", str(tiny_csv)]) == 0
+    assert json.loads(capsys.readouterr().out)["test"]["n"] == 70
+
+
+def test_unknown_train_option_is_an_error(tiny_csv, tmp_path, capsys):
+    args = ["train", "--data", str(tiny_csv), "--out", str(tmp_path / "r"), "--epochs", "1",
+            "--model-option", "wings=2"]
+    assert main(args) == 2
+    assert "unknown paper_cnn option" in capsys.readouterr().err

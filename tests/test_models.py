@@ -1,0 +1,43 @@
+import pytest
+import torch
+
+from ferlab.models import create_model, list_models
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_runs_forward_and_backward(name):
+    model = create_model(name)
+    x = torch.randn(4, 1, 48, 48)
+    logits = model(x)
+    assert logits.shape == (4, 7)
+    logits.sum().backward()
+    for param_name, param in model.named_parameters():
+        assert param.grad is not None and torch.isfinite(param.grad).all(), param_name
+
+
+def test_paper_cnn_layout_and_parameter_count():
+    model = create_model("paper_cnn")
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [32] * 3 + [64] * 3 + [128] * 3
+    assert all(c.kernel_size == (3, 3) for c in convs)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 3
+    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in model.modules()) == 3
+    # convs + 3 batch norms (2 * (32 + 64 + 128)) + dense 4608->64 + 64->7
+    conv_params = sum(c.weight.numel() + c.bias.numel() for c in convs)
+    assert conv_params == sum(i * o * 9 + o for i, o in [(1, 32), (32, 32), (32, 32), (32, 64), (64, 64), (64, 64), (64, 128), (128, 128), (128, 128)])
+    assert sum(p.numel() for p in model.parameters()) == conv_params + 448 + (4608 * 64 + 64) + (64 * 7 + 7)
+
+
+def test_ablations_drop_what_they_say():
+    no_bn = create_model("paper_cnn_no_bn")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in no_bn.modules())
+    no_dropout = create_model("paper_cnn_no_dropout")
+    assert all(m.p == 0 for m in no_dropout.modules() if isinstance(m, torch.nn.Dropout))
+    assert create_model("paper_cnn", batch_norm=False).config.batch_norm is False
+
+
+def test_unknown_names_and_options_say_what_exists():
+    with pytest.raises(ValueError, match="available: .*paper_cnn"):
+        create_model("resnet9000")
+    with pytest.raises(ValueError, match="unknown paper_cnn option"):
+        create_model("paper_cnn", width=3)
