@@ -136,6 +136,65 @@ def cmd_reproduce(args) -> None:
     reproduce(args.data, out, config)
 
 
+def _analyzer(args):
+    from .classifier import load_model
+    from .predict import Analyzer
+
+    return Analyzer(load_model(args.model), detector=args.detector, margin=args.margin)
+
+
+def cmd_predict(args) -> int:
+    from .predict import predict_files, write_results
+
+    results = predict_files(args.inputs, _analyzer(args), annotate_dir=args.annotate, batch_images=args.batch_images,
+                            progress=not args.quiet)
+    fmt = args.format or ("csv" if args.out and str(args.out).endswith(".csv") else "jsonl")
+    count, failed = write_results(results, args.out, fmt)
+    for failure in failed:
+        print(f"ferlab: skipped {failure['error']}", file=sys.stderr)
+    if args.out:
+        print(f"{count - len(failed)} of {count} images analyzed; results in {args.out}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_video(args) -> None:
+    from .video import analyze_video
+
+    result = analyze_video(args.video, _analyzer(args), args.out, every=args.every, annotate=args.annotate_video)
+    print(json.dumps(result, indent=2))
+
+
+def cmd_export(args) -> None:
+    from .classifier import load_model
+
+    path = load_model(args.model).export_onnx(args.onnx)
+    print(f"wrote {path} and {path.with_suffix('.json')}")
+
+
+def cmd_demo(args) -> None:
+    from importlib import resources
+
+    from .imageio import load_image
+    from .predict import write_annotated
+
+    photo = Path(str(resources.files("ferlab") / "assets" / "astronaut.jpg"))
+    analyzer = _analyzer(args)
+    rgb = load_image(photo)
+    faces = analyzer.analyze(rgb)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    annotated = write_annotated(rgb, faces, out / "astronaut.annotated.jpg")
+    (out / "astronaut.json").write_text(json.dumps({"path": str(photo), "faces": faces}, indent=2))
+    print(json.dumps(faces, indent=2))
+    print(f"annotated photo: {annotated}; JSON: {out / 'astronaut.json'}", file=sys.stderr)
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="run folder, .safetensors or .onnx (default: the bundled model)")
+    parser.add_argument("--detector", default="haar", choices=["haar", "hog"])
+    parser.add_argument("--margin", type=float, help="crop margin per side, as a fraction of the face box")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ferlab", description="Facial expression recognition on FER2013.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
@@ -185,13 +244,41 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--quick", action="store_true", help="2,000 faces per split, 2 epochs")
     reproduce.add_argument("--epochs", type=int, help="epochs per CNN (default 30)")
     reproduce.set_defaults(func=cmd_reproduce)
+
+    predict = commands.add_parser("predict", help="emotion of every face in photos (files, folders, globs)")
+    predict.add_argument("inputs", nargs="+")
+    predict.add_argument("--out", help="output file (.jsonl or .csv); default: JSON lines on stdout")
+    predict.add_argument("--format", choices=["jsonl", "csv"])
+    predict.add_argument("--annotate", metavar="DIR", help="also write each photo with boxes, labels and bars")
+    predict.add_argument("--batch-images", type=int, default=32, help="photos whose faces are classified together")
+    predict.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_model_options(predict)
+    predict.set_defaults(func=cmd_predict)
+
+    video = commands.add_parser("video", help="emotions over time in a video: timeline CSV and plot")
+    video.add_argument("video")
+    video.add_argument("--out", default="ferlab-video", help="output folder")
+    video.add_argument("--every", type=int, default=1, help="analyze every k-th frame")
+    video.add_argument("--annotate-video", action="store_true", help="also write an annotated MP4")
+    _add_model_options(video)
+    video.set_defaults(func=cmd_video)
+
+    export = commands.add_parser("export", help="export a model for ONNX Runtime")
+    export.add_argument("--onnx", required=True, metavar="FILE", help="output .onnx file (card written beside it)")
+    export.add_argument("--model", help="run folder or .safetensors (default: the bundled model)")
+    export.set_defaults(func=cmd_export)
+
+    demo = commands.add_parser("demo", help="the bundled model on a bundled photo (NASA astronaut portrait)")
+    demo.add_argument("--out", default="ferlab-demo", help="output folder")
+    _add_model_options(demo)
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        return args.func(args) or 0
     except KeyboardInterrupt:
         print("ferlab: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
@@ -200,7 +287,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"ferlab: error: {error}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

@@ -52,3 +52,28 @@ def real_data() -> Path:
     if not REAL_DATA.exists():
         pytest.skip("real FER2013 file not present")
     return REAL_DATA
+
+
+ASTRONAUT_FACE = (178, 67, 92, 92)  # x, y, w, h of the face in ferlab/assets/astronaut.jpg
+
+
+@pytest.fixture
+def astronaut() -> Path:
+    return Path(__file__).resolve().parents[1] / "ferlab" / "assets" / "astronaut.jpg"
+
+
+@pytest.fixture
+def tiny_model(tmp_path) -> Path:
+    """A small, untrained paper-style CNN saved as ferlab saves every model (weights + card)."""
+    import torch
+
+    from ferlab.models import create_model
+    from ferlab.train import TrainConfig, save_weights
+
+    config = TrainConfig(model_options={"widths": [8, 16, 16], "convs_per_block": 1, "hidden": 16})
+    torch.manual_seed(0)
+    model = create_model(config.model, **config.model_options)
+    out = tmp_path / "tiny-model"
+    out.mkdir()
+    save_weights(model, config, out, {"epoch": 0, "val_accuracy": 0.0})
+    return out

@@ -37,3 +37,27 @@ def test_unknown_train_option_is_an_error(tiny_csv, tmp_path, capsys):
             "--model-option", "wings=2"]
     assert main(args) == 2
     assert "unknown paper_cnn option" in capsys.readouterr().err
+
+
+def test_predict_command_lists_bad_inputs_and_exits_1(astronaut, tiny_model, tmp_path, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"")
+    out = tmp_path / "out.jsonl"
+    code = main(["predict", str(astronaut), str(bad), "--model", str(tiny_model), "--out", str(out), "--quiet"])
+    assert code == 1
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 2 and len(lines[0]["faces"]) == 1 and "empty file" in lines[1]["error"]
+    assert "skipped" in capsys.readouterr().err
+
+
+def test_export_and_predict_with_onnx(astronaut, tiny_model, tmp_path, capsys):
+    onnx = tmp_path / "m.onnx"
+    assert main(["export", "--onnx", str(onnx), "--model", str(tiny_model)]) == 0
+    assert main(["predict", str(astronaut), "--model", str(onnx), "--quiet"]) == 0
+    assert len(json.loads(capsys.readouterr().out.splitlines()[-1])["faces"]) == 1
+
+
+def test_demo_writes_annotated_photo_and_json(tiny_model, tmp_path):
+    assert main(["demo", "--model", str(tiny_model), "--out", str(tmp_path / "demo")]) == 0
+    assert (tmp_path / "demo" / "astronaut.annotated.jpg").stat().st_size > 0
+    assert len(json.loads((tmp_path / "demo" / "astronaut.json").read_text())["faces"]) == 1

@@ -40,7 +40,9 @@ def load_trained(weights: str | Path, card: dict | None = None) -> tuple[nn.Modu
     if weights.is_dir():
         weights = weights / "best.safetensors"
     if card is None:
-        card_path = weights.with_name("model.json")
+        card_path = weights.with_suffix(".json")
+        if not card_path.exists():
+            card_path = weights.with_name("model.json")
         if not card_path.exists():
             raise FileNotFoundError(f"{card_path}: missing model card beside {weights.name}")
         card = json.loads(card_path.read_text())

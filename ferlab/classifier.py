@@ -1,0 +1,130 @@
+"""Trained expression classifiers behind one small API, on PyTorch or ONNX Runtime.
+
+    model = ferlab.load_model()              # the bundled default model
+    probs = model.predict_proba(faces)       # faces: uint8 (N, 48, 48) -> (N, 7) float32
+
+Faces are FER2013-framed grayscale crops; the probabilities follow FER2013's label order
+(`ferlab.EMOTIONS`). Normalisation comes from the model's card, so weights and
+preprocessing cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import EMOTIONS, IMAGE_SIZE
+from .evaluate import autocast
+from .models import load_trained
+
+BUNDLED = "default"
+
+
+class WithPreprocessing(nn.Module):
+    """Raw 0..255 pixels (N, 1, 48, 48) float in, probabilities out: the exported graph."""
+
+    def __init__(self, model: nn.Module, mean: float, std: float):
+        super().__init__()
+        self.model = model
+        self.scale = 1.0 / (255.0 * std)
+        self.shift = mean / std
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(pixels * self.scale - self.shift).float(), dim=1)
+
+
+def _check_faces(faces) -> np.ndarray:
+    faces = np.asarray(faces)
+    if faces.ndim == 2:
+        faces = faces[None]
+    if faces.ndim != 3 or faces.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(f"faces must be shaped (N, 48, 48), got {faces.shape}; crop and resize them first "
+                         "(ferlab.analyze does this for whole photos)")
+    if faces.dtype != np.uint8:
+        raise ValueError(f"faces must be uint8 pixels 0..255, got {faces.dtype}")
+    return faces
+
+
+class ExpressionClassifier:
+    """A FER classifier: ``predict_proba`` and ``predict`` on uint8 (N, 48, 48) faces."""
+
+    labels = EMOTIONS
+
+    def __init__(self, model: nn.Module, card: dict, batch_size: int = 512):
+        self.card = card
+        self.batch_size = batch_size
+        normalisation = card["input"]
+        self.network = WithPreprocessing(model, normalisation["mean"], normalisation["std"]).eval()
+        self.network = self.network.to(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def predict_proba(self, faces) -> np.ndarray:
+        faces = _check_faces(faces)
+        out = []
+        for start in range(0, len(faces), self.batch_size):
+            pixels = torch.from_numpy(faces[start : start + self.batch_size]).unsqueeze(1).float()
+            with autocast(torch.device("cpu")):
+                out.append(self.network(pixels.contiguous(memory_format=torch.channels_last)).float().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 7), np.float32)
+
+    def predict(self, faces) -> np.ndarray:
+        return self.predict_proba(faces).argmax(1)
+
+    def export_onnx(self, path: str | Path) -> Path:
+        """Write the model (preprocessing and soft-max included) as ONNX, with its card beside it."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        example = torch.zeros(2, 1, IMAGE_SIZE, IMAGE_SIZE)
+        torch.onnx.export(
+            self.network.float(), (example,), str(path), input_names=["pixels"], output_names=["probabilities"],
+            dynamic_axes={"pixels": {0: "batch"}, "probabilities": {0: "batch"}}, dynamo=False,
+        )
+        path.with_suffix(".json").write_text(json.dumps(self.card, indent=2))
+        return path
+
+
+class OnnxExpressionClassifier(ExpressionClassifier):
+    """The same API on ONNX Runtime (a model written by `ExpressionClassifier.export_onnx`)."""
+
+    def __init__(self, path: str | Path, card: dict, batch_size: int = 512):
+        import onnxruntime as ort
+
+        self.card = card
+        self.batch_size = batch_size
+        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def predict_proba(self, faces) -> np.ndarray:
+        faces = _check_faces(faces)
+        out = [
+            self.session.run(None, {"pixels": faces[s : s + self.batch_size, None].astype(np.float32)})[0]
+            for s in range(0, len(faces), self.batch_size)
+        ]
+        return np.concatenate(out) if out else np.zeros((0, 7), np.float32)
+
+
+def bundled_path() -> Path:
+    return Path(str(resources.files("ferlab") / "pretrained" / f"{BUNDLED}.safetensors"))
+
+
+def load_model(name_or_path: str | Path | None = None) -> ExpressionClassifier:
+    """The bundled model (no argument), or one trained by ferlab: a run folder, a
+    ``.safetensors`` file with its ``.json`` card beside it, or an exported ``.onnx``."""
+    path = bundled_path() if name_or_path in (None, BUNDLED) else Path(name_or_path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such model; pass a run folder, a .safetensors or an .onnx file")
+    if path.suffix == ".onnx":
+        return OnnxExpressionClassifier(path, _card_beside(path))
+    model, card = load_trained(path)
+    return ExpressionClassifier(model, card)
+
+
+def _card_beside(path: Path) -> dict:
+    card_path = path.with_suffix(".json")
+    if not card_path.exists():
+        raise FileNotFoundError(f"{card_path}: missing model card beside {path.name}")
+    return json.loads(card_path.read_text())

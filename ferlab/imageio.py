@@ -1,0 +1,92 @@
+"""Decoding photos from any source into one form: RGB uint8 (H, W, 3), upright.
+
+Handles EXIF orientation, grayscale, palette, RGBA (flattened on white), CMYK and 16-bit
+images, and refuses images above `MAX_PIXELS` before decoding them (decompression bombs).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_PIXELS = 50_000_000  # about 8,000 x 6,000; anything larger is refused, not decoded
+
+
+class ImageError(ValueError):
+    """The input is not a usable image; the message names it and says why."""
+
+
+ImageSource = str | os.PathLike | bytes | np.ndarray | Image.Image
+
+
+def load_image(source: ImageSource, name: str | None = None) -> np.ndarray:
+    """RGB uint8 (H, W, 3) from a path, encoded bytes, a PIL image or an array."""
+    if isinstance(source, np.ndarray):
+        return _from_array(source, name or "array")
+    if isinstance(source, Image.Image):
+        return _from_pil(source, name or "image")
+    if isinstance(source, bytes):
+        name = name or "upload"
+        if not source:
+            raise ImageError(f"{name}: empty file (0 bytes)")
+        return _decode(io.BytesIO(source), name)
+    path = Path(source)
+    name = name or str(path)
+    if not path.is_file():
+        raise ImageError(f"{name}: no such file")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{name}: empty file (0 bytes)")
+    with open(path, "rb") as handle:
+        return _decode(handle, name)
+
+
+def _decode(handle, name: str) -> np.ndarray:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(handle)
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise ImageError(f"{name}: {width}x{height} pixels is over the {MAX_PIXELS:,}-pixel limit")
+            image.load()
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageError(f"{name}: refused as a decompression bomb ({error})") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image file (or a format Pillow cannot read)") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageError(f"{name}: corrupt or truncated image ({error})") from None
+    return _from_pil(image, name)
+
+
+def _from_pil(image: Image.Image, name: str) -> np.ndarray:
+    image = ImageOps.exif_transpose(image)  # phones store portraits sideways plus a rotation tag
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        pixels = np.asarray(image, dtype=np.float64)
+        top = pixels.max() or 1.0
+        image = Image.fromarray((pixels * (255.0 / top)).astype(np.uint8))  # 16-bit: rescale to 8-bit
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return _from_array(np.asarray(image.convert("RGB")), name)
+
+
+def _from_array(array: np.ndarray, name: str) -> np.ndarray:
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4) or min(array.shape[:2]) < 1:
+        raise ImageError(f"{name}: expected an image array (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
+    if array.dtype == np.uint16:
+        array = (array.astype(np.float64) * (255.0 / max(int(array.max()), 1))).astype(np.uint8)
+    elif array.dtype != np.uint8:
+        raise ImageError(f"{name}: expected uint8 or uint16 pixels, got {array.dtype}")
+    if array.shape[0] * array.shape[1] > MAX_PIXELS:
+        raise ImageError(f"{name}: {array.shape[1]}x{array.shape[0]} pixels is over the {MAX_PIXELS:,}-pixel limit")
+    return np.ascontiguousarray(array[:, :, :3])

@@ -1,0 +1,185 @@
+"""The emotion of every face in photos: `analyze` for one image, `predict_files` for many.
+
+A record per face is plain JSON-safe data:
+``{"box": [x, y, w, h], "detector_score": s, "label": "Happy", "confidence": p,
+"probabilities": {"Angry": p0, ..., "Neutral": p6}}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from .classifier import ExpressionClassifier, load_model
+from .data import EMOTIONS
+from .detect import DEFAULT_DETECTOR, DEFAULT_MARGIN, Face, crop_faces, detect_faces, to_gray
+from .imageio import ImageError, ImageSource, load_image
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm"}
+
+
+@dataclass
+class Analyzer:
+    """A loaded model and detector, reused across images."""
+
+    model: ExpressionClassifier = field(default_factory=load_model)
+    detector: str = DEFAULT_DETECTOR
+    margin: float | None = None  # None: the detector's measured default
+
+    def faces(self, rgb: np.ndarray) -> tuple[list[Face], np.ndarray]:
+        gray = to_gray(rgb)
+        faces = detect_faces(gray, self.detector)
+        margin = DEFAULT_MARGIN[self.detector] if self.margin is None else self.margin
+        return faces, crop_faces(gray, faces, margin)
+
+    def records(self, faces: list[Face], probabilities: np.ndarray) -> list[dict]:
+        return [face_record(face, probs) for face, probs in zip(faces, probabilities, strict=True)]
+
+    def analyze(self, image: ImageSource) -> list[dict]:
+        faces, crops = self.faces(load_image(image))
+        return self.records(faces, self.model.predict_proba(crops))
+
+
+def face_record(face: Face, probabilities: np.ndarray) -> dict:
+    top = int(np.argmax(probabilities))
+    return {
+        "box": [int(v) for v in face.box],
+        "detector_score": round(float(face.score), 4),
+        "label": EMOTIONS[top],
+        "confidence": round(float(probabilities[top]), 4),
+        "probabilities": {e: round(float(p), 4) for e, p in zip(EMOTIONS, probabilities, strict=True)},
+    }
+
+
+_default_analyzer: Analyzer | None = None
+
+
+def analyze(image: ImageSource, detector: str = DEFAULT_DETECTOR) -> list[dict]:
+    """One record per face found in ``image`` (a path, encoded bytes, a PIL image or an RGB array)."""
+    global _default_analyzer
+    if _default_analyzer is None or _default_analyzer.detector != detector:
+        _default_analyzer = Analyzer(detector=detector)
+    return _default_analyzer.analyze(image)
+
+
+def expand_inputs(items: Iterable[str]) -> Iterator[Path]:
+    """Files as given, folders searched recursively for images, glob patterns expanded."""
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        elif any(ch in item for ch in "*?["):
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                raise FileNotFoundError(f"{item}: the pattern matches no file")
+            yield from (Path(m) for m in matches)
+        else:
+            yield path
+
+
+def predict_files(
+    inputs: Iterable[str], analyzer: Analyzer, annotate_dir: str | Path | None = None,
+    batch_images: int = 32, progress: bool = True,
+) -> Iterator[dict]:
+    """One result per input file: ``{"path", "faces": [...]}`` or ``{"path", "error"}``.
+    Faces of ``batch_images`` photos are classified together, in one batch."""
+    paths = list(expand_inputs(inputs))
+    bar = tqdm(total=len(paths), unit="img", disable=not progress)
+    for start in range(0, len(paths), batch_images):
+        chunk = paths[start : start + batch_images]
+        decoded = []
+        for path in chunk:
+            try:
+                rgb = load_image(path)
+                decoded.append((path, rgb, *analyzer.faces(rgb)))
+            except (ImageError, OSError, cv2.error) as error:
+                decoded.append((path, None, str(error), None))
+        crops = [d[3] for d in decoded if d[1] is not None]
+        probabilities = analyzer.model.predict_proba(np.concatenate(crops)) if crops else np.zeros((0, 7))
+        offset = 0
+        for path, rgb, faces, face_crops in decoded:
+            if rgb is None:
+                yield {"path": str(path), "error": faces}
+            else:
+                records = analyzer.records(faces, probabilities[offset : offset + len(faces)])
+                offset += len(faces)
+                if annotate_dir is not None:
+                    write_annotated(rgb, records, Path(annotate_dir) / f"{path.stem}.annotated.jpg")
+                yield {"path": str(path), "faces": records}
+            bar.update(1)
+    bar.close()
+
+
+def write_results(results: Iterable[dict], out: str | Path | None, fmt: str) -> tuple[int, list[dict]]:
+    """Write results as JSON lines or CSV (one row per face) to ``out`` or stdout.
+    Returns the number of images written and the list of failed inputs."""
+    failed, count = [], 0
+    handle = open(out, "w", newline="") if out else None  # noqa: SIM115 (stdout or file)
+    stream = handle or sys.stdout
+    writer = None
+    if fmt == "csv":
+        writer = csv.writer(stream)
+        writer.writerow(["path", "face", "x", "y", "w", "h", "label", "confidence", *EMOTIONS])
+    try:
+        for result in results:
+            count += 1
+            if "error" in result:
+                failed.append(result)
+            if writer is None:
+                stream.write(json.dumps(result) + "\n")
+                continue
+            for i, face in enumerate(result.get("faces", [])):
+                writer.writerow([result["path"], i, *face["box"], face["label"], face["confidence"],
+                                 *(face["probabilities"][e] for e in EMOTIONS)])
+    finally:
+        if handle:
+            handle.close()
+    return count, failed
+
+
+PALETTE = {  # RGB colour per label, for boxes and bars
+    "Angry": (220, 50, 47), "Disgust": (133, 153, 0), "Fear": (108, 113, 196), "Happy": (181, 137, 0),
+    "Sad": (38, 139, 210), "Surprise": (211, 54, 130), "Neutral": (147, 161, 161),
+}
+
+
+def draw_annotations(rgb: np.ndarray, records: list[dict]) -> np.ndarray:
+    """A copy of ``rgb`` with each face boxed, labelled, and its seven probabilities as bars."""
+    canvas = rgb.copy()
+    thickness = max(1, round(max(rgb.shape[:2]) / 400))
+    font_scale = max(0.4, max(rgb.shape[:2]) / 1200)
+    for record in records:
+        x, y, w, h = record["box"]
+        colour = PALETTE[record["label"]]
+        cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, thickness + 1)
+        text = f"{record['label']} {record['confidence']:.0%}"
+        cv2.putText(canvas, text, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, font_scale, colour, thickness + 1)
+        bar_height = max(6, h // 10)
+        for row, emotion in enumerate(EMOTIONS):
+            top = y + h + 4 + row * (bar_height + 2)
+            if top + bar_height >= canvas.shape[0]:
+                break
+            length = int(w * record["probabilities"][emotion])
+            cv2.rectangle(canvas, (x, top), (x + length, top + bar_height), PALETTE[emotion], -1)
+            cv2.putText(canvas, emotion[:3], (x + w + 3, top + bar_height), cv2.FONT_HERSHEY_SIMPLEX,
+                        font_scale * 0.7, PALETTE[emotion], 1)
+    return canvas
+
+
+def write_annotated(rgb: np.ndarray, records: list[dict], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    if not cv2.imwrite(str(tmp), cv2.cvtColor(draw_annotations(rgb, records), cv2.COLOR_RGB2BGR)):
+        raise OSError(f"{path}: could not write the annotated image")
+    os.replace(tmp, path)
+    return path

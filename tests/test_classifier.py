@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from ferlab.classifier import load_model
+from ferlab.data import EMOTIONS
+
+
+def test_predict_proba_shapes_and_sums(tiny_model):
+    model = load_model(tiny_model)
+    faces = np.random.default_rng(0).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    probs = model.predict_proba(faces)
+    assert probs.shape == (5, 7) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-3)
+    assert model.predict(faces).shape == (5,)
+    assert model.predict_proba(np.zeros((0, 48, 48), np.uint8)).shape == (0, 7)
+    assert model.labels == EMOTIONS
+
+
+def test_bad_faces_say_what_to_do(tiny_model):
+    model = load_model(tiny_model)
+    with pytest.raises(ValueError, match=r"\(N, 48, 48\)"):
+        model.predict_proba(np.zeros((2, 64, 64), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        model.predict_proba(np.zeros((2, 48, 48), np.float32))
+
+
+def test_onnx_export_agrees_with_pytorch(tiny_model, tmp_path):
+    torch_model = load_model(tiny_model)
+    path = torch_model.export_onnx(tmp_path / "model.onnx")
+    onnx_model = load_model(path)
+    faces = np.random.default_rng(1).integers(0, 256, (64, 48, 48), dtype=np.uint8)
+    a, b = torch_model.predict_proba(faces), onnx_model.predict_proba(faces)
+    # PyTorch runs in bf16 where the CPU supports it; ONNX Runtime in fp32.
+    assert np.abs(a - b).max() < 0.02
+    assert (a.argmax(1) == b.argmax(1)).mean() >= 0.95
+    assert onnx_model.card == torch_model.card
+
+
+def test_weights_that_do_not_fit_are_refused(tiny_model, tmp_path):
+    import json
+
+    card = json.loads((tiny_model / "model.json").read_text())
+    card["model_options"] = {}
+    (tiny_model / "model.json").write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="do not fit"):
+        load_model(tiny_model)
+
+
+def test_garbage_weights_are_refused(tiny_model):
+    (tiny_model / "best.safetensors").write_bytes(b"\x80\x04not safetensors")
+    with pytest.raises(ValueError, match="not a valid safetensors"):
+        load_model(tiny_model)

@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+
+from ferlab.detect import DETECTORS, Face, crop_faces, detect_faces, to_gray
+from ferlab.imageio import load_image
+
+from .conftest import ASTRONAUT_FACE
+
+
+def overlap(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0, min(ay + ah, by + bh) - max(ay, by))
+    return w * h / (aw * ah + bw * bh - w * h)
+
+
+@pytest.mark.parametrize("detector", list(DETECTORS))
+def test_finds_the_astronaut_and_nothing_else(astronaut, detector):
+    faces = detect_faces(to_gray(load_image(astronaut)), detector)
+    assert len(faces) == 1
+    assert overlap(faces[0].box, ASTRONAUT_FACE) > 0.6
+
+
+@pytest.mark.parametrize("detector", list(DETECTORS))
+def test_blank_image_has_no_face(detector):
+    assert detect_faces(np.full((240, 320), 128, np.uint8), detector) == []
+
+
+def test_large_photos_are_searched_downscaled_and_boxes_map_back(astronaut):
+    import cv2
+
+    big = cv2.resize(load_image(astronaut), (2048, 2048), interpolation=cv2.INTER_CUBIC)
+    faces = detect_faces(to_gray(big), "hog")
+    assert len(faces) == 1
+    assert overlap(faces[0].box, tuple(4 * v for v in ASTRONAUT_FACE)) > 0.6
+
+
+def test_crop_uses_margin_and_replicates_borders():
+    gray = np.zeros((100, 100), np.uint8)
+    gray[40:60, 40:60] = 255
+    tight = crop_faces(gray, [Face((40, 40, 20, 20), 1.0)], margin=0.0)
+    assert tight.shape == (1, 48, 48) and tight.min() == 255
+    wide = crop_faces(gray, [Face((40, 40, 20, 20), 1.0)], margin=0.5)
+    assert wide[0, 24, 24] == 255 and wide[0, 2, 2] == 0
+    corner = crop_faces(gray, [Face((0, 0, 10, 10), 1.0)], margin=0.5)
+    assert corner.shape == (1, 48, 48)

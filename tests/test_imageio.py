@@ -1,0 +1,73 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ferlab.imageio import MAX_PIXELS, ImageError, load_image
+
+
+def encoded(image: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **kwargs)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "CMYK", "I;16", "1"])
+def test_every_common_mode_becomes_rgb_uint8(mode):
+    image = Image.new("RGB", (30, 20), (200, 100, 50)).convert(mode)
+    fmt = "JPEG" if mode == "CMYK" else "TIFF" if mode == "I;16" else "PNG"
+    rgb = load_image(encoded(image, fmt))
+    assert rgb.shape == (20, 30, 3) and rgb.dtype == np.uint8
+
+
+def test_rgba_is_flattened_on_white():
+    image = Image.new("RGBA", (4, 4), (0, 0, 0, 0))
+    assert (load_image(encoded(image)) == 255).all()
+
+
+def test_exif_rotation_is_applied():
+    image = Image.new("RGB", (40, 10), (10, 20, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    rgb = load_image(encoded(image, "JPEG", exif=exif.tobytes()))
+    assert rgb.shape == (40, 10, 3)
+
+
+def test_arrays_and_pil_images_are_accepted():
+    assert load_image(np.zeros((5, 6), np.uint8)).shape == (5, 6, 3)
+    assert load_image(np.zeros((5, 6, 4), np.uint8)).shape == (5, 6, 3)
+    assert load_image(np.full((5, 6), 65535, np.uint16)).max() == 255
+    assert load_image(Image.new("L", (7, 3))).shape == (3, 7, 3)
+    assert load_image(np.zeros((1, 1, 3), np.uint8)).shape == (1, 1, 3)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty file"),
+        (b"this is text, not a JPEG", "not an image file"),
+        (encoded(Image.new("RGB", (64, 64)), "PNG")[:60], "corrupt or truncated"),
+    ],
+)
+def test_bad_files_get_one_clear_error(tmp_path, content, message):
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(content)
+    with pytest.raises(ImageError, match=message) as error:
+        load_image(path)
+    assert str(error.value).startswith(str(path))
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    side = int(MAX_PIXELS**0.5) + 100
+    bomb = encoded(Image.new("1", (side, side)), "PNG")
+    assert len(bomb) < 2_000_000
+    with pytest.raises(ImageError, match="pixel limit|decompression bomb"):
+        load_image(bomb)
+
+
+def test_wrong_arrays_are_refused():
+    with pytest.raises(ImageError, match="expected an image array"):
+        load_image(np.zeros((2, 3, 5), np.uint8))
+    with pytest.raises(ImageError, match="uint8 or uint16"):
+        load_image(np.zeros((2, 3), np.float32))

@@ -1,0 +1,53 @@
+import csv
+import json
+import shutil
+
+import numpy as np
+from PIL import Image
+
+from ferlab.classifier import load_model
+from ferlab.data import EMOTIONS
+from ferlab.predict import Analyzer, predict_files, write_results
+
+from .conftest import ASTRONAUT_FACE
+
+
+def test_analyze_returns_json_safe_records(astronaut, tiny_model):
+    analyzer = Analyzer(load_model(tiny_model))
+    records = analyzer.analyze(astronaut)
+    assert len(records) == 1
+    record = json.loads(json.dumps(records[0]))
+    assert record == records[0]
+    assert set(record["probabilities"]) == set(EMOTIONS)
+    assert abs(sum(record["probabilities"].values()) - 1) < 0.01
+    assert record["label"] in EMOTIONS and abs(record["box"][0] - ASTRONAUT_FACE[0]) < 20
+    assert analyzer.analyze(np.full((100, 100, 3), 200, np.uint8)) == []
+
+
+def test_folder_with_good_bad_and_faceless_images(astronaut, tiny_model, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(astronaut, folder / "a.jpg")
+    Image.new("RGB", (80, 60), "white").save(folder / "blank.png")
+    (folder / "broken.jpg").write_bytes(b"not really a jpeg")
+    (folder / "notes.txt").write_text("ignored: not an image suffix")
+    annotated = tmp_path / "annotated"
+    results = list(predict_files([str(folder)], Analyzer(load_model(tiny_model)), annotated, progress=False))
+    by_name = {r["path"].rsplit("/", 1)[1]: r for r in results}
+    assert set(by_name) == {"a.jpg", "blank.png", "broken.jpg"}
+    assert len(by_name["a.jpg"]["faces"]) == 1 and by_name["blank.png"]["faces"] == []
+    assert "not an image file" in by_name["broken.jpg"]["error"]
+    assert sorted(p.name for p in annotated.iterdir()) == ["a.annotated.jpg", "blank.annotated.jpg"]
+
+    out = tmp_path / "faces.csv"
+    count, failed = write_results(iter(results), out, "csv")
+    assert count == 3 and len(failed) == 1
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 1 and rows[0]["path"].endswith("a.jpg") and set(EMOTIONS) <= rows[0].keys()
+
+
+def test_globs_expand(astronaut, tiny_model, tmp_path):
+    for name in ("x1.jpg", "x2.jpg", "y.jpg"):
+        shutil.copy(astronaut, tmp_path / name)
+    results = list(predict_files([str(tmp_path / "x*.jpg")], Analyzer(load_model(tiny_model)), progress=False))
+    assert [r["path"].rsplit("/", 1)[1] for r in results] == ["x1.jpg", "x2.jpg"]

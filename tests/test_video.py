@@ -1,0 +1,43 @@
+import csv
+
+import cv2
+import pytest
+
+from ferlab.classifier import load_model
+from ferlab.imageio import load_image
+from ferlab.predict import Analyzer
+from ferlab.video import VideoError, analyze_video
+
+
+def write_video(path, frames):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (frames[0].shape[1], frames[0].shape[0]))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+
+
+def test_timeline_plot_and_annotated_video(astronaut, tiny_model, tmp_path):
+    face = cv2.cvtColor(load_image(astronaut), cv2.COLOR_RGB2BGR)
+    blank = face * 0 + 127
+    video = tmp_path / "clip.mp4"
+    write_video(video, [face] * 6 + [blank] * 4)
+    result = analyze_video(video, Analyzer(load_model(tiny_model)), tmp_path / "out", every=2, annotate=True,
+                           progress=False)
+    assert result["frames"] == 10 and result["analyzed_frames"] == 5
+    rows = list(csv.DictReader(open(result["timeline"])))
+    assert [int(r["frame"]) for r in rows] == [0, 2, 4]
+    assert [float(r["time_s"]) for r in rows] == pytest.approx([0.0, 0.2, 0.4], abs=0.01)
+    assert (tmp_path / "out" / "clip.emotions.png").stat().st_size > 0
+    annotated = cv2.VideoCapture(result["annotated"])
+    assert int(annotated.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+
+
+def test_missing_and_broken_videos(tiny_model, tmp_path):
+    analyzer = Analyzer(load_model(tiny_model))
+    with pytest.raises(VideoError, match="no such file"):
+        analyze_video(tmp_path / "none.mp4", analyzer, tmp_path, progress=False)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
+    with pytest.raises(VideoError, match="broken.mp4"):
+        analyze_video(broken, analyzer, tmp_path, progress=False)
+    assert not list(tmp_path.glob("*.timeline.csv"))
