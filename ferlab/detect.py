@@ -12,7 +12,7 @@ enlarged by ``margin`` on every side to match FER2013's framing (see
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import cv2
 import numpy as np
@@ -68,7 +68,7 @@ class HogDetector:
 DETECTORS = {"haar": HaarDetector, "hog": HogDetector}
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_detector(name: str = DEFAULT_DETECTOR):
     if name not in DETECTORS:
         raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")

@@ -107,7 +107,7 @@ def predict_files(
         crops = [d[3] for d in decoded if d[1] is not None]
         probabilities = analyzer.model.predict_proba(np.concatenate(crops)) if crops else np.zeros((0, 7))
         offset = 0
-        for path, rgb, faces, face_crops in decoded:
+        for path, rgb, faces, _ in decoded:
             if rgb is None:
                 yield {"path": str(path), "error": faces}
             else:

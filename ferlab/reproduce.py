@@ -20,7 +20,7 @@ from .baselines import fit_baselines
 from .data import FER2013, dataset_stats, load_fer2013
 from .evaluate import evaluate_trained
 from .report import build_report
-from .search import best_config, run_search
+from .search import run_search
 from .train import TrainConfig, train
 
 PAPER_MODELS = ("paper_cnn", "paper_cnn_no_bn", "paper_cnn_no_dropout")

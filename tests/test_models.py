@@ -24,7 +24,8 @@ def test_paper_cnn_layout_and_parameter_count():
     assert sum(isinstance(m, torch.nn.MaxPool2d) for m in model.modules()) == 3
     # convs + 3 batch norms (2 * (32 + 64 + 128)) + dense 4608->64 + 64->7
     conv_params = sum(c.weight.numel() + c.bias.numel() for c in convs)
-    assert conv_params == sum(i * o * 9 + o for i, o in [(1, 32), (32, 32), (32, 32), (32, 64), (64, 64), (64, 64), (64, 128), (128, 128), (128, 128)])
+    pairs = [(1, 32), (32, 32), (32, 32), (32, 64), (64, 64), (64, 64), (64, 128), (128, 128), (128, 128)]
+    assert conv_params == sum(i * o * 9 + o for i, o in pairs)
     assert sum(p.numel() for p in model.parameters()) == conv_params + 448 + (4608 * 64 + 64) + (64 * 7 + 7)
 
 

@@ -24,7 +24,8 @@ def test_timeline_plot_and_annotated_video(astronaut, tiny_model, tmp_path):
     result = analyze_video(video, Analyzer(load_model(tiny_model)), tmp_path / "out", every=2, annotate=True,
                            progress=False)
     assert result["frames"] == 10 and result["analyzed_frames"] == 5
-    rows = list(csv.DictReader(open(result["timeline"])))
+    with open(result["timeline"]) as handle:
+        rows = list(csv.DictReader(handle))
     assert [int(r["frame"]) for r in rows] == [0, 2, 4]
     assert [float(r["time_s"]) for r in rows] == pytest.approx([0.0, 0.2, 0.4], abs=0.01)
     assert (tmp_path / "out" / "clip.emotions.png").stat().st_size > 0

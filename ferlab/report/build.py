@@ -57,7 +57,8 @@ def build_report(run_dir: str | Path, data: FER2013) -> dict[str, Path]:
 
     train_images, train_labels = data.split("Training")
     figs = {
-        "Fig. 1 Example faces per expression (Training)": figures.example_faces(train_images, train_labels, fig_dir / "fig1_examples.png"),
+        "Fig. 1 Example faces per expression (Training)": figures.example_faces(
+            train_images, train_labels, fig_dir / "fig1_examples.png"),
         "Fig. 3 Train and validation accuracy per epoch": figures.curves(
             {MODEL_TITLES.get(k, k): v for k, v in histories.items()}, "accuracy", fig_dir / "fig3_accuracy.png"),
         "Fig. 4 Train and validation loss per epoch": figures.curves(
@@ -96,7 +97,8 @@ def build_report(run_dir: str | Path, data: FER2013) -> dict[str, Path]:
               "shrinkage) was made on PublicTest.", ""]
 
     lines += ["## CNN models: ablation, size and speed", "",
-              "| model | test | test without Training duplicates | best epoch / epochs | trainable parameters | s/epoch | train images/s |",
+              "| model | test | test without Training duplicates | best epoch / epochs | trainable parameters "
+              "| s/epoch | train images/s |",
               "|---|---|---|---|---|---|---|"]
     for name, m in metrics.items():
         lines.append(f"| {MODEL_TITLES.get(name, name)} | {_pct(m['test']['accuracy'])} | "
