@@ -1,7 +1,12 @@
 """ferlab: facial expression recognition on FER2013, from the paper's CNN to photos and video."""
 
+from .classifier import ExpressionClassifier, load_model
 from .data import EMOTIONS, FER2013, DataFormatError, load_fer2013
 from .models import create_model, list_models
+from .predict import Analyzer, analyze
 
 __version__ = "0.1.0"
-__all__ = ["EMOTIONS", "FER2013", "DataFormatError", "create_model", "list_models", "load_fer2013"]
+__all__ = [
+    "EMOTIONS", "FER2013", "Analyzer", "DataFormatError", "ExpressionClassifier",
+    "analyze", "create_model", "list_models", "load_fer2013", "load_model",
+]

@@ -1,0 +1,50 @@
+"""Classifier throughput on batched 48x48 faces: PyTorch (ferlab's path) and ONNX Runtime.
+
+    python benchmarks/classifier_throughput.py [--model PATH] [--faces 8192] [--batch-size 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ferlab.classifier import load_model
+
+
+def faces_per_second(model, faces: np.ndarray, repeats: int) -> float:
+    model.predict_proba(faces[: model.batch_size])  # warm-up: kernel selection, allocations
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.predict_proba(faces)
+        best = max(best, len(faces) / (time.perf_counter() - start))
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="default: the bundled model")
+    parser.add_argument("--faces", type=int, default=8192)
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    faces = np.random.default_rng(0).integers(0, 256, (args.faces, 48, 48), dtype=np.uint8)
+    model = load_model(args.model)
+    model.batch_size = args.batch_size
+    print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+          f"model {model.card['model']} {model.card.get('model_options', {})}")
+    print(f"PyTorch (bf16 where native, channels_last): {faces_per_second(model, faces, args.repeats):8.0f} faces/s")
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx = load_model(model.export_onnx(Path(tmp) / "model.onnx"))
+        onnx.batch_size = args.batch_size
+        print(f"ONNX Runtime (fp32):                        {faces_per_second(onnx, faces, args.repeats):8.0f} faces/s")
+
+
+if __name__ == "__main__":
+    main()

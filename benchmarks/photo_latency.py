@@ -1,0 +1,51 @@
+"""Latency of one 640x480 photo with one face: decode-free detection + crop + classification.
+
+The photo is the bundled astronaut portrait placed on a 640x480 canvas. Reports the median
+of many runs per detector, and the share spent detecting.
+
+    python benchmarks/photo_latency.py [--model PATH] [--runs 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from importlib import resources
+
+import numpy as np
+import torch
+
+from ferlab.classifier import load_model
+from ferlab.detect import DETECTORS, detect_faces, to_gray
+from ferlab.imageio import load_image
+from ferlab.predict import Analyzer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="default: the bundled model")
+    parser.add_argument("--runs", type=int, default=50)
+    args = parser.parse_args()
+    portrait = load_image(str(resources.files("ferlab") / "assets" / "astronaut.jpg"))
+    photo = np.full((480, 640, 3), 90, np.uint8)
+    photo[:480, 64:576] = portrait[:480]
+    model = load_model(args.model)
+    print(f"{torch.get_num_threads()} threads; 640x480 photo, one face; median of {args.runs} runs")
+    for name in DETECTORS:
+        analyzer = Analyzer(model, detector=name)
+        analyzer.analyze(photo)  # warm-up
+        total, detect = [], []
+        for _ in range(args.runs):
+            start = time.perf_counter()
+            faces = analyzer.analyze(photo)
+            total.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            detect_faces(to_gray(photo), name)
+            detect.append(time.perf_counter() - start)
+        print(f"{name:5s}: {1000 * statistics.median(total):6.1f} ms per photo "
+              f"(detection alone {1000 * statistics.median(detect):5.1f} ms), faces found: {len(faces)}")
+
+
+if __name__ == "__main__":
+    main()
