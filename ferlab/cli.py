@@ -189,6 +189,12 @@ def cmd_demo(args) -> None:
     print(f"annotated photo: {annotated}; JSON: {out / 'astronaut.json'}", file=sys.stderr)
 
 
+def cmd_serve(args) -> None:
+    from .serve import serve
+
+    serve(args.host, args.port, _analyzer(args))
+
+
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="run folder, .safetensors or .onnx (default: the bundled model)")
     parser.add_argument("--detector", default="haar", choices=["haar", "hog"])
@@ -272,6 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="ferlab-demo", help="output folder")
     _add_model_options(demo)
     demo.set_defaults(func=cmd_demo)
+
+    serve = commands.add_parser("serve", help="web page and REST API (FastAPI on uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    _add_model_options(serve)
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -24,17 +24,17 @@ class ImageError(ValueError):
 ImageSource = str | os.PathLike | bytes | np.ndarray | Image.Image
 
 
-def load_image(source: ImageSource, name: str | None = None) -> np.ndarray:
+def load_image(source: ImageSource, name: str | None = None, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """RGB uint8 (H, W, 3) from a path, encoded bytes, a PIL image or an array."""
     if isinstance(source, np.ndarray):
-        return _from_array(source, name or "array")
+        return _from_array(source, name or "array", max_pixels)
     if isinstance(source, Image.Image):
-        return _from_pil(source, name or "image")
+        return _from_pil(source, name or "image", max_pixels)
     if isinstance(source, bytes):
         name = name or "upload"
         if not source:
             raise ImageError(f"{name}: empty file (0 bytes)")
-        return _decode(io.BytesIO(source), name)
+        return _decode(io.BytesIO(source), name, max_pixels)
     path = Path(source)
     name = name or str(path)
     if not path.is_file():
@@ -42,17 +42,17 @@ def load_image(source: ImageSource, name: str | None = None) -> np.ndarray:
     if path.stat().st_size == 0:
         raise ImageError(f"{name}: empty file (0 bytes)")
     with open(path, "rb") as handle:
-        return _decode(handle, name)
+        return _decode(handle, name, max_pixels)
 
 
-def _decode(handle, name: str) -> np.ndarray:
+def _decode(handle, name: str, max_pixels: int) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(handle)
             width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise ImageError(f"{name}: {width}x{height} pixels is over the {MAX_PIXELS:,}-pixel limit")
+            if width * height > max_pixels:
+                raise ImageError(f"{name}: {width}x{height} pixels is over the {max_pixels:,}-pixel limit")
             image.load()
     except ImageError:
         raise
@@ -62,10 +62,10 @@ def _decode(handle, name: str) -> np.ndarray:
         raise ImageError(f"{name}: not an image file (or a format Pillow cannot read)") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(f"{name}: corrupt or truncated image ({error})") from None
-    return _from_pil(image, name)
+    return _from_pil(image, name, max_pixels)
 
 
-def _from_pil(image: Image.Image, name: str) -> np.ndarray:
+def _from_pil(image: Image.Image, name: str, max_pixels: int) -> np.ndarray:
     image = ImageOps.exif_transpose(image)  # phones store portraits sideways plus a rotation tag
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         pixels = np.asarray(image, dtype=np.float64)
@@ -75,10 +75,10 @@ def _from_pil(image: Image.Image, name: str) -> np.ndarray:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
-    return _from_array(np.asarray(image.convert("RGB")), name)
+    return _from_array(np.asarray(image.convert("RGB")), name, max_pixels)
 
 
-def _from_array(array: np.ndarray, name: str) -> np.ndarray:
+def _from_array(array: np.ndarray, name: str, max_pixels: int) -> np.ndarray:
     if array.ndim == 2:
         array = np.repeat(array[:, :, None], 3, axis=2)
     if array.ndim != 3 or array.shape[2] not in (3, 4) or min(array.shape[:2]) < 1:
@@ -87,6 +87,6 @@ def _from_array(array: np.ndarray, name: str) -> np.ndarray:
         array = (array.astype(np.float64) * (255.0 / max(int(array.max()), 1))).astype(np.uint8)
     elif array.dtype != np.uint8:
         raise ImageError(f"{name}: expected uint8 or uint16 pixels, got {array.dtype}")
-    if array.shape[0] * array.shape[1] > MAX_PIXELS:
-        raise ImageError(f"{name}: {array.shape[1]}x{array.shape[0]} pixels is over the {MAX_PIXELS:,}-pixel limit")
+    if array.shape[0] * array.shape[1] > max_pixels:
+        raise ImageError(f"{name}: {array.shape[1]}x{array.shape[0]} pixels is over the {max_pixels:,}-pixel limit")
     return np.ascontiguousarray(array[:, :, :3])

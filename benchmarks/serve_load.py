@@ -1,0 +1,84 @@
+"""Load test of `ferlab serve` on loopback: N concurrent clients posting a face photo.
+
+Starts the server in a subprocess (bundled model unless --model), then runs ``--clients``
+concurrent clients for ``--seconds``, each sending the bundled astronaut photo again as soon
+as its previous answer arrives. Reports requests/s, p50/p99 latency and errors.
+
+    python benchmarks/serve_load.py [--clients 200] [--seconds 30] [--model PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from importlib import resources
+
+import httpx
+
+
+async def client_loop(client: httpx.AsyncClient, url: str, photo: bytes, stop: float, latencies: list, errors: list):
+    while time.perf_counter() < stop:
+        start = time.perf_counter()
+        try:
+            response = await client.post(url, files={"file": ("astronaut.jpg", photo, "image/jpeg")})
+            if response.status_code != 200 or len(response.json()["faces"]) != 1:
+                errors.append(f"HTTP {response.status_code}")
+            else:
+                latencies.append(time.perf_counter() - start)
+        except httpx.HTTPError as error:
+            errors.append(type(error).__name__)
+
+
+async def load(base: str, clients: int, seconds: float) -> tuple[list, list, float]:
+    photo = (resources.files("ferlab") / "assets" / "astronaut.jpg").read_bytes()
+    latencies, errors = [], []
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        start = time.perf_counter()
+        stop = start + seconds
+        await asyncio.gather(*(client_loop(client, base + "/v1/analyze", photo, stop, latencies, errors)
+                               for _ in range(clients)))
+        elapsed = time.perf_counter() - start
+    return latencies, errors, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--model")
+    args = parser.parse_args()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "ferlab.cli", "serve", "--port", str(port)]
+    if args.model:
+        command += ["--model", args.model]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(base + "/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        latencies, errors, elapsed = asyncio.run(load(base, args.clients, args.seconds))
+    finally:
+        server.terminate()
+        server.wait(10)
+    done = len(latencies)
+    quantiles = statistics.quantiles(latencies, n=100) if done > 1 else [float("nan")] * 99
+    print(f"{args.clients} clients for {elapsed:.1f} s on loopback: {done} requests ok, {len(errors)} errors "
+          f"({sorted(set(errors))[:5]})")
+    print(f"throughput {done / elapsed:.1f} requests/s; latency p50 {1000 * quantiles[49]:.0f} ms, "
+          f"p99 {1000 * quantiles[98]:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""`ferlab serve`: a web page and a REST API around `Analyzer`, on FastAPI + uvicorn.
+
+- ``GET /``            one page: drop or pick a photo, or take a webcam snapshot
+- ``POST /v1/analyze`` multipart ``file`` -> ``{"faces": [...], "width", "height"}``
+- ``GET /v1/health``, ``GET /v1/model`` (the model card), ``/docs`` (OpenAPI)
+
+Limits for a public demo: uploads over ``max_upload_bytes`` are refused (413) before they
+are read in full; the file type is sniffed from its first bytes (415 otherwise); images are
+decoded under a pixel limit; every error is a JSON ``{"error": {"status", "message"}}``.
+Analysis runs in the thread pool, so the event loop keeps serving other requests.
+"""
+
+from __future__ import annotations
+
+import threading
+from importlib import resources
+
+from fastapi import FastAPI, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .imageio import ImageError, load_image
+from .predict import Analyzer
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_PIXELS = 25_000_000
+# Leading bytes of the formats the page accepts; anything else is refused unread.
+SIGNATURES = {
+    b"\xff\xd8\xff": "image/jpeg",
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"GIF87a": "image/gif",
+    b"GIF89a": "image/gif",
+    b"BM": "image/bmp",
+    b"II*\x00": "image/tiff",
+    b"MM\x00*": "image/tiff",
+}
+
+
+def sniff(head: bytes) -> str | None:
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return next((kind for magic, kind in SIGNATURES.items() if head.startswith(magic)), None)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"status": status, "message": message}}, status_code=status)
+
+
+def create_app(analyzer: Analyzer | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> FastAPI:
+    """The app; ``analyzer`` defaults to the bundled model with the default detector, loaded once."""
+    analyzer = analyzer or Analyzer()
+    lock = threading.Lock()  # one analysis at a time: OpenCV's cascade is not thread-safe
+    app = FastAPI(title="ferlab", version="0.1.0", description="Facial expression recognition, offline.")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return _error(error.status_code, str(error.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0] if error.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return _error(422, f"{where}: {first.get('msg', 'invalid request')}; send the photo as multipart field 'file'")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> str:
+        return (resources.files("ferlab") / "assets" / "index.html").read_text()
+
+    @app.get("/v1/health")
+    def health() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/v1/model")
+    def model_card() -> dict:
+        return analyzer.model.card
+
+    @app.post("/v1/analyze")
+    async def analyze(request: Request, file: UploadFile) -> dict:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > max_upload_bytes + 64 * 1024:
+            raise HTTPException(413, f"upload over the {max_upload_bytes:,}-byte limit")
+        content = await file.read(max_upload_bytes + 1)
+        if len(content) > max_upload_bytes:
+            raise HTTPException(413, f"upload over the {max_upload_bytes:,}-byte limit")
+        if not content:
+            raise HTTPException(400, f"{file.filename or 'upload'}: empty file")
+        if sniff(content[:16]) is None:
+            raise HTTPException(415, f"{file.filename or 'upload'}: not a JPEG, PNG, GIF, BMP, TIFF or WebP image")
+
+        def run() -> dict:
+            rgb = load_image(content, name=file.filename or "upload", max_pixels=MAX_PIXELS)
+            with lock:
+                faces = analyzer.analyze(rgb)
+            return {"faces": faces, "width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
+
+        try:
+            return await run_in_threadpool(run)
+        except ImageError as error:
+            raise HTTPException(422, str(error)) from None
+
+    return app
+
+
+def serve(host: str, port: int, analyzer: Analyzer) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(analyzer), host=host, port=port, log_level="info", timeout_keep_alive=5,
+                limit_concurrency=1000)

@@ -1,0 +1,65 @@
+"""End to end in a real headless Chromium: load the page, upload a face photo, read what it drew."""
+
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
+
+from ferlab.classifier import load_model
+from ferlab.data import EMOTIONS
+from ferlab.predict import Analyzer
+from ferlab.serve import create_app
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed")
+
+
+@pytest.fixture
+def server(tiny_model):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(Analyzer(load_model(tiny_model)))
+    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not instance.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    instance.should_exit = True
+    thread.join(10)
+
+
+def test_upload_draws_boxes_labels_and_bars(server, astronaut, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=flags)
+        page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone-sized screen
+        page.goto(server)
+        page.set_input_files("#file", str(astronaut))
+        page.wait_for_selector(".face", timeout=20_000)
+        assert "1 face found" in page.inner_text("#status")
+        label = page.get_attribute(".face", "data-label")
+        assert label in EMOTIONS
+        assert page.inner_text(".face h2") == f"Face 1: {label}"
+        assert page.locator(".face .bar").count() == 7
+        # The middle of the box's left edge is painted in the label's colour.
+        pixel = page.evaluate("""() => {
+            const [x, y, w, h] = window.lastResult.faces[0].box;
+            const c = document.getElementById('photo');
+            return Array.from(c.getContext('2d').getImageData(x, y + Math.round(h / 2), 1, 1).data);
+        }""")
+        colour = page.evaluate(f"() => COLOURS['{label}']")
+        assert pixel[:3] == [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+        width = page.evaluate("() => document.getElementById('photo').getBoundingClientRect().width")
+        assert width <= 390  # fits the phone-sized viewport
+        page.screenshot(path=str(tmp_path / "serve.png"), full_page=True)
+        browser.close()
+    assert (tmp_path / "serve.png").stat().st_size > 10_000
