@@ -195,6 +195,13 @@ def cmd_serve(args) -> None:
     serve(args.host, args.port, _analyzer(args))
 
 
+def cmd_package_model(args) -> None:
+    from .model_card import package_model
+
+    card = package_model(args.run_dir, args.data, args.out, args.name, args.command)
+    print(f"wrote {card} and its weights and Markdown card")
+
+
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="run folder, .safetensors or .onnx (default: the bundled model)")
     parser.add_argument("--detector", default="haar", choices=["haar", "hog"])
@@ -284,6 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     _add_model_options(serve)
     serve.set_defaults(func=cmd_serve)
+
+    package = commands.add_parser("package-model", help="ship a trained run: weights + measured model card")
+    package.add_argument("run_dir")
+    package.add_argument("--data", required=True)
+    package.add_argument("--out", default="ferlab/pretrained")
+    package.add_argument("--name", default="default")
+    package.add_argument("--command", required=True, help="the exact command that trained the run")
+    package.set_defaults(func=cmd_package_model)
     return parser
 
 

@@ -61,3 +61,18 @@ def test_demo_writes_annotated_photo_and_json(tiny_model, tmp_path):
     assert main(["demo", "--model", str(tiny_model), "--out", str(tmp_path / "demo")]) == 0
     assert (tmp_path / "demo" / "astronaut.annotated.jpg").stat().st_size > 0
     assert len(json.loads((tmp_path / "demo" / "astronaut.json").read_text())["faces"]) == 1
+
+
+def test_package_model_writes_weights_and_measured_cards(tiny_csv, tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tiny_csv), "--out", str(run), "--epochs", "1", "--batch-size", "32",
+                 "--model-option", "hidden=16"]) == 0
+    out = tmp_path / "pretrained"
+    assert main(["package-model", str(run), "--data", str(tiny_csv), "--out", str(out), "--name", "m",
+                 "--command", "ferlab train ..."]) == 0
+    card = json.loads((out / "m.json").read_text())
+    assert card["data"]["sha256"] and 0 <= card["accuracy"]["PrivateTest"] <= 1
+    assert "PrivateTest (test)" in (out / "m.md").read_text()
+    from ferlab.classifier import load_model
+
+    assert load_model(out / "m.safetensors").card["name"] == "m"

@@ -1,0 +1,77 @@
+"""Package a trained run as a shippable model: safetensors weights, a JSON card and a
+Markdown card, with accuracies measured here and now on the data file named by its hash.
+
+    ferlab package-model runs/reproduce/models/paper_cnn --data fer2013.csv --out ferlab/pretrained
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+from pathlib import Path
+
+import torch
+
+from .data import EMOTIONS, load_fer2013
+from .evaluate import evaluate_trained
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def package_model(run_dir: str | Path, data_path: str | Path, out_dir: str | Path, name: str, command: str) -> Path:
+    """Evaluate the run's best weights and write ``<name>.safetensors``, ``<name>.json`` and
+    ``<name>.md`` into ``out_dir``. Returns the JSON card's path."""
+    run_dir, out_dir, data_path = Path(run_dir), Path(out_dir), Path(data_path)
+    metrics = evaluate_trained(run_dir, load_fer2013(data_path))
+    card = json.loads((run_dir / "model.json").read_text())
+    card.update({
+        "name": name,
+        "labels": list(EMOTIONS),
+        "training_command": command,
+        "data": {"file": data_path.name, "sha256": sha256(data_path)},
+        "trainable_parameters": metrics["trainable_parameters"],
+        "accuracy": {
+            "PublicTest": metrics["val"]["accuracy"],
+            "PrivateTest": metrics["test"]["accuracy"],
+            "PrivateTest_without_training_duplicates": metrics["test_deduplicated"]["accuracy"],
+        },
+        "recall_PrivateTest": metrics["test"]["recall"],
+        "measured_on": f"{platform.machine()} CPU, PyTorch {torch.__version__}",
+    })
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run_dir / "best.safetensors", out_dir / f"{name}.safetensors")
+    card_path = out_dir / f"{name}.json"
+    card_path.write_text(json.dumps(card, indent=2))
+    (out_dir / f"{name}.md").write_text(markdown_card(card))
+    return card_path
+
+
+def markdown_card(card: dict) -> str:
+    accuracy = card["accuracy"]
+    options = card.get("model_options") or {}
+    lines = [
+        f"# Model card: `{card['name']}`", "",
+        f"- Architecture: `{card['model']}` {json.dumps(options) if options else ''}"
+        f"({card['trainable_parameters']:,} trainable parameters), input 48x48 grayscale, "
+        f"normalised with mean {card['input']['mean']} and std {card['input']['std']}.",
+        f"- Trained by: `{card['training_command']}`; best epoch {card['epoch']} chosen on PublicTest.",
+        f"- Data: `{card['data']['file']}`, SHA-256 `{card['data']['sha256']}`.",
+        f"- Measured on: {card['measured_on']}.", "",
+        "| split | accuracy |", "|---|---|",
+        f"| PublicTest (validation) | {100 * accuracy['PublicTest']:.2f}% |",
+        f"| PrivateTest (test) | {100 * accuracy['PrivateTest']:.2f}% |",
+        f"| PrivateTest without faces also in Training | {100 * accuracy['PrivateTest_without_training_duplicates']:.2f}% |",
+        "", "| class | PrivateTest recall |", "|---|---|",
+        *(f"| {e} | {100 * card['recall_PrivateTest'][e]:.1f}% |" for e in EMOTIONS), "",
+        "Limitations: FER2013 faces are low-resolution, mostly frontal web images with noisy labels; "
+        "Disgust has few examples and low recall. Expression is not emotion: treat outputs as estimates.", "",
+    ]
+    return "\n".join(lines)
