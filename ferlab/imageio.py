@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-MAX_PIXELS = 50_000_000  # about 8,000 x 6,000; anything larger is refused, not decoded
+MAX_PIXELS = 120_000_000  # a 10,000 x 10,000 photo passes; anything larger is refused, not decoded
 
 
 class ImageError(ValueError):
@@ -48,7 +48,8 @@ def load_image(source: ImageSource, name: str | None = None, max_pixels: int = M
 def _decode(handle, name: str, max_pixels: int) -> np.ndarray:
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # ferlab applies its own limit below, before decoding; Pillow's stricter warning is noise here.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(handle)
             width, height = image.size
             if width * height > max_pixels:
@@ -56,7 +57,7 @@ def _decode(handle, name: str, max_pixels: int) -> np.ndarray:
             image.load()
     except ImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+    except Image.DecompressionBombError as error:
         raise ImageError(f"{name}: refused as a decompression bomb ({error})") from None
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image file (or a format Pillow cannot read)") from None

@@ -71,3 +71,17 @@ def test_wrong_arrays_are_refused():
         load_image(np.zeros((2, 3, 5), np.uint8))
     with pytest.raises(ImageError, match="uint8 or uint16"):
         load_image(np.zeros((2, 3), np.float32))
+
+
+def test_animated_gif_gives_its_first_frame():
+    frames = [Image.new("RGB", (20, 10), colour) for colour in ("red", "blue", "green")]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:])
+    rgb = load_image(buffer.getvalue())
+    assert rgb.shape == (10, 20, 3) and rgb[0, 0, 0] > 200 and rgb[0, 0, 2] < 50
+
+
+def test_a_10000_pixel_square_photo_is_accepted_and_a_bigger_one_refused():
+    assert load_image(encoded(Image.new("1", (10_000, 10_000)))).shape == (10_000, 10_000, 3)
+    with pytest.raises(ImageError, match="pixel limit"):
+        load_image(encoded(Image.new("1", (12_000, 11_000))))
