@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import typing
 from dataclasses import fields
@@ -86,7 +87,13 @@ def cmd_train(args) -> None:
 
     config = _train_config(args)
     data = load_fer2013(args.data)
-    train(config, data, args.out, resume=args.resume)
+    result = train(config, data, args.out, resume=args.resume, max_minutes=args.max_minutes)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun, rank 0 reports
+    if not result["finished"]:
+        print(f"stopped after {len(result['history'])} of {config.epochs} epochs (--max-minutes); "
+              "run the same command with --resume to go on")
+        return
     metrics = evaluate_trained(args.out, data)
     (Path(args.out) / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(f"best epoch {metrics['best_epoch']}: PublicTest {metrics['val']['accuracy']:.4f}  "
@@ -227,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", required=True)
     train.add_argument("--out", required=True, help="run folder (checkpoints, history, weights)")
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    train.add_argument("--max-minutes", type=float, help="stop after the epoch that crosses this wall time")
     _add_train_options(train)
     train.set_defaults(func=cmd_train)
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from safetensors.torch import save_file
 from torch import nn
 from torch.nn import functional as F
@@ -120,13 +121,18 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps
     raise ValueError(f"unknown schedule {config.schedule!r}; use constant, cosine or onecycle")
 
 
-def train_one_epoch(model, optimizer, scheduler, images, labels, config, epoch, device, progress=True):
-    """One pass over the training images; returns (mean loss, accuracy) on augmented batches."""
-    generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
-    torch.manual_seed(config.seed * 100_003 + epoch)  # dropout
-    order = torch.randperm(len(labels), generator=generator)
+def train_one_epoch(model, optimizer, scheduler, images, labels, config, epoch, device, progress=True, rank=0, world=1):
+    """One pass over the training images; returns (mean loss, accuracy) on augmented batches.
+
+    With ``world`` > 1 (DDP), every rank draws the same shuffled order and takes every
+    ``world``-th image of it, so the ranks share out one epoch between them.
+    """
+    seed = config.seed * 100_003 + epoch
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[rank::world]
+    generator = torch.Generator().manual_seed(seed + 7919 * (rank + 1))  # augmentation
+    torch.manual_seed(seed + 7919 * (rank + 1))  # dropout
     model.train()
-    total_loss, correct, seen = 0.0, 0, 0
+    totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, seen
     # Full batches only (a batch of one would break batch norm); the rest waits a new epoch.
     n_batches = max(1, len(order) // config.batch_size)
     bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not progress)
@@ -141,18 +147,41 @@ def train_one_epoch(model, optimizer, scheduler, images, labels, config, epoch, 
         loss.backward()
         optimizer.step()
         scheduler.step()
-        total_loss += loss.item() * len(rows)
-        correct += (logits.argmax(1) == y).sum().item()
-        seen += len(rows)
-        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
-    return total_loss / seen, correct / seen
+        totals += torch.tensor([loss.item() * len(rows), (logits.argmax(1) == y).sum().item(), len(rows)])
+        bar.set_postfix(loss=f"{totals[0] / totals[2]:.3f}", acc=f"{totals[1] / totals[2]:.3f}")
+    if world > 1:
+        dist.all_reduce(totals)
+    return float(totals[0] / totals[2]), float(totals[1] / totals[2])
 
 
-def train(config: TrainConfig, data: FER2013, out_dir: str | Path, resume: bool = True, progress: bool = True) -> dict:
-    """Train, checkpoint every epoch, and return the final metrics of the best epoch."""
+def _init_distributed(config: TrainConfig) -> tuple[int, int, torch.device]:
+    """Rank, world size and device; starts the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, pick_device(config.device)
+    cuda = torch.cuda.is_available() and config.device != "cpu"
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if cuda:
+        torch.cuda.set_device(local_rank)
+    return dist.get_rank(), world, torch.device(f"cuda:{local_rank}" if cuda else "cpu")
+
+
+def train(
+    config: TrainConfig, data: FER2013, out_dir: str | Path, resume: bool = True, progress: bool = True,
+    max_minutes: float | None = None,
+) -> dict:
+    """Train, checkpoint every epoch, and return the history and best PublicTest accuracy.
+
+    ``max_minutes`` stops after the epoch that crosses the limit (resume later to go on),
+    which keeps every step of a long run under a fixed wall time. Launched by ``torchrun``
+    it trains data-parallel (DDP); rank 0 evaluates and writes every file.
+    """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    device = pick_device(config.device)
+    rank, world, device = _init_distributed(config)
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
     splits = train_val_test(data, config.seed)
     train_images, train_labels = splits["Training"]
     if config.max_train is not None and config.max_train < len(train_labels):
@@ -164,10 +193,11 @@ def train(config: TrainConfig, data: FER2013, out_dir: str | Path, resume: bool 
     torch.manual_seed(config.seed)
     model = create_model(config.model, **config.model_options).to(device, memory_format=torch.channels_last)
     optimizer = build_optimizer(model, config)
-    steps_per_epoch = max(1, len(labels) // config.batch_size)
+    steps_per_epoch = max(1, len(labels) // world // config.batch_size)
     scheduler = build_scheduler(optimizer, config, steps_per_epoch)
     history: list[dict] = []
-    _atomic_write_text(out_dir / "config.json", json.dumps(asdict(config), indent=2))
+    if rank == 0:
+        _atomic_write_text(out_dir / "config.json", json.dumps(asdict(config), indent=2))
 
     checkpoint_path = out_dir / "last.pt"
     if resume and checkpoint_path.exists():
@@ -178,34 +208,45 @@ def train(config: TrainConfig, data: FER2013, out_dir: str | Path, resume: bool 
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         history = state["history"]
+    network = nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
+    started = time.perf_counter()
     best_val = max((row["val_accuracy"] for row in history), default=-1.0)
     for epoch in range(len(history), config.epochs):
         start = time.perf_counter()
         train_loss, train_acc = train_one_epoch(
-            model, optimizer, scheduler, images, labels, config, epoch, device, progress
+            network, optimizer, scheduler, images, labels, config, epoch, device, progress and rank == 0, rank, world
         )
         seconds = time.perf_counter() - start
-        val = classification_metrics(val_labels, predict_logits(model, val_images, precision=config.precision))
-        history.append({
-            "epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_acc,
-            "val_loss": val["loss"], "val_accuracy": val["accuracy"], "seconds": seconds,
-            "images_per_second": len(labels) / seconds,
-        })
-        if val["accuracy"] > best_val:
-            best_val = val["accuracy"]
-            save_weights(model, config, out_dir, {"epoch": epoch + 1, "val_accuracy": best_val})
-        _atomic_torch_save({
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "history": history, "config": asdict(config),
-        }, checkpoint_path)
-        _atomic_write_text(out_dir / "history.json", json.dumps(history, indent=2))
-        if progress:
-            tqdm.write(
-                f"epoch {epoch + 1}/{config.epochs}  train loss {train_loss:.3f} acc {train_acc:.3f}  "
-                f"val loss {val['loss']:.3f} acc {val['accuracy']:.3f}  {seconds:.0f}s"
-            )
-    return {"history": history, "best_val_accuracy": best_val}
+        if rank == 0:
+            val = classification_metrics(val_labels, predict_logits(model, val_images, precision=config.precision))
+            history.append({
+                "epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_acc,
+                "val_loss": val["loss"], "val_accuracy": val["accuracy"], "seconds": seconds,
+                "images_per_second": len(labels) / seconds,
+            })
+            if val["accuracy"] > best_val:
+                best_val = val["accuracy"]
+                save_weights(model, config, out_dir, {"epoch": epoch + 1, "val_accuracy": best_val})
+            _atomic_torch_save({
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "history": history, "config": asdict(config),
+            }, checkpoint_path)
+            _atomic_write_text(out_dir / "history.json", json.dumps(history, indent=2))
+            if progress:
+                tqdm.write(
+                    f"epoch {epoch + 1}/{config.epochs}  train loss {train_loss:.3f} acc {train_acc:.3f}  "
+                    f"val loss {val['loss']:.3f} acc {val['accuracy']:.3f}  {seconds:.0f}s"
+                )
+        if max_minutes is not None:
+            stop = torch.tensor([time.perf_counter() - started > 60 * max_minutes])
+            if world > 1:
+                dist.broadcast(stop, 0)  # rank 0's clock decides, so every rank stops together
+            if stop.item():
+                break
+    if world > 1:
+        dist.barrier()
+    return {"history": history, "best_val_accuracy": best_val, "finished": len(history) == config.epochs}
 
 
 def save_weights(model: nn.Module, config: TrainConfig, out_dir: Path, extra: dict) -> None:
