@@ -1,0 +1,81 @@
+"""ResNet-style CNNs for 48x48 faces (He et al., basic blocks), for the accuracy work.
+
+Unlike ImageNet ResNets, the stem keeps full resolution (3x3 conv, stride 1, no max pool):
+a 48x48 face has no pixels to spare. Four stages halve the resolution from the second on
+(48 -> 24 -> 12 -> 6), then global average pooling, dropout and a 7-way classifier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+from torch import nn
+
+from .registry import register_model
+
+
+@dataclass
+class ResNetConfig:
+    widths: tuple[int, ...] = (64, 128, 256, 512)
+    blocks: tuple[int, ...] = (2, 2, 2, 2)
+    dropout: float = 0.2
+    num_classes: int = 7
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.shortcut = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    def __init__(self, config: ResNetConfig):
+        super().__init__()
+        self.config = config
+        self.stem = nn.Sequential(nn.Conv2d(1, config.widths[0], 3, 1, 1, bias=False),
+                                  nn.BatchNorm2d(config.widths[0]), nn.ReLU(inplace=True))
+        stages, channels = [], config.widths[0]
+        for index, (width, count) in enumerate(zip(config.widths, config.blocks, strict=True)):
+            for block in range(count):
+                stride = 2 if index > 0 and block == 0 else 1
+                stages.append(BasicBlock(channels, width, stride))
+                channels = width
+        self.stages = nn.Sequential(*stages)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(config.dropout),
+                                  nn.Linear(channels, config.num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stages(self.stem(x)))
+
+
+def _build(defaults: dict, overrides: dict) -> ResNet:
+    known = {f.name for f in fields(ResNetConfig)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ValueError(f"unknown resnet option(s) {sorted(unknown)}; known: {sorted(known)}")
+    return ResNet(ResNetConfig(**{**defaults, **overrides}))
+
+
+@register_model
+def resnet18_fer(**overrides) -> ResNet:
+    """ResNet-18 layout (2-2-2-2 basic blocks, 64-512 channels), about 11 M parameters."""
+    return _build({}, overrides)
+
+
+@register_model
+def resnet_fer_small(**overrides) -> ResNet:
+    """Half-width ResNet-18 (32-256 channels), about 2.8 M parameters: a size that ships."""
+    return _build({"widths": (32, 64, 128, 256)}, overrides)
