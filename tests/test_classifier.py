@@ -50,3 +50,18 @@ def test_garbage_weights_are_refused(tiny_model):
     (tiny_model / "best.safetensors").write_bytes(b"\x80\x04not safetensors")
     with pytest.raises(ValueError, match="not a valid safetensors"):
         load_model(tiny_model)
+
+
+def test_a_pickle_offered_as_weights_is_refused_not_loaded(tiny_model, tmp_path):
+    import torch
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    torch.save({"weights": Payload()}, tiny_model / "best.safetensors")
+    with pytest.raises(ValueError, match="not a valid safetensors"):
+        load_model(tiny_model)
+    assert not marker.exists()

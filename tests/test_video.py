@@ -42,3 +42,18 @@ def test_missing_and_broken_videos(tiny_model, tmp_path):
     with pytest.raises(VideoError, match="broken.mp4"):
         analyze_video(broken, analyzer, tmp_path, progress=False)
     assert not list(tmp_path.glob("*.timeline.csv"))
+
+
+def test_truncated_video_and_zero_frames(astronaut, tiny_model, tmp_path):
+    face = cv2.cvtColor(load_image(astronaut), cv2.COLOR_RGB2BGR)
+    whole = tmp_path / "whole.mp4"
+    write_video(whole, [face] * 10)
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
+    analyzer = Analyzer(load_model(tiny_model))
+    with pytest.raises(VideoError, match="truncated.mp4"):
+        analyze_video(truncated, analyzer, tmp_path / "out", progress=False)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(whole.read_bytes()[:48])  # the container's header and no frame
+    with pytest.raises(VideoError, match="empty.mp4"):
+        analyze_video(empty, analyzer, tmp_path / "out", progress=False)
