@@ -317,10 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ferlab: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
-    except (ValueError, OSError, KeyError) as error:
+    except Exception as error:  # one line for users; --debug shows the traceback
         if args.debug:
             raise
-        print(f"ferlab: error: {error}", file=sys.stderr)
+        known = isinstance(error, ValueError | OSError | KeyError)
+        print(f"ferlab: error: {error if known else f'{type(error).__name__}: {error}'}", file=sys.stderr)
         return 2
 
 

@@ -160,3 +160,29 @@ def test_real_fer2013_matches_its_published_counts(real_data):
     assert sum(stats["counts"]["PrivateTest"].values()) == 3589
     assert stats["distinct_images"] == 34034
     assert len(stats["constant_images"]) == 12
+
+
+def test_truncated_tar_is_a_clear_error(tiny_csv, tmp_path):
+    tar = tmp_path / "fer2013.tar.gz"
+    with tarfile.open(tar, "w:gz") as archive:
+        archive.add(tiny_csv, arcname="fer2013/fer2013.csv")
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(tar.read_bytes()[: tar.stat().st_size // 2])
+    with pytest.raises(DataFormatError, match="cut.tar.gz"):
+        load_fer2013(cut)
+
+
+def test_non_image_file_in_a_class_folder(tmp_path):
+    folder = tmp_path / "train" / "happy"
+    folder.mkdir(parents=True)
+    (folder / "readme.txt").write_text("hello")
+    with pytest.raises(DataFormatError, match="readme.txt: not an image file"):
+        load_fer2013(tmp_path)
+
+
+def test_unreadable_image_in_a_class_folder(tmp_path):
+    folder = tmp_path / "train" / "happy"
+    folder.mkdir(parents=True)
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnope")
+    with pytest.raises(DataFormatError, match="broken.png: not a readable image"):
+        load_fer2013(tmp_path)

@@ -45,3 +45,12 @@ def test_crop_uses_margin_and_replicates_borders():
     assert wide[0, 24, 24] == 255 and wide[0, 2, 2] == 0
     corner = crop_faces(gray, [Face((0, 0, 10, 10), 1.0)], margin=0.5)
     assert corner.shape == (1, 48, 48)
+
+
+def test_fifty_faces_in_one_photo(astronaut):
+    rgb = load_image(astronaut)
+    tile = rgb[30:210, 130:310]  # 180x180 around the face
+    grid = np.concatenate([np.concatenate([tile] * 10, 1)] * 5, 0)
+    faces = detect_faces(to_gray(grid), "haar")
+    assert len(faces) == 50
+    assert len({(f.box[0] // 180, f.box[1] // 180) for f in faces}) == 50  # one per tile
