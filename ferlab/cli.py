@@ -211,7 +211,8 @@ def cmd_package_model(args) -> None:
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="run folder, .safetensors or .onnx (default: the bundled model)")
-    parser.add_argument("--detector", default="haar", choices=["haar", "hog"])
+    parser.add_argument("--detector", default="hog", choices=["haar", "hog"],
+                        help="hog (default): faster, faces of 80 px and more; haar: finds smaller faces")
     parser.add_argument("--margin", type=float, help="crop margin per side, as a fraction of the face box")
 
 
@@ -262,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce = commands.add_parser("reproduce", help="the whole paper end to end (resumable)")
     reproduce.add_argument("--data", required=True)
     reproduce.add_argument("--out", help="run folder (default runs/reproduce[-quick])")
-    reproduce.add_argument("--quick", action="store_true", help="2,000 faces per split, 2 epochs")
+    reproduce.add_argument("--quick", action="store_true", help="4,000 training faces, 1,000 per test split, 2 epochs")
     reproduce.add_argument("--epochs", type=int, help="epochs per CNN (default 30)")
     reproduce.set_defaults(func=cmd_reproduce)
 

@@ -112,8 +112,9 @@ def evaluate_trained(model_dir: str | Path, data: FER2013) -> dict:
         "best_epoch": card["epoch"],
         "epochs": len(history),
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "seconds_per_epoch": float(np.mean([row["seconds"] for row in history])),
-        "train_images_per_second": float(np.mean([row["images_per_second"] for row in history])),
+        # Medians: robust to an epoch slowed by other work on the machine.
+        "seconds_per_epoch": float(np.median([row["seconds"] for row in history])),
+        "train_images_per_second": float(np.median([row["images_per_second"] for row in history])),
         "val": classification_metrics(val_labels, predict_logits(model, val_images)),
         "test": classification_metrics(test_labels, test_logits),
         "test_deduplicated": classification_metrics(test_labels[unseen], test_logits[unseen]),

@@ -98,7 +98,7 @@ def build_report(run_dir: str | Path, data: FER2013) -> dict[str, Path]:
 
     lines += ["## CNN models: ablation, size and speed", "",
               "| model | test | test without Training duplicates | best epoch / epochs | trainable parameters "
-              "| s/epoch | train images/s |",
+              "| median s/epoch | median train images/s |",
               "|---|---|---|---|---|---|---|"]
     for name, m in metrics.items():
         lines.append(f"| {MODEL_TITLES.get(name, name)} | {_pct(m['test']['accuracy'])} | "
