@@ -87,6 +87,8 @@ def cmd_train(args) -> None:
 
     config = _train_config(args)
     data = load_fer2013(args.data)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "command.txt").write_text("ferlab " + " ".join(sys.argv[1:]) + "\n")
     result = train(config, data, args.out, resume=args.resume, max_minutes=args.max_minutes)
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun, rank 0 reports
