@@ -115,9 +115,13 @@ def cmd_search(args) -> None:
 
 def cmd_evaluate(args) -> None:
     from .data import load_fer2013
-    from .evaluate import evaluate_trained
+    from .evaluate import evaluate_ensemble, evaluate_trained
 
-    metrics = evaluate_trained(args.model_dir, load_fer2013(args.data))
+    data = load_fer2013(args.data)
+    if len(args.model_dirs) > 1 or args.flip_tta:
+        print(json.dumps(evaluate_ensemble(args.model_dirs, data, args.flip_tta), indent=2))
+        return
+    metrics = evaluate_trained(args.model_dirs[0], data)
     metrics.pop("test_predicted")
     print(json.dumps(metrics, indent=2))
 
@@ -252,8 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_options(search)
     search.set_defaults(func=cmd_search)
 
-    evaluate = commands.add_parser("evaluate", help="metrics of a trained run folder")
-    evaluate.add_argument("model_dir")
+    evaluate = commands.add_parser("evaluate", help="metrics of a trained run folder, or an ensemble of several")
+    evaluate.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR")
+    evaluate.add_argument("--flip-tta", action="store_true", help="average each face with its mirror image")
     evaluate.add_argument("--data", required=True)
     evaluate.set_defaults(func=cmd_evaluate)
 

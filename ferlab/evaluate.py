@@ -118,5 +118,25 @@ def evaluate_trained(model_dir: str | Path, data: FER2013) -> dict:
         "val": classification_metrics(val_labels, predict_logits(model, val_images)),
         "test": classification_metrics(test_labels, test_logits),
         "test_deduplicated": classification_metrics(test_labels[unseen], test_logits[unseen]),
+        "val_flip_tta_accuracy": _accuracy(val_labels, predict_logits(model, val_images, flip_tta=True)),
+        "test_flip_tta_accuracy": _accuracy(test_labels, predict_logits(model, test_images, flip_tta=True)),
         "test_predicted": test_logits.argmax(1).tolist(),
     }
+
+
+def _accuracy(labels: np.ndarray, logits: np.ndarray) -> float:
+    return float((logits.argmax(1) == labels).mean()) if len(labels) else 0.0
+
+
+def evaluate_ensemble(model_dirs: list[str | Path], data: FER2013, flip_tta: bool = False) -> dict:
+    """Accuracy of the mean soft-max of several trained runs, on PublicTest and PrivateTest."""
+    splits = train_val_test(data)
+    result = {"models": [str(d) for d in model_dirs], "flip_tta": flip_tta}
+    for name, key in (("PublicTest", "val_accuracy"), ("PrivateTest", "test_accuracy")):
+        images, labels = splits[name]
+        mean_probs = sum(
+            torch.softmax(torch.from_numpy(predict_logits(load_trained(d)[0], images, flip_tta=flip_tta)), 1)
+            for d in model_dirs
+        ) / len(model_dirs)
+        result[key] = _accuracy(labels, mean_probs.numpy())
+    return result
