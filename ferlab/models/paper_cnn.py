@@ -22,6 +22,7 @@ class PaperCNNConfig:
     hidden: int = 64
     dropout: float = 0.5
     batch_norm: bool = True
+    bn_every_conv: bool = False  # batch norm after each conv, not only at the end of a block
     num_classes: int = 7
     in_size: int = 48
 
@@ -34,9 +35,12 @@ class PaperCNN(nn.Module):
         channels = 1
         for width in config.widths:
             for _ in range(config.convs_per_block):
-                layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
+                layers.append(nn.Conv2d(channels, width, 3, padding=1))
+                if config.bn_every_conv:
+                    layers.append(nn.BatchNorm2d(width))
+                layers.append(nn.ReLU(inplace=True))
                 channels = width
-            if config.batch_norm:
+            if config.batch_norm and not config.bn_every_conv:
                 layers.append(nn.BatchNorm2d(width))
             layers.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*layers)
@@ -65,6 +69,12 @@ def _build(**overrides) -> PaperCNN:
 def paper_cnn(**overrides) -> PaperCNN:
     """The paper's final model: batch norm and dropout 0.5."""
     return _build(**overrides)
+
+
+@register_model
+def vgg_fast(**overrides) -> PaperCNN:
+    """The paper's layout with batch norm after every convolution: same cost, much faster to train."""
+    return _build(**{"bn_every_conv": True, **overrides})
 
 
 @register_model
