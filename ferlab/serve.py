@@ -5,13 +5,14 @@
 - ``GET /v1/health``, ``GET /v1/model`` (the model card), ``/docs`` (OpenAPI)
 
 Limits for a public demo: uploads over ``max_upload_bytes`` are refused (413) before they
-are read in full; the file type is sniffed from its first bytes (415 otherwise); images are
+are read in full; a body not received within ``body_seconds`` is cut off (slow clients); the file type is sniffed from its first bytes (415 otherwise); images are
 decoded under a pixel limit; every error is a JSON ``{"error": {"status", "message"}}``.
 Analysis runs in the thread pool, so the event loop keeps serving other requests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from importlib import resources
 
@@ -48,11 +49,37 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": {"status": status, "message": message}}, status_code=status)
 
 
-def create_app(analyzer: Analyzer | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> FastAPI:
+class BodyDeadline:
+    """ASGI middleware: a request must deliver its whole body within ``seconds``, so slow
+    clients (trickling uploads) are cut off instead of holding a connection forever."""
+
+    def __init__(self, app, seconds: float):
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        deadline = asyncio.get_running_loop().time() + self.seconds
+
+        async def receive_before_deadline():
+            remaining = deadline - asyncio.get_running_loop().time()
+            try:
+                return await asyncio.wait_for(receive(), max(remaining, 0.001))
+            except TimeoutError:
+                raise HTTPException(408, f"request body not received within {self.seconds:g} s") from None
+
+        return await self.app(scope, receive_before_deadline, send)
+
+
+def create_app(
+    analyzer: Analyzer | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES, body_seconds: float = 30.0
+) -> FastAPI:
     """The app; ``analyzer`` defaults to the bundled model with the default detector, loaded once."""
     analyzer = analyzer or Analyzer()
     lock = threading.Lock()  # one analysis at a time: OpenCV's cascade is not thread-safe
     app = FastAPI(title="ferlab", version="0.1.0", description="Facial expression recognition, offline.")
+    app.add_middleware(BodyDeadline, seconds=body_seconds)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -63,3 +63,33 @@ def test_upload_draws_boxes_labels_and_bars(server, astronaut, tmp_path):
         page.screenshot(path=str(tmp_path / "serve.png"), full_page=True)
         browser.close()
     assert (tmp_path / "serve.png").stat().st_size > 10_000
+
+
+def test_a_slow_client_is_cut_off_without_blocking_others(tiny_model, astronaut):
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(Analyzer(load_model(tiny_model)), body_seconds=1.5)
+    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    while not instance.started:
+        time.sleep(0.05)
+    try:
+        slow = socket.create_connection(("127.0.0.1", port))
+        slow.sendall(b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                     b"Content-Length: 100000\r\n\r\n--b\r\n")
+        start = time.time()
+        fast = httpx.post(f"http://127.0.0.1:{port}/v1/analyze",
+                          files={"file": ("a.jpg", astronaut.read_bytes(), "image/jpeg")}, timeout=30)
+        assert fast.status_code == 200 and time.time() - start < 1.5  # served while the slow one waits
+        slow.settimeout(10)
+        answer = slow.recv(4096).decode()
+        assert time.time() - start < 6
+        assert answer.startswith("HTTP/1.1 408") and "error" in answer
+        slow.close()
+    finally:
+        instance.should_exit = True
+        thread.join(10)

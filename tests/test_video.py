@@ -57,3 +57,25 @@ def test_truncated_video_and_zero_frames(astronaut, tiny_model, tmp_path):
     empty.write_bytes(whole.read_bytes()[:48])  # the container's header and no frame
     with pytest.raises(VideoError, match="empty.mp4"):
         analyze_video(empty, analyzer, tmp_path / "out", progress=False)
+
+
+def test_variable_frame_rate_keeps_container_timestamps(astronaut, tiny_model, tmp_path):
+    from fractions import Fraction
+
+    av = pytest.importorskip("av")
+    face = load_image(astronaut)
+    times_ms = [0, 100, 150, 400, 1000, 1050]  # uneven gaps: a variable frame rate
+    path = tmp_path / "vfr.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=1000)
+        stream.width, stream.height, stream.pix_fmt = face.shape[1], face.shape[0], "yuv420p"
+        stream.time_base = Fraction(1, 1000)
+        for t in times_ms:
+            frame = av.VideoFrame.from_ndarray(face, format="rgb24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    result = analyze_video(path, Analyzer(load_model(tiny_model)), tmp_path / "out", progress=False)
+    with open(result["timeline"]) as handle:
+        seconds = [float(row["time_s"]) for row in csv.DictReader(handle)]
+    assert seconds == pytest.approx([t / 1000 for t in times_ms], abs=0.002)
