@@ -5,7 +5,8 @@
 - ``GET /v1/health``, ``GET /v1/model`` (the model card), ``/docs`` (OpenAPI)
 
 Limits for a public demo: uploads over ``max_upload_bytes`` are refused (413) before they
-are read in full; a body not received within ``body_seconds`` is cut off (slow clients); the file type is sniffed from its first bytes (415 otherwise); images are
+are read in full; a body not received within ``body_seconds`` is cut off (408, slow
+clients); the file type is sniffed from its first bytes (415 otherwise); images are
 decoded under a pixel limit; every error is a JSON ``{"error": {"status", "message"}}``.
 Analysis runs in the thread pool, so the event loop keeps serving other requests.
 """

@@ -71,7 +71,7 @@ def test_a_slow_client_is_cut_off_without_blocking_others(tiny_model, astronaut)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app = create_app(Analyzer(load_model(tiny_model)), body_seconds=1.5)
+    app = create_app(Analyzer(load_model(tiny_model)), body_seconds=3.0)
     instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
@@ -84,10 +84,10 @@ def test_a_slow_client_is_cut_off_without_blocking_others(tiny_model, astronaut)
         start = time.time()
         fast = httpx.post(f"http://127.0.0.1:{port}/v1/analyze",
                           files={"file": ("a.jpg", astronaut.read_bytes(), "image/jpeg")}, timeout=30)
-        assert fast.status_code == 200 and time.time() - start < 1.5  # served while the slow one waits
+        assert fast.status_code == 200 and time.time() - start < 3.0  # served while the slow one waits
         slow.settimeout(10)
         answer = slow.recv(4096).decode()
-        assert time.time() - start < 6
+        assert time.time() - start < 8
         assert answer.startswith("HTTP/1.1 408") and "error" in answer
         slow.close()
     finally:
