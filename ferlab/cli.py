@@ -55,14 +55,12 @@ def _train_config(args: argparse.Namespace, **defaults):
 
 
 def cmd_data_stats(args) -> None:
-    from .data import dataset_stats, load_fer2013
+    from .data import EMOTIONS, dataset_stats, load_fer2013
 
     stats = dataset_stats(load_fer2013(args.path))
     if args.json:
         print(json.dumps(stats, indent=2))
         return
-    from .data import EMOTIONS
-
     print(f"{'split':<12}{'rows':>7}" + "".join(f"{e:>10}" for e in EMOTIONS))
     for split, counts in stats["counts"].items():
         print(f"{split:<12}{sum(counts.values()):>7}" + "".join(f"{counts[e]:>10}" for e in EMOTIONS))
