@@ -47,11 +47,14 @@ def tiny_csv(tmp_path) -> Path:
     return path
 
 
-@pytest.fixture
-def real_data() -> Path:
+@pytest.fixture(scope="session")
+def real_fer2013():
+    """The real FER2013 file, parsed once per test session (about 20 s)."""
     if not REAL_DATA.exists():
         pytest.skip("real FER2013 file not present")
-    return REAL_DATA
+    from ferlab.data import load_fer2013
+
+    return load_fer2013(REAL_DATA, cache=False)
 
 
 ASTRONAUT_FACE = (178, 67, 92, 92)  # x, y, w, h of the face in ferlab/assets/astronaut.jpg

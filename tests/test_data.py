@@ -153,8 +153,8 @@ def test_stats_find_duplicates_and_blank_images():
 
 
 @pytest.mark.real_data
-def test_real_fer2013_matches_its_published_counts(real_data):
-    stats = dataset_stats(load_fer2013(real_data))
+def test_real_fer2013_matches_its_published_counts(real_fer2013):
+    stats = dataset_stats(real_fer2013)
     assert stats["rows"] == 35887
     assert stats["counts"]["Training"]["Disgust"] == 436
     assert sum(stats["counts"]["PrivateTest"].values()) == 3589

@@ -8,7 +8,7 @@ import pytest
 
 import ferlab
 from ferlab.classifier import bundled_path
-from ferlab.data import load_fer2013, train_val_test
+from ferlab.data import train_val_test
 
 pytestmark = pytest.mark.skipif(not bundled_path().exists(), reason="no bundled model yet")
 
@@ -30,8 +30,8 @@ def test_analyze_the_bundled_photo(astronaut):
 
 
 @pytest.mark.real_data
-def test_card_accuracy_is_what_the_model_scores(real_data):
-    images, labels = train_val_test(load_fer2013(real_data))["PrivateTest"]
+def test_card_accuracy_is_what_the_model_scores(real_fer2013):
+    images, labels = train_val_test(real_fer2013)["PrivateTest"]
     accuracy = float((ferlab.load_model().predict(images) == labels).mean())
     card = json.loads(bundled_path().with_suffix(".json").read_text())
     assert abs(accuracy - card["accuracy"]["PrivateTest"]) < 0.005
