@@ -1,5 +1,6 @@
 """End to end in a real headless Chromium: load the page, upload a face photo, read what it drew."""
 
+import contextlib
 import shutil
 import socket
 import threading
@@ -17,21 +18,29 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed")
 
 
-@pytest.fixture
-def server(tiny_model):
+@contextlib.contextmanager
+def running(app):
+    """Serve ``app`` with uvicorn on a free loopback port; yields the port."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app = create_app(Analyzer(load_model(tiny_model)))
     instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
     deadline = time.time() + 20
     while not instance.started and time.time() < deadline:
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(10)
+    try:
+        yield port
+    finally:
+        instance.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def server(tiny_model):
+    with running(create_app(Analyzer(load_model(tiny_model)))) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_upload_draws_boxes_labels_and_bars(server, astronaut, tmp_path):
@@ -68,16 +77,8 @@ def test_upload_draws_boxes_labels_and_bars(server, astronaut, tmp_path):
 def test_a_slow_client_is_cut_off_without_blocking_others(tiny_model, astronaut):
     import httpx
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     app = create_app(Analyzer(load_model(tiny_model)), body_seconds=3.0)
-    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    while not instance.started:
-        time.sleep(0.05)
-    try:
+    with running(app) as port:
         slow = socket.create_connection(("127.0.0.1", port))
         slow.sendall(b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
                      b"Content-Length: 100000\r\n\r\n--b\r\n")
@@ -90,6 +91,3 @@ def test_a_slow_client_is_cut_off_without_blocking_others(tiny_model, astronaut)
         assert time.time() - start < 8
         assert answer.startswith("HTTP/1.1 408") and "error" in answer
         slow.close()
-    finally:
-        instance.should_exit = True
-        thread.join(10)
