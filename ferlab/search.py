@@ -7,10 +7,12 @@ processes or machines can work on one study by passing the same ``storage`` URL.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import optuna
+import sqlalchemy
 
 from .data import FER2013
 from .train import TrainConfig, train
@@ -50,10 +52,7 @@ def run_search(
     storage = storage or f"sqlite:///{out_dir / 'search.db'}"
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")
-    study = optuna.create_study(
-        study_name=study_name, storage=storage, direction="maximize",
-        sampler=SAMPLERS[sampler](seed=seed), load_if_exists=True,
-    )
+    study = _create_or_load(study_name, storage, SAMPLERS[sampler](seed=seed))
 
     def objective(trial: optuna.Trial) -> float:
         config = suggest(trial, base)
@@ -62,6 +61,18 @@ def run_search(
 
     study.optimize(objective, n_trials=n_trials)
     return study
+
+
+def _create_or_load(study_name: str, storage: str, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+    """Workers that start together race to create the database schema; the losers retry."""
+    for attempt in range(4):
+        try:
+            return optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
+                                       sampler=sampler, load_if_exists=True)
+        except sqlalchemy.exc.SQLAlchemyError:
+            time.sleep(0.5 * (attempt + 1))
+    return optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
+                               sampler=sampler, load_if_exists=True)
 
 
 def best_config(study: optuna.Study, base: TrainConfig) -> TrainConfig:
