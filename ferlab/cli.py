@@ -130,8 +130,8 @@ def cmd_report(args) -> None:
     from .reproduce import ReproduceConfig
 
     run = json.loads((Path(args.run_dir) / "run.json").read_text())
-    data_path = args.data or run.pop("data")
-    run.pop("data", None)
+    data_path = args.data or run["data"]
+    del run["data"]
     data = ReproduceConfig(**run).select(load_fer2013(data_path))
     paths = build_report(args.run_dir, data)
     print(f"wrote {paths['markdown']} and {paths['html']}")

@@ -113,13 +113,17 @@ def load_fer2013(path: str | os.PathLike, cache: bool = True) -> FER2013:
     return data
 
 
-def _cache_path(path: Path) -> Path:
+def file_sha256(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 22):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _cache_path(path: Path) -> Path:
     root = Path(os.environ.get("FERLAB_CACHE", Path.home() / ".cache" / "ferlab"))
-    return root / f"fer2013-v{CACHE_VERSION}-{digest.hexdigest()[:32]}.npz"
+    return root / f"fer2013-v{CACHE_VERSION}-{file_sha256(path)[:32]}.npz"
 
 
 def _parse_archive(path: Path) -> FER2013:

@@ -6,7 +6,6 @@ Markdown card, with accuracies measured here and now on the data file named by i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import shutil
@@ -14,16 +13,8 @@ from pathlib import Path
 
 import torch
 
-from .data import EMOTIONS, load_fer2013
+from .data import EMOTIONS, file_sha256, load_fer2013
 from .evaluate import evaluate_trained
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def package_model(run_dir: str | Path, data_path: str | Path, out_dir: str | Path, name: str, command: str) -> Path:
@@ -36,7 +27,7 @@ def package_model(run_dir: str | Path, data_path: str | Path, out_dir: str | Pat
         "name": name,
         "labels": list(EMOTIONS),
         "training_command": command,
-        "data": {"file": data_path.name, "sha256": sha256(data_path)},
+        "data": {"file": data_path.name, "sha256": file_sha256(data_path)},
         "trainable_parameters": metrics["trainable_parameters"],
         "accuracy": {
             "PublicTest": metrics["val"]["accuracy"],
