@@ -1,6 +1,6 @@
 """Classifier throughput on batched 48x48 faces: PyTorch (ferlab's path) and ONNX Runtime.
 
-    python benchmarks/classifier_throughput.py [--model PATH] [--faces 8192] [--batch-size 512]
+    python benchmarks/classifier_throughput.py [--model PATH] [--faces 8192] [--batch-size 64]
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ferlab.classifier import load_model
+from ferlab.classifier import DEFAULT_BATCH_SIZE, load_model
 
 
 def faces_per_second(model, faces: np.ndarray, repeats: int) -> float:
@@ -31,7 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="default: the bundled model")
     parser.add_argument("--faces", type=int, default=8192)
-    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     faces = np.random.default_rng(0).integers(0, 256, (args.faces, 48, 48), dtype=np.uint8)

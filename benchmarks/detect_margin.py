@@ -21,7 +21,7 @@ import numpy as np
 
 from ferlab.classifier import load_model
 from ferlab.data import load_fer2013, train_val_test
-from ferlab.detect import DETECTORS, crop_faces, detect_faces, to_gray
+from ferlab.detect import DETECTORS, crop_faces, detect_faces
 
 MARGINS = (-0.1, -0.05, 0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
 
@@ -35,14 +35,14 @@ def real_photos() -> list[tuple[str, np.ndarray, int]]:
     return [(n, img if img.ndim == 3 else np.repeat(img[:, :, None], 3, 2), k) for n, img, k in photos]
 
 
-def compare_on_photos() -> dict:
+def compare_on_photos(detectors: list[str]) -> dict:
     photos = real_photos()
     results = {}
-    for name in DETECTORS:
+    for name in detectors:
         found_right = false_found = missed = 0
         start = time.perf_counter()
         for _, rgb, truth in photos:
-            n = len(detect_faces(to_gray(rgb), name))
+            n = len(detect_faces(rgb, name))
             found_right += min(n, truth)
             missed += max(truth - n, 0)
             false_found += max(n - truth, 0)
@@ -80,17 +80,19 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--model", help="default: the bundled model")
     parser.add_argument("--faces", type=int, default=1000, help="faces per split")
+    parser.add_argument("--detectors", nargs="+", default=list(DETECTORS), choices=list(DETECTORS))
     args = parser.parse_args()
     print("== real photos")
-    print(json.dumps(compare_on_photos(), indent=2))
+    print(json.dumps(compare_on_photos(args.detectors), indent=2))
     model = load_model(args.model)
     splits = train_val_test(load_fer2013(args.data))
     rng = np.random.default_rng(0)
-    for detector in DETECTORS:
+    # the same faces for every detector
+    samples = {split: rng.permutation(len(splits[split][1]))[: args.faces] for split in ("PublicTest", "PrivateTest")}
+    for detector in args.detectors:
         report = {}
-        for split in ("PublicTest", "PrivateTest"):
+        for split, rows in samples.items():
             images, labels = splits[split]
-            rows = rng.permutation(len(labels))[: args.faces]
             report[split] = margin_scores(model, images[rows], labels[rows], detector)
         best = max(MARGINS, key=lambda m: report["PublicTest"][f"margin_{m}"])
         print(f"== {detector}: margin chosen on PublicTest = {best}; PrivateTest accuracy at that margin "

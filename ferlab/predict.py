@@ -2,7 +2,8 @@
 
 A record per face is plain JSON-safe data:
 ``{"box": [x, y, w, h], "detector_score": s, "label": "Happy", "confidence": p,
-"probabilities": {"Angry": p0, ..., "Neutral": p6}}``.
+"probabilities": {"Angry": p0, ..., "Neutral": p6}}``, plus ``"landmarks": {"right_eye": [x, y], ...}``
+where the detector gives them (BlazeFace does).
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ class Analyzer:
     margin: float | None = None  # None: the detector's measured default
 
     def faces(self, rgb: np.ndarray) -> tuple[list[Face], np.ndarray]:
+        faces = detect_faces(rgb, self.detector)
         gray = to_gray(rgb)
-        faces = detect_faces(gray, self.detector)
         margin = DEFAULT_MARGIN[self.detector] if self.margin is None else self.margin
         return faces, crop_faces(gray, faces, margin)
 
@@ -52,13 +53,16 @@ class Analyzer:
 
 def face_record(face: Face, probabilities: np.ndarray) -> dict:
     top = int(np.argmax(probabilities))
-    return {
+    record = {
         "box": [int(v) for v in face.box],
         "detector_score": round(float(face.score), 4),
         "label": EMOTIONS[top],
         "confidence": round(float(probabilities[top]), 4),
         "probabilities": {e: round(float(p), 4) for e, p in zip(EMOTIONS, probabilities, strict=True)},
     }
+    if face.landmarks:
+        record["landmarks"] = {name: [float(x), float(y)] for name, (x, y) in face.landmarks.items()}
+    return record
 
 
 _default_analyzer: Analyzer | None = None

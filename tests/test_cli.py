@@ -69,10 +69,11 @@ def test_package_model_writes_weights_and_measured_cards(tiny_csv, tmp_path):
                  "--model-option", "hidden=16"]) == 0
     out = tmp_path / "pretrained"
     assert main(["package-model", str(run), "--data", str(tiny_csv), "--out", str(out), "--name", "m",
-                 "--command", "ferlab train ..."]) == 0
+                 "--command", "ferlab train ...", "--note", "best so far"]) == 0
     card = json.loads((out / "m.json").read_text())
     assert card["data"]["sha256"] and 0 <= card["accuracy"]["PrivateTest"] <= 1
-    assert "PrivateTest (test)" in (out / "m.md").read_text()
+    assert card["faces_per_second"] > 0 and card["note"] == "best so far"
+    assert "PrivateTest (test)" in (out / "m.md").read_text() and "best so far" in (out / "m.md").read_text()
     from ferlab.classifier import load_model
 
     assert load_model(out / "m.safetensors").card["name"] == "m"

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ferlab.detect import DETECTORS, Face, crop_faces, detect_faces, to_gray
+from ferlab.detect import DETECTORS, Face, crop_faces, detect_faces
 from ferlab.imageio import load_image
 
 from .conftest import ASTRONAUT_FACE
@@ -17,7 +17,7 @@ def overlap(a, b) -> float:
 
 @pytest.mark.parametrize("detector", list(DETECTORS))
 def test_finds_the_astronaut_and_nothing_else(astronaut, detector):
-    faces = detect_faces(to_gray(load_image(astronaut)), detector)
+    faces = detect_faces(load_image(astronaut), detector)
     assert len(faces) == 1
     assert overlap(faces[0].box, ASTRONAUT_FACE) > 0.6
 
@@ -31,7 +31,7 @@ def test_large_photos_are_searched_downscaled_and_boxes_map_back(astronaut):
     import cv2
 
     big = cv2.resize(load_image(astronaut), (2048, 2048), interpolation=cv2.INTER_CUBIC)
-    faces = detect_faces(to_gray(big), "hog")
+    faces = detect_faces(big, "hog")
     assert len(faces) == 1
     assert overlap(faces[0].box, tuple(4 * v for v in ASTRONAUT_FACE)) > 0.6
 
@@ -47,10 +47,32 @@ def test_crop_uses_margin_and_replicates_borders():
     assert corner.shape == (1, 48, 48)
 
 
-def test_fifty_faces_in_one_photo(astronaut):
+@pytest.mark.parametrize("detector", ["blazeface", "haar"])
+def test_fifty_faces_in_one_photo(astronaut, detector):
     rgb = load_image(astronaut)
     tile = rgb[30:210, 130:310]  # 180x180 around the face
-    grid = np.concatenate([np.concatenate([tile] * 10, 1)] * 5, 0)
-    faces = detect_faces(to_gray(grid), "haar")
+    grid = np.concatenate([np.concatenate([tile] * 10, 1)] * 5, 0)  # 900x1800: BlazeFace searches it in tiles
+    faces = detect_faces(grid, detector)
     assert len(faces) == 50
     assert len({(f.box[0] // 180, f.box[1] // 180) for f in faces}) == 50  # one per tile
+
+
+def test_blazeface_landmarks_sit_where_the_face_parts_are(astronaut):
+    face = detect_faces(load_image(astronaut), "blazeface")[0]
+    x, y, w, h = face.box
+    marks = face.landmarks
+    assert set(marks) == {"right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear"}
+    assert all(x <= px <= x + w and y <= py <= y + h for px, py in marks.values())
+    # the subject's right eye is on the left of the picture, eyes above the nose, nose above the mouth
+    assert marks["right_eye"][0] < marks["nose_tip"][0] < marks["left_eye"][0]
+    assert max(marks["right_eye"][1], marks["left_eye"][1]) < marks["nose_tip"][1] < marks["mouth_center"][1]
+
+
+def test_blazeface_finds_mirrored_and_shifted_faces(astronaut):
+    rgb = load_image(astronaut)
+    canvas = np.full((480, 640, 3), 90, np.uint8)
+    canvas[200:380, 400:580] = rgb[30:210, 130:310][:, ::-1]
+    faces = detect_faces(canvas, "blazeface")
+    assert len(faces) == 1
+    # the face spans x 48..140, y 37..129 of the tile; mirrored, x 40..132; then shifted by (400, 200)
+    assert overlap(faces[0].box, (440, 237, 92, 92)) > 0.5

@@ -29,6 +29,15 @@ def test_paper_cnn_layout_and_parameter_count():
     assert sum(p.numel() for p in model.parameters()) == conv_params + 448 + (4608 * 64 + 64) + (64 * 7 + 7)
 
 
+def test_fast_cnn_sees_full_resolution_with_one_thin_convolution_only():
+    model = create_model("fast_cnn")
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [16, 32, 32, 64, 64, 128, 128]
+    features = model.features(torch.zeros(2, 1, 48, 48))
+    assert features.shape == (2, 128, 3, 3)
+    assert sum(p.numel() for p in model.parameters()) < 700_000
+
+
 def test_ablations_drop_what_they_say():
     no_bn = create_model("paper_cnn_no_bn")
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in no_bn.modules())

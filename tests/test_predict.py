@@ -21,6 +21,7 @@ def test_analyze_returns_json_safe_records(astronaut, tiny_model):
     assert set(record["probabilities"]) == set(EMOTIONS)
     assert abs(sum(record["probabilities"].values()) - 1) < 0.01
     assert record["label"] in EMOTIONS and abs(record["box"][0] - ASTRONAUT_FACE[0]) < 20
+    assert set(record["landmarks"]) >= {"left_eye", "right_eye"}  # the default detector, BlazeFace, gives them
     assert analyzer.analyze(np.full((100, 100, 3), 200, np.uint8)) == []
 
 
