@@ -129,7 +129,8 @@ def _accuracy(labels: np.ndarray, logits: np.ndarray) -> float:
 
 
 def evaluate_ensemble(model_dirs: list[str | Path], data: FER2013, flip_tta: bool = False) -> dict:
-    """Accuracy of the mean soft-max of several trained runs, on PublicTest and PrivateTest."""
+    """Accuracy of the mean soft-max of several trained runs, on PublicTest and PrivateTest
+    (and PrivateTest without the faces that also appear in Training)."""
     splits = train_val_test(data)
     result = {"models": [str(d) for d in model_dirs], "flip_tta": flip_tta}
     for name, key in (("PublicTest", "val_accuracy"), ("PrivateTest", "test_accuracy")):
@@ -139,4 +140,7 @@ def evaluate_ensemble(model_dirs: list[str | Path], data: FER2013, flip_tta: boo
             for d in model_dirs
         ) / len(model_dirs)
         result[key] = _accuracy(labels, mean_probs.numpy())
+        if name == "PrivateTest" and len(labels):
+            unseen = ~training_duplicates_mask(data, "PrivateTest")
+            result["test_deduplicated_accuracy"] = _accuracy(labels[unseen], mean_probs.numpy()[unseen])
     return result

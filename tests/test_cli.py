@@ -90,4 +90,4 @@ def test_ensemble_and_flip_tta_evaluation(tiny_csv, tmp_path, capsys):
     assert main(["evaluate", *runs, "--data", str(tiny_csv), "--flip-tta"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["models"] == runs and result["flip_tta"] is True
-    assert 0 <= result["test_accuracy"] <= 1
+    assert 0 <= result["test_accuracy"] <= 1 and 0 <= result["test_deduplicated_accuracy"] <= 1

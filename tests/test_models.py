@@ -38,6 +38,15 @@ def test_fast_cnn_sees_full_resolution_with_one_thin_convolution_only():
     assert sum(p.numel() for p in model.parameters()) < 700_000
 
 
+def test_fast_pooling_matches_max_pool_and_state_dicts_keep_their_names():
+    from ferlab.models.fast_cnn import MaxPool2x2
+
+    x = torch.randn(3, 5, 12, 10).contiguous(memory_format=torch.channels_last)
+    assert torch.equal(MaxPool2x2()(x), torch.nn.functional.max_pool2d(x, 2))
+    keys = create_model("fast_cnn").state_dict().keys()
+    assert "features.0.weight" in keys and "features.21.weight" in keys  # the bundled weights' names
+
+
 def test_ablations_drop_what_they_say():
     no_bn = create_model("paper_cnn_no_bn")
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in no_bn.modules())
