@@ -158,7 +158,8 @@ PALETTE = {  # RGB colour per label, for boxes and bars
 
 
 def draw_annotations(rgb: np.ndarray, records: list[dict]) -> np.ndarray:
-    """A copy of ``rgb`` with each face boxed, labelled, and its seven probabilities as bars."""
+    """A copy of ``rgb`` with each face boxed, labelled, its landmarks dotted (where the
+    detector gives them), and its seven probabilities as bars."""
     canvas = rgb.copy()
     thickness = max(1, round(max(rgb.shape[:2]) / 400))
     font_scale = max(0.4, max(rgb.shape[:2]) / 1200)
@@ -166,6 +167,8 @@ def draw_annotations(rgb: np.ndarray, records: list[dict]) -> np.ndarray:
         x, y, w, h = record["box"]
         colour = PALETTE[record["label"]]
         cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, thickness + 1)
+        for px, py in record.get("landmarks", {}).values():
+            cv2.circle(canvas, (int(round(px)), int(round(py))), thickness + 1, colour, -1)
         text = f"{record['label']} {record['confidence']:.0%}"
         cv2.putText(canvas, text, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, font_scale, colour, thickness + 1)
         bar_height = max(6, h // 10)

@@ -52,3 +52,12 @@ def test_globs_expand(astronaut, tiny_model, tmp_path):
         shutil.copy(astronaut, tmp_path / name)
     results = list(predict_files([str(tmp_path / "x*.jpg")], Analyzer(load_model(tiny_model)), progress=False))
     assert [r["path"].rsplit("/", 1)[1] for r in results] == ["x1.jpg", "x2.jpg"]
+
+
+def test_annotations_dot_the_landmarks():
+    from ferlab.predict import PALETTE, draw_annotations
+
+    record = {"box": [20, 20, 60, 60], "label": "Happy", "confidence": 0.9,
+              "probabilities": {e: 1 / 7 for e in EMOTIONS}, "landmarks": {"nose_tip": [50.0, 50.0]}}
+    drawn = draw_annotations(np.zeros((160, 160, 3), np.uint8), [record])
+    assert tuple(drawn[50, 50]) == tuple(PALETTE["Happy"])
