@@ -24,13 +24,15 @@ import numpy as np
 
 from .data import IMAGE_SIZE
 
-# HOG is the default: on this project's 2-core CPU it is about 3x faster than the Haar cascade
-# on a 640x480 photo and gave fewer false detections; it needs faces of about 80 px or more,
-# so crowds and small faces want "haar" (benchmarks/detect_margin.py, benchmarks/photo_latency.py).
+# BlazeFace (full range) is the default: on this project's 2-core CPU it takes about 7 ms on a
+# 640x480 photo against about 30 ms for HOG and 130 ms for Haar, gives landmarks, found both
+# faces in scikit-image's photos with no false detection (HOG missed the three-quarter view),
+# and tiles big photos so that crowds are found (benchmarks/detect_margin.py,
+# benchmarks/photo_latency.py). Close-ups that fill most of the frame suit "blazeface_short".
 DEFAULT_DETECTOR = "blazeface"
 # Fraction of the box side added on each side of the detector's box before resizing to 48x48,
 # chosen on PublicTest faces re-found by each detector (benchmarks/detect_margin.py).
-DEFAULT_MARGIN = {"blazeface": 0.1, "blazeface_short": 0.1, "hog": 0.05, "haar": 0.0}
+DEFAULT_MARGIN = {"blazeface": 0.15, "blazeface_short": 0.05, "hog": 0.1, "haar": 0.0}
 MAX_DETECT_SIDE = 1024  # larger photos are downscaled for detection; boxes are mapped back
 
 

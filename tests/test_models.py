@@ -42,7 +42,9 @@ def test_fast_pooling_matches_max_pool_and_state_dicts_keep_their_names():
     from ferlab.models.fast_cnn import MaxPool2x2
 
     x = torch.randn(3, 5, 12, 10).contiguous(memory_format=torch.channels_last)
-    assert torch.equal(MaxPool2x2()(x), torch.nn.functional.max_pool2d(x, 2))
+    with torch.no_grad():
+        assert torch.equal(MaxPool2x2()(x), torch.nn.functional.max_pool2d(x, 2))
+    assert torch.equal(MaxPool2x2()(x.requires_grad_()), torch.nn.functional.max_pool2d(x, 2))
     keys = create_model("fast_cnn").state_dict().keys()
     assert "features.0.weight" in keys and "features.21.weight" in keys  # the bundled weights' names
 
