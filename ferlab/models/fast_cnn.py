@@ -10,13 +10,13 @@ paper's CNN (see `benchmarks/`), and with a longer schedule it is also more accu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .registry import register_model
+from .registry import make_config, register_model
 
 
 @dataclass
@@ -81,11 +81,7 @@ class FastCNN(nn.Module):
 
 
 def _build(defaults: dict, overrides: dict) -> FastCNN:
-    known = {f.name for f in fields(FastCNNConfig)}
-    unknown = set(overrides) - known
-    if unknown:
-        raise ValueError(f"unknown fast_cnn option(s) {sorted(unknown)}; known: {sorted(known)}")
-    return FastCNN(FastCNNConfig(**{**defaults, **overrides}))
+    return FastCNN(make_config(FastCNNConfig, "fast_cnn", defaults, overrides))
 
 
 @register_model

@@ -7,12 +7,12 @@ block closed by batch norm and 2x2 max pooling; then dense 64 + ReLU, dropout 0.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .registry import register_model
+from .registry import make_config, register_model
 
 
 @dataclass
@@ -57,33 +57,29 @@ class PaperCNN(nn.Module):
         return self.head(self.features(x))
 
 
-def _build(**overrides) -> PaperCNN:
-    known = {f.name for f in fields(PaperCNNConfig)}
-    unknown = set(overrides) - known
-    if unknown:
-        raise ValueError(f"unknown paper_cnn option(s) {sorted(unknown)}; known: {sorted(known)}")
-    return PaperCNN(PaperCNNConfig(**overrides))
+def _build(defaults: dict, overrides: dict) -> PaperCNN:
+    return PaperCNN(make_config(PaperCNNConfig, "paper_cnn", defaults, overrides))
 
 
 @register_model
 def paper_cnn(**overrides) -> PaperCNN:
     """The paper's final model: batch norm and dropout 0.5."""
-    return _build(**overrides)
+    return _build({}, overrides)
 
 
 @register_model
 def vgg_fast(**overrides) -> PaperCNN:
     """The paper's layout with batch norm after every convolution: same cost, much faster to train."""
-    return _build(**{"bn_every_conv": True, **overrides})
+    return _build({"bn_every_conv": True}, overrides)
 
 
 @register_model
 def paper_cnn_no_bn(**overrides) -> PaperCNN:
     """Ablation: the paper's CNN without batch normalization."""
-    return _build(**{"batch_norm": False, **overrides})
+    return _build({"batch_norm": False}, overrides)
 
 
 @register_model
 def paper_cnn_no_dropout(**overrides) -> PaperCNN:
     """Ablation: the paper's CNN without dropout."""
-    return _build(**{"dropout": 0.0, **overrides})
+    return _build({"dropout": 0.0}, overrides)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 
 from safetensors.torch import load_file
@@ -24,6 +25,16 @@ def create_model(name: str, **overrides) -> nn.Module:
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(list_models())}")
     return _REGISTRY[name](**overrides)
+
+
+def make_config(config_class: type, family: str, defaults: dict, overrides: dict):
+    """``config_class`` with a variant's ``defaults``, then the caller's ``overrides``; an
+    unknown field is refused with the list of known ones."""
+    known = {f.name for f in fields(config_class)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ValueError(f"unknown {family} option(s) {sorted(unknown)}; known: {sorted(known)}")
+    return config_class(**{**defaults, **overrides})
 
 
 def list_models(pattern: str = "*") -> list[str]:

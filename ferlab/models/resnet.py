@@ -7,12 +7,12 @@ a 48x48 face has no pixels to spare. Four stages halve the resolution from the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .registry import register_model
+from .registry import make_config, register_model
 
 
 @dataclass
@@ -62,11 +62,7 @@ class ResNet(nn.Module):
 
 
 def _build(defaults: dict, overrides: dict) -> ResNet:
-    known = {f.name for f in fields(ResNetConfig)}
-    unknown = set(overrides) - known
-    if unknown:
-        raise ValueError(f"unknown resnet option(s) {sorted(unknown)}; known: {sorted(known)}")
-    return ResNet(ResNetConfig(**{**defaults, **overrides}))
+    return ResNet(make_config(ResNetConfig, "resnet", defaults, overrides))
 
 
 @register_model
