@@ -8,23 +8,12 @@ from __future__ import annotations
 import argparse
 import platform
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ferlab.classifier import DEFAULT_BATCH_SIZE, load_model
-
-
-def faces_per_second(model, faces: np.ndarray, repeats: int) -> float:
-    model.predict_proba(faces[: model.batch_size])  # warm-up: kernel selection, allocations
-    best = 0.0
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.predict_proba(faces)
-        best = max(best, len(faces) / (time.perf_counter() - start))
-    return best
 
 
 def main() -> None:
@@ -39,11 +28,11 @@ def main() -> None:
     model.batch_size = args.batch_size
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
           f"model {model.card['model']} {model.card.get('model_options', {})}")
-    print(f"PyTorch (bf16 where native, channels_last): {faces_per_second(model, faces, args.repeats):8.0f} faces/s")
+    print(f"PyTorch (bf16 where native, channels_last): {model.faces_per_second(faces, args.repeats):8.0f} faces/s")
     with tempfile.TemporaryDirectory() as tmp:
         onnx = load_model(model.export_onnx(Path(tmp) / "model.onnx"))
         onnx.batch_size = args.batch_size
-        print(f"ONNX Runtime (fp32):                        {faces_per_second(onnx, faces, args.repeats):8.0f} faces/s")
+        print(f"ONNX Runtime (fp32):                        {onnx.faces_per_second(faces, args.repeats):8.0f} faces/s")
 
 
 if __name__ == "__main__":

@@ -165,18 +165,19 @@ class BlazeFaceDetector:
         raw_points, raw_scores = self.session.run(None, {self.input_name: batch})
         scores = 1 / (1 + np.exp(-np.clip(raw_scores[0, :, 0], -80, 80)))
         keep = scores >= self.min_score
-        # offsets in input pixels from each anchor centre
+        scores = scores[keep]
+        # rows 0 and 2-7 are positions (box centre, keypoints), row 1 the box size; all are
+        # offsets in input pixels, positions from each anchor's centre
+        positions = [0, *range(2, 8)]
         points = raw_points[0, keep].reshape(-1, 8, 2) / self.size
-        points[:, [0, *range(2, 8)]] += self.anchors[keep][:, None]
+        points[:, positions] += self.anchors[keep][:, None]
         points *= self.size / scale
         if cut_edges:
             low, high = points[:, 0] - points[:, 1] / 2, points[:, 0] + points[:, 1] / 2
             inside = ((low >= 0) & (high <= [width, height])).all(1)
-            points, keep_scores = points[inside], scores[keep][inside]
-        else:
-            keep_scores = scores[keep]
-        points[:, [0, *range(2, 8)]] += [x_offset, y_offset]
-        return points, keep_scores
+            points, scores = points[inside], scores[inside]
+        points[:, positions] += [x_offset, y_offset]
+        return points, scores
 
     def _blend(self, corners: np.ndarray, landmarks: np.ndarray, scores: np.ndarray):
         """Weighted non-maximum suppression: each cluster of overlapping boxes becomes their

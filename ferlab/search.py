@@ -65,14 +65,15 @@ def run_search(
 
 def _create_or_load(study_name: str, storage: str, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
     """Workers that start together race to create the database schema; the losers retry."""
-    for attempt in range(4):
+    attempts = 5
+    for attempt in range(attempts):
         try:
             return optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
                                        sampler=sampler, load_if_exists=True)
         except sqlalchemy.exc.SQLAlchemyError:
+            if attempt == attempts - 1:
+                raise
             time.sleep(0.5 * (attempt + 1))
-    return optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
-                               sampler=sampler, load_if_exists=True)
 
 
 def best_config(study: optuna.Study, base: TrainConfig) -> TrainConfig:
