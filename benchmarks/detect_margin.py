@@ -69,12 +69,16 @@ def face_sizes(detectors: list[str]) -> dict:
     return found
 
 
-def refind(images: np.ndarray, detector: str) -> tuple[np.ndarray, list]:
-    """Canvas each face at 4x on grey; return the canvases and the largest box found (or None)."""
+def refind(images: np.ndarray, detector: str, angles: np.ndarray | None = None) -> tuple[np.ndarray, list]:
+    """Canvas each face at 4x on grey, turned by ``angles`` (degrees) if given; return the
+    canvases and the largest face found in each (or None)."""
     canvases, boxes = [], []
-    for face in images:
+    for i, face in enumerate(images):
         canvas = np.full((320, 320), 128, np.uint8)
         canvas[64:256, 64:256] = cv2.resize(face, (192, 192), interpolation=cv2.INTER_CUBIC)
+        if angles is not None:
+            turn = cv2.getRotationMatrix2D((160, 160), float(angles[i]), 1.0)
+            canvas = cv2.warpAffine(canvas, turn, (320, 320), flags=cv2.INTER_LINEAR, borderValue=128)
         found = detect_faces(canvas, detector)
         canvases.append(canvas)
         boxes.append(found[0] if found else None)

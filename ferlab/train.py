@@ -30,6 +30,7 @@ import torch.distributed as dist
 from safetensors.torch import save_file
 from torch import nn
 from torch.nn import functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from .data import FER2013, PIXEL_MEAN, PIXEL_STD, train_val_test
@@ -51,6 +52,10 @@ class TrainConfig:
     schedule: str = "constant"  # constant | cosine | onecycle
     label_smoothing: float = 0.0
     augment: str = "light"  # none | light (flip, shift) | strong (+ rotate, scale, erase)
+    mix: str = "none"  # none | mixup | cutmix: blend pairs of training faces and their labels
+    mix_prob: float = 0.5  # share of batches that are mixed
+    mix_alpha: float = 1.0  # Beta(alpha, alpha) draws the mixing weight
+    ema_decay: float = 0.0  # > 0: evaluate and keep an exponential moving average of the weights
     max_train: int | None = None  # train on a random subset of this size (search, smoke tests)
     seed: int = 0
     device: str = "auto"
@@ -99,6 +104,33 @@ def augment_batch(images: torch.Tensor, mode: str, generator: torch.Generator) -
     return out.contiguous(memory_format=torch.channels_last)
 
 
+def mix_batch(
+    images: torch.Tensor, labels: torch.Tensor, config: TrainConfig, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Mixup or CutMix: each face is blended with another face of the batch.
+
+    Returns the mixed images, the partner labels and the weight ``lam`` of the original
+    labels; the loss is ``lam * CE(labels) + (1 - lam) * CE(partner labels)``.
+    """
+    if config.mix == "none" or torch.rand(1, generator=generator).item() >= config.mix_prob:
+        return images, labels, 1.0
+    partner = torch.randperm(len(labels), generator=generator)
+    lam = float(torch.distributions.Beta(config.mix_alpha, config.mix_alpha).sample())
+    if config.mix == "mixup":
+        mixed = lam * images + (1 - lam) * images[partner]
+    elif config.mix == "cutmix":  # paste one rectangle of the partner; lam is the area left
+        height, width = images.shape[-2:]
+        cut_h, cut_w = int(height * math.sqrt(1 - lam)), int(width * math.sqrt(1 - lam))
+        y0 = int(torch.randint(0, height - cut_h + 1, (1,), generator=generator))
+        x0 = int(torch.randint(0, width - cut_w + 1, (1,), generator=generator))
+        mixed = images.clone()
+        mixed[..., y0 : y0 + cut_h, x0 : x0 + cut_w] = images[partner][..., y0 : y0 + cut_h, x0 : x0 + cut_w]
+        lam = 1 - cut_h * cut_w / (height * width)
+    else:
+        raise ValueError(f"unknown mix mode {config.mix!r}; use none, mixup or cutmix")
+    return mixed, labels[partner.to(labels.device)], lam
+
+
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     params = model.parameters()
     if config.optimizer == "adam":
@@ -121,7 +153,9 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps
     raise ValueError(f"unknown schedule {config.schedule!r}; use constant, cosine or onecycle")
 
 
-def train_one_epoch(model, optimizer, scheduler, images, labels, config, epoch, device, progress=True, rank=0, world=1):
+def train_one_epoch(
+    model, optimizer, scheduler, images, labels, config, epoch, device, progress=True, rank=0, world=1, ema=None
+):
     """One pass over the training images; returns (mean loss, accuracy) on augmented batches.
 
     With ``world`` > 1 (DDP), every rank draws the same shuffled order and takes every
@@ -140,13 +174,20 @@ def train_one_epoch(model, optimizer, scheduler, images, labels, config, epoch, 
         rows = order[batch * config.batch_size : (batch + 1) * config.batch_size]
         x = augment_batch(to_input(images[rows], device), config.augment, generator)
         y = labels[rows].to(device)
+        x, partner_y, lam = mix_batch(x, y, config, generator)
         with autocast(device, config.precision):
             logits = model(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+            loss = lam * F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+            if lam < 1.0:
+                loss = loss + (1 - lam) * F.cross_entropy(
+                    logits.float(), partner_y, label_smoothing=config.label_smoothing
+                )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
+        if ema is not None:
+            ema.update_parameters(model.module if world > 1 else model)
         totals += torch.tensor([loss.item() * len(rows), (logits.argmax(1) == y).sum().item(), len(rows)])
         bar.set_postfix(loss=f"{totals[0] / totals[2]:.3f}", acc=f"{totals[1] / totals[2]:.3f}")
     if world > 1:
@@ -208,6 +249,16 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         history = state["history"]
+    # The moving average (batch-norm statistics included) is evaluated beside the weights
+    # themselves: while the learning rate is high it can lag far behind (its averaged batch-norm
+    # statistics no longer fit its averaged weights), so each epoch keeps whichever of the
+    # two does better on PublicTest.
+    ema = None
+    if config.ema_decay > 0:
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+        if resume and checkpoint_path.exists():
+            ema.load_state_dict(state["ema"])
+    candidates = {"weights": model, **({"ema": ema.module} if ema is not None else {})}
     network = nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
     started = time.perf_counter()
@@ -215,22 +266,32 @@ def train(
     for epoch in range(len(history), config.epochs):
         start = time.perf_counter()
         train_loss, train_acc = train_one_epoch(
-            network, optimizer, scheduler, images, labels, config, epoch, device, progress and rank == 0, rank, world
+            network, optimizer, scheduler, images, labels, config, epoch, device, progress and rank == 0, rank, world,
+            ema,
         )
         seconds = time.perf_counter() - start
         if rank == 0:
-            val = classification_metrics(val_labels, predict_logits(model, val_images, precision=config.precision))
+            scores = {
+                name: classification_metrics(val_labels, predict_logits(net, val_images, precision=config.precision))
+                for name, net in candidates.items()
+            }
+            chosen = max(scores, key=lambda name: scores[name]["accuracy"])
+            val = scores[chosen]
             history.append({
                 "epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_acc,
                 "val_loss": val["loss"], "val_accuracy": val["accuracy"], "seconds": seconds,
                 "images_per_second": len(labels) / seconds,
+                **({"val_accuracy_weights": scores["weights"]["accuracy"], "val_accuracy_ema": scores["ema"]["accuracy"]}
+                   if ema is not None else {}),
             })
             if val["accuracy"] > best_val:
                 best_val = val["accuracy"]
-                save_weights(model, config, out_dir, {"epoch": epoch + 1, "val_accuracy": best_val})
+                save_weights(candidates[chosen], config, out_dir,
+                             {"epoch": epoch + 1, "val_accuracy": best_val, "weights": chosen})
             _atomic_torch_save({
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "history": history, "config": asdict(config),
+                **({"ema": ema.state_dict()} if ema is not None else {}),
             }, checkpoint_path)
             _atomic_write_text(out_dir / "history.json", json.dumps(history, indent=2))
             if progress:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ferlab.detect import DETECTORS, Face, crop_faces, detect_faces
+from ferlab.detect import DETECTORS, Face, crop_faces, detect_faces, eye_angle
 from ferlab.imageio import load_image
 
 from .conftest import ASTRONAUT_FACE
@@ -45,6 +45,40 @@ def test_crop_uses_margin_and_replicates_borders():
     assert wide[0, 24, 24] == 255 and wide[0, 2, 2] == 0
     corner = crop_faces(gray, [Face((0, 0, 10, 10), 1.0)], margin=0.5)
     assert corner.shape == (1, 48, 48)
+
+
+def test_crop_turns_the_eye_line_level():
+    import cv2
+
+    gray = np.zeros((200, 200), np.uint8)
+    cv2.line(gray, (60, 80), (140, 120), 255, 9)  # a bar through both "eyes", climbing 26.6 degrees
+    face = Face((60, 60, 80, 80), 1.0, {"right_eye": (60.0, 80.0), "left_eye": (140.0, 120.0)})
+    assert eye_angle(face) == pytest.approx(26.57, abs=0.01)
+    level = crop_faces(gray, [face], margin=0.0)[0]
+    tilted = crop_faces(gray, [face], margin=0.0, align_min_tilt=None)[0]
+    assert np.array_equal(crop_faces(gray, [face], margin=0.0, align_min_tilt=30)[0], tilted)
+    assert (level[24] > 200).all()  # the bar now runs along the middle row
+    assert (level[8] < 50).all() and (level[40] < 50).all()
+    assert not (tilted[24] > 200).all()
+
+
+def test_alignment_undoes_a_head_tilt(astronaut):
+    import cv2
+
+    rgb = load_image(astronaut)
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    upright = crop_faces(gray, detect_faces(rgb, "blazeface"), 0.15)[0].astype(float)
+    x, y, w, h = ASTRONAUT_FACE
+    turn = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), 25, 1.0)
+    tilted_rgb = cv2.warpAffine(rgb, turn, rgb.shape[1::-1], borderMode=cv2.BORDER_REFLECT)
+    faces = detect_faces(tilted_rgb, "blazeface")
+    assert len(faces) == 1 and eye_angle(faces[0]) == pytest.approx(-25, abs=6)
+    tilted_gray = cv2.cvtColor(tilted_rgb, cv2.COLOR_RGB2GRAY)
+    aligned = crop_faces(tilted_gray, faces, 0.15)[0].astype(float)
+    unaligned = crop_faces(tilted_gray, faces, 0.15, align_min_tilt=None)[0].astype(float)
+    # The detector's box differs a little between the two photos; the turn is what must match.
+    assert np.corrcoef(aligned.ravel(), upright.ravel())[0, 1] > 0.6
+    assert np.corrcoef(unaligned.ravel(), upright.ravel())[0, 1] < 0.4
 
 
 @pytest.mark.parametrize("detector", ["blazeface", "haar"])

@@ -9,7 +9,7 @@ import ferlab.train as train_module
 from ferlab.data import load_fer2013
 from ferlab.evaluate import predict_logits
 from ferlab.models import load_trained
-from ferlab.train import TrainConfig, augment_batch, train
+from ferlab.train import TrainConfig, augment_batch, mix_batch, train
 
 FAST = dict(model_options={"widths": [8, 16, 16], "convs_per_block": 1, "hidden": 16}, batch_size=32)
 
@@ -56,6 +56,46 @@ def test_resume_after_a_kill_ends_with_identical_weights(tiny_csv, tmp_path, mon
     best_a = load_file(tmp_path / "straight" / "best.safetensors")
     best_b = load_file(tmp_path / "killed" / "best.safetensors")
     assert all(torch.equal(best_a[k], best_b[k]) for k in best_a)
+
+
+def test_resume_with_ema_and_cutmix_ends_with_identical_weights(tiny_csv, tmp_path):
+    data = load_fer2013(tiny_csv)
+    config = TrainConfig(epochs=3, ema_decay=0.9, mix="cutmix", mix_prob=1.0, **FAST)
+    train(config, data, tmp_path / "straight", progress=False)
+    train(config, data, tmp_path / "steps", progress=False, max_minutes=0)  # stops after one epoch
+    assert len(json.loads((tmp_path / "steps" / "history.json").read_text())) == 1
+    train(config, data, tmp_path / "steps", resume=True, progress=False)
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "steps" / "last.pt", weights_only=True)
+    for part in ("model", "ema"):
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part])
+    # After one epoch (always the best so far) the saved weights are those of the two
+    # candidates, the weights or their moving average, that did better on PublicTest.
+    train(TrainConfig(epochs=1, ema_decay=0.9, **FAST), data, tmp_path / "one", progress=False)
+    best = load_file(tmp_path / "one" / "best.safetensors")
+    state = torch.load(tmp_path / "one" / "last.pt", weights_only=True)
+    row = json.loads((tmp_path / "one" / "history.json").read_text())[0]
+    card = json.loads((tmp_path / "one" / "model.json").read_text())
+    chosen = "ema" if row["val_accuracy_ema"] > row["val_accuracy_weights"] else "weights"
+    assert card["weights"] == chosen and row["val_accuracy"] == row[f"val_accuracy_{chosen}"]
+    saved = {k[len("module."):]: v for k, v in state["ema"].items() if k.startswith("module.")}
+    expected = saved if chosen == "ema" else state["model"]
+    assert all(torch.equal(best[k], expected[k]) for k in best)
+    assert not all(torch.equal(saved[k], state["model"][k]) for k in best)
+
+
+@pytest.mark.parametrize("mode", ["mixup", "cutmix"])
+def test_mix_batch_blends_pairs_and_reports_the_weight(mode):
+    images = torch.stack([torch.full((1, 48, 48), float(i)) for i in range(8)])
+    labels = torch.arange(8)
+    config = TrainConfig(mix=mode, mix_prob=1.0)
+    mixed, partner, lam = mix_batch(images, labels, config, torch.Generator().manual_seed(0))
+    assert mixed.shape == images.shape and 0.0 <= lam <= 1.0
+    # Every mixed face is lam of itself plus (1 - lam) of its partner, on average over pixels.
+    expected = lam * labels.float() + (1 - lam) * partner.float()
+    torch.testing.assert_close(mixed.mean(dim=(1, 2, 3)), expected, atol=1e-4, rtol=0)
+    untouched, same, one = mix_batch(images, labels, TrainConfig(), torch.Generator())
+    assert untouched is images and same is labels and one == 1.0
 
 
 def test_resume_refuses_a_different_config(tiny_csv, tmp_path):
