@@ -149,9 +149,12 @@ def cmd_reproduce(args) -> None:
 
 def _analyzer(args):
     from .classifier import load_model
+    from .detect import ALIGN_MIN_TILT
     from .predict import Analyzer
 
-    return Analyzer(load_model(args.model), detector=args.detector, margin=args.margin)
+    tilt = ALIGN_MIN_TILT if args.align_min_tilt is None else args.align_min_tilt
+    return Analyzer(load_model(args.model), detector=args.detector, margin=args.margin,
+                    align_min_tilt=None if args.no_align else tilt)
 
 
 def cmd_predict(args) -> int:
@@ -219,6 +222,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="blazeface (default): CNN with landmarks, tiles big photos for small faces; "
                              "blazeface_short: faster, for faces filling much of the photo; hog, haar: classic")
     parser.add_argument("--margin", type=float, help="crop margin per side, as a fraction of the face box")
+    parser.add_argument("--align-min-tilt", type=float, metavar="DEGREES",
+                        help="turn a face upright when its eyes tilt more than this (default 5)")
+    parser.add_argument("--no-align", action="store_true", help="never turn faces upright")
 
 
 def build_parser() -> argparse.ArgumentParser:

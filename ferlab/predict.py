@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from .classifier import ExpressionClassifier, load_model
 from .data import EMOTIONS
-from .detect import DEFAULT_DETECTOR, DEFAULT_MARGIN, Face, crop_faces, detect_faces, to_gray
+from .detect import ALIGN_MIN_TILT, DEFAULT_DETECTOR, DEFAULT_MARGIN, Face, crop_faces, detect_faces, to_gray
 from .imageio import ImageError, ImageSource, load_image
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm"}
@@ -36,12 +36,13 @@ class Analyzer:
     model: ExpressionClassifier = field(default_factory=load_model)
     detector: str = DEFAULT_DETECTOR
     margin: float | None = None  # None: the detector's measured default
+    align_min_tilt: float | None = ALIGN_MIN_TILT  # None: never turn faces upright
 
     def faces(self, rgb: np.ndarray) -> tuple[list[Face], np.ndarray]:
         faces = detect_faces(rgb, self.detector)
         gray = to_gray(rgb)
         margin = DEFAULT_MARGIN[self.detector] if self.margin is None else self.margin
-        return faces, crop_faces(gray, faces, margin)
+        return faces, crop_faces(gray, faces, margin, self.align_min_tilt)
 
     def records(self, faces: list[Face], probabilities: np.ndarray) -> list[dict]:
         return [face_record(face, probs) for face, probs in zip(faces, probabilities, strict=True)]

@@ -50,6 +50,23 @@ def test_predict_command_lists_bad_inputs_and_exits_1(astronaut, tiny_model, tmp
     assert "skipped" in capsys.readouterr().err
 
 
+def test_predict_turns_tilted_faces_unless_told_not_to(astronaut, tiny_model, tmp_path, capsys):
+    import cv2
+
+    from ferlab.imageio import load_image
+
+    rgb = load_image(astronaut)
+    tilted = cv2.warpAffine(rgb, cv2.getRotationMatrix2D((224, 113), 25, 1.0), rgb.shape[1::-1],
+                            borderMode=cv2.BORDER_REFLECT)
+    photo = tmp_path / "tilted.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(tilted, cv2.COLOR_RGB2BGR))
+    outputs = {}
+    for name, flags in {"default": [], "never": ["--no-align"], "above 40": ["--align-min-tilt", "40"]}.items():
+        assert main(["predict", str(photo), "--model", str(tiny_model), "--quiet", *flags]) == 0
+        outputs[name] = json.loads(capsys.readouterr().out.splitlines()[-1])["faces"][0]["probabilities"]
+    assert outputs["never"] == outputs["above 40"] != outputs["default"]
+
+
 def test_export_and_predict_with_onnx(astronaut, tiny_model, tmp_path, capsys):
     onnx = tmp_path / "m.onnx"
     assert main(["export", "--onnx", str(onnx), "--model", str(tiny_model)]) == 0

@@ -9,7 +9,7 @@ import ferlab.train as train_module
 from ferlab.data import load_fer2013
 from ferlab.evaluate import predict_logits
 from ferlab.models import load_trained
-from ferlab.train import TrainConfig, augment_batch, mix_batch, train
+from ferlab.train import TrainConfig, augment_batch, distillation_loss, mix_batch, train
 
 FAST = dict(model_options={"widths": [8, 16, 16], "convs_per_block": 1, "hidden": 16}, batch_size=32)
 
@@ -96,6 +96,30 @@ def test_mix_batch_blends_pairs_and_reports_the_weight(mode):
     torch.testing.assert_close(mixed.mean(dim=(1, 2, 3)), expected, atol=1e-4, rtol=0)
     untouched, same, one = mix_batch(images, labels, TrainConfig(), torch.Generator())
     assert untouched is images and same is labels and one == 1.0
+
+
+def test_distillation_loss_is_zero_only_when_the_student_matches():
+    teacher_logits = torch.randn(16, 7)
+    targets = torch.softmax(teacher_logits / 2.0, 1)
+    assert distillation_loss(teacher_logits, targets, 2.0).abs().item() < 1e-6
+    assert distillation_loss(torch.randn(16, 7), targets, 2.0).item() > 0.01
+
+
+def test_a_student_distilled_from_a_teacher_alone_learns_its_answers(tiny_csv, tmp_path):
+    data = load_fer2013(tiny_csv)
+    options = {**FAST["model_options"], "dropout": 0.0}
+    train(TrainConfig(epochs=8, lr=3e-3, augment="none", model_options=options, batch_size=16), data,
+          tmp_path / "teacher", progress=False)
+    # Only the teacher's soft targets (weight 1): the labels play no part in the student's loss.
+    student = TrainConfig(epochs=8, lr=3e-3, augment="none", model_options=options, batch_size=16, seed=1,
+                          teacher=str(tmp_path / "teacher"), distill_weight=1.0)
+    train(student, data, tmp_path / "student", progress=False)
+    images, _ = data.split("PublicTest")
+    taught = predict_logits(load_trained(tmp_path / "student")[0], images).argmax(1)
+    answers = predict_logits(load_trained(tmp_path / "teacher")[0], images).argmax(1)
+    assert (taught == answers).mean() >= 0.9
+    with pytest.raises(FileNotFoundError):
+        train(TrainConfig(epochs=1, teacher=str(tmp_path / "nowhere"), **FAST), data, tmp_path / "x", progress=False)
 
 
 def test_resume_refuses_a_different_config(tiny_csv, tmp_path):
