@@ -122,6 +122,16 @@ def test_a_student_distilled_from_a_teacher_alone_learns_its_answers(tiny_csv, t
         train(TrainConfig(epochs=1, teacher=str(tmp_path / "nowhere"), **FAST), data, tmp_path / "x", progress=False)
 
 
+def test_a_checkpoint_from_before_a_new_option_resumes(tiny_csv, tmp_path):
+    data = load_fer2013(tiny_csv)
+    config = TrainConfig(epochs=2, **FAST)
+    train(config, data, tmp_path / "run", progress=False, max_minutes=0)
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    del state["config"]["teacher"]  # as written by a version without distillation
+    torch.save(state, tmp_path / "run" / "last.pt")
+    assert train(config, data, tmp_path / "run", progress=False)["finished"]
+
+
 def test_resume_refuses_a_different_config(tiny_csv, tmp_path):
     data = load_fer2013(tiny_csv)
     train(TrainConfig(epochs=1, **FAST), data, tmp_path / "run", progress=False)
