@@ -15,7 +15,8 @@ python -c "import ferlab" 2>/dev/null || pip install -q -e .
 RUN="$OUT/$MODEL-strong-s$SEED"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 # SGD + Nesterov, cosine schedule, strong augmentation (flip, rotate, scale, shift, erase),
-# label smoothing; the best epoch is chosen on PublicTest only.
+# label smoothing, a moving average of the weights (kept when better); the best epoch is
+# chosen on PublicTest only.
 ferlab train --data "$DATA" --out "$RUN" --model "$MODEL" --epochs 120 --batch-size 128 \
   --optimizer sgd --lr 0.05 --weight-decay 5e-4 --schedule cosine --augment strong --label-smoothing 0.1 \
-  --seed "$SEED" --resume --max-minutes 8.5 2>&1 | tail -n 5
+  --ema-decay 0.999 --seed "$SEED" --resume --max-minutes 8.5 2>&1 | tail -n 5
