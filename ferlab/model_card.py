@@ -63,7 +63,7 @@ def markdown_card(card: dict) -> str:
     options = card.get("model_options") or {}
     lines = [
         f"# Model card: `{card['name']}`", "",
-        f"- Architecture: `{card['model']}` {json.dumps(options) if options else ''}"
+        f"- Architecture: `{card['model']}`{' with ' + json.dumps(options) if options else ''} "
         f"({card['trainable_parameters']:,} trainable parameters), input 48x48 grayscale, "
         f"normalised with mean {card['input']['mean']} and std {card['input']['std']}.",
         f"- Trained by: `{card['training_command']}`; best epoch {card['epoch']} chosen on PublicTest.",
