@@ -274,7 +274,7 @@ def _square_crop(gray: np.ndarray, centre: tuple[float, float], side: int, angle
     region = gray[max(y0, 0) : min(y1, height), max(x0, 0) : min(x1, width)]
     region = cv2.copyMakeBorder(region, max(-y0, 0), max(y1 - height, 0), max(-x0, 0), max(x1 - width, 0),
                                 cv2.BORDER_REPLICATE)
-    if reach != side:
+    if angle != 0.0:
         # Shrink first (area averaging, no aliasing), then turn the small image.
         scale = min(1.0, ROTATE_SIDE / side)
         if scale < 1.0:

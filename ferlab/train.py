@@ -211,16 +211,14 @@ def train_one_epoch(
         y = labels[rows].to(device)
         x, partner_y, lam = mix_batch(x, y, config, generator)
         with autocast(device, config.precision):
-            logits = model(x)
-            loss = lam * F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+            logits = model(x).float()  # losses in fp32 under bf16 autocast
+            loss = lam * F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
             if lam < 1.0:
-                loss = loss + (1 - lam) * F.cross_entropy(
-                    logits.float(), partner_y, label_smoothing=config.label_smoothing
-                )
+                loss = loss + (1 - lam) * F.cross_entropy(logits, partner_y, label_smoothing=config.label_smoothing)
             if teacher is not None:
                 targets = teacher.soft_targets(x, device, config.precision)
                 loss = (1 - config.distill_weight) * loss + config.distill_weight * distillation_loss(
-                    logits.float(), targets, config.distill_temperature
+                    logits, targets, config.distill_temperature
                 )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -280,6 +278,16 @@ def train(
     if rank == 0:
         _atomic_write_text(out_dir / "config.json", json.dumps(asdict(config), indent=2))
 
+    # The moving average of the weights is evaluated beside the weights themselves, and each
+    # epoch keeps whichever does better on PublicTest. Its batch-norm statistics are measured
+    # afresh on 4,096 training faces each epoch: averaged statistics do not fit averaged
+    # weights (on FER2013 they made the average predict a single class).
+    ema = None
+    if config.ema_decay > 0:
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay))
+        bn_rows = torch.randperm(len(labels), generator=torch.Generator().manual_seed(config.seed))[:4096]
+        bn_batches = [to_input(images[bn_rows[i : i + 512]], device) for i in range(0, len(bn_rows), 512)]
+
     checkpoint_path = out_dir / "last.pt"
     if resume and checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location=device, weights_only=True)
@@ -290,17 +298,8 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         history = state["history"]
-    # The moving average of the weights is evaluated beside the weights themselves, and each
-    # epoch keeps whichever does better on PublicTest. Its batch-norm statistics are measured
-    # afresh on 4,096 training faces each epoch: averaged statistics do not fit averaged
-    # weights (on FER2013 they made the average predict a single class).
-    ema = None
-    if config.ema_decay > 0:
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay))
-        if resume and checkpoint_path.exists():
+        if ema is not None:
             ema.load_state_dict(state["ema"])
-        bn_rows = torch.randperm(len(labels), generator=torch.Generator().manual_seed(config.seed))[:4096]
-        bn_batches = [to_input(images[bn_rows[i : i + 512]], device) for i in range(0, len(bn_rows), 512)]
     candidates = {"weights": model, **({"ema": ema.module} if ema is not None else {})}
     network = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     teacher = Teacher(config.teacher, config.distill_temperature, device) if config.teacher else None

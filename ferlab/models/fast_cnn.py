@@ -88,4 +88,3 @@ def _build(defaults: dict, overrides: dict) -> FastCNN:
 def fast_cnn(**overrides) -> FastCNN:
     """16-channel full-resolution stem, then 32/64/128-channel stages: about 0.6 M parameters."""
     return _build({}, overrides)
-
