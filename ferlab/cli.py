@@ -116,8 +116,8 @@ def cmd_evaluate(args) -> None:
     from .evaluate import evaluate_ensemble, evaluate_trained
 
     data = load_fer2013(args.data)
-    if len(args.model_dirs) > 1 or args.flip_tta:
-        print(json.dumps(evaluate_ensemble(args.model_dirs, data, args.flip_tta), indent=2))
+    if len(args.model_dirs) > 1 or args.tta != "none":
+        print(json.dumps(evaluate_ensemble(args.model_dirs, data, args.tta), indent=2))
         return
     metrics = evaluate_trained(args.model_dirs[0], data)
     metrics.pop("test_predicted")
@@ -263,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="metrics of a trained run folder, or an ensemble of several")
     evaluate.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR")
-    evaluate.add_argument("--flip-tta", action="store_true", help="average each face with its mirror image")
+    evaluate.add_argument("--tta", default="none", choices=["none", "flip", "shift"],
+                          help="test-time augmentation: the mirror image (flip), or mirror and 2-pixel shifts (shift)")
     evaluate.add_argument("--data", required=True)
     evaluate.set_defaults(func=cmd_evaluate)
 

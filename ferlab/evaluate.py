@@ -44,6 +44,29 @@ def to_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
+# Test-time augmentation: "flip" averages each face with its mirror; "shift" also averages
+# in copies moved TTA_SHIFT pixels up, down, left and right (edges repeated), 10 views in
+# all. The shift was chosen on PublicTest (reports/experiments.md).
+TTA_MODES = ("none", "flip", "shift")
+TTA_SHIFT = 2
+
+
+def tta_views(x: torch.Tensor, tta: str = "none") -> list[torch.Tensor]:
+    """The views of a normalised NCHW batch that ``tta`` averages over."""
+    if tta not in TTA_MODES:
+        raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
+    views = [x]
+    if tta == "shift":
+        s = TTA_SHIFT
+        padded = nn.functional.pad(x, (s, s, s, s), mode="replicate")
+        height, width = x.shape[-2:]
+        for dy, dx in ((s, 0), (-s, 0), (0, s), (0, -s)):
+            views.append(padded[..., s - dy : s - dy + height, s - dx : s - dx + width])
+    if tta in ("flip", "shift"):
+        views += [view.flip(-1) for view in views]
+    return [view.contiguous(memory_format=torch.channels_last) for view in views]
+
+
 @torch.no_grad()
 def predict_logits(
     model: nn.Module,
@@ -51,20 +74,18 @@ def predict_logits(
     batch_size: int = 512,
     device: torch.device | None = None,
     precision: str = "auto",
-    flip_tta: bool = False,
+    tta: str = "none",
 ) -> np.ndarray:
-    """Logits (N, 7) as float32 for uint8 faces (N, 48, 48); ``flip_tta`` averages in the mirror."""
+    """Logits (N, 7) as float32 for uint8 faces (N, 48, 48), averaged over the ``tta`` views."""
     device = device or next(model.parameters()).device
     images = torch.as_tensor(images)
     was_training = model.training
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
-        x = to_input(images[start : start + batch_size], device)
+        views = tta_views(to_input(images[start : start + batch_size], device), tta)
         with autocast(device, precision):
-            logits = model(x).float()
-            if flip_tta:
-                logits = (logits + model(x.flip(-1)).float()) / 2
+            logits = sum(model(view).float() for view in views) / len(views)
         out.append(logits.cpu())
     model.train(was_training)
     return torch.cat(out).numpy() if out else np.zeros((0, 7), np.float32)
@@ -118,8 +139,11 @@ def evaluate_trained(model_dir: str | Path, data: FER2013) -> dict:
         "val": classification_metrics(val_labels, predict_logits(model, val_images)),
         "test": classification_metrics(test_labels, test_logits),
         "test_deduplicated": classification_metrics(test_labels[unseen], test_logits[unseen]),
-        "val_flip_tta_accuracy": _accuracy(val_labels, predict_logits(model, val_images, flip_tta=True)),
-        "test_flip_tta_accuracy": _accuracy(test_labels, predict_logits(model, test_images, flip_tta=True)),
+        **{
+            f"{split}_{tta}_tta_accuracy": _accuracy(labels, predict_logits(model, images, tta=tta))
+            for tta in ("flip", "shift")
+            for split, images, labels in (("val", val_images, val_labels), ("test", test_images, test_labels))
+        },
         "test_predicted": test_logits.argmax(1).tolist(),
     }
 
@@ -128,15 +152,15 @@ def _accuracy(labels: np.ndarray, logits: np.ndarray) -> float:
     return float((logits.argmax(1) == labels).mean()) if len(labels) else 0.0
 
 
-def evaluate_ensemble(model_dirs: list[str | Path], data: FER2013, flip_tta: bool = False) -> dict:
+def evaluate_ensemble(model_dirs: list[str | Path], data: FER2013, tta: str = "none") -> dict:
     """Accuracy of the mean soft-max of several trained runs, on PublicTest and PrivateTest
     (and PrivateTest without the faces that also appear in Training)."""
     splits = train_val_test(data)
-    result = {"models": [str(d) for d in model_dirs], "flip_tta": flip_tta}
+    result = {"models": [str(d) for d in model_dirs], "tta": tta}
     for name, key in (("PublicTest", "val_accuracy"), ("PrivateTest", "test_accuracy")):
         images, labels = splits[name]
         mean_probs = sum(
-            torch.softmax(torch.from_numpy(predict_logits(load_trained(d)[0], images, flip_tta=flip_tta)), 1)
+            torch.softmax(torch.from_numpy(predict_logits(load_trained(d)[0], images, tta=tta)), 1)
             for d in model_dirs
         ) / len(model_dirs)
         result[key] = _accuracy(labels, mean_probs.numpy())

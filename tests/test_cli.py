@@ -96,7 +96,7 @@ def test_package_model_writes_weights_and_measured_cards(tiny_csv, tmp_path):
     assert load_model(out / "m.safetensors").card["name"] == "m"
 
 
-def test_ensemble_and_flip_tta_evaluation(tiny_csv, tmp_path, capsys):
+def test_ensemble_and_tta_evaluation(tiny_csv, tmp_path, capsys):
     runs = []
     for seed in (0, 1):
         run = tmp_path / f"run{seed}"
@@ -104,7 +104,7 @@ def test_ensemble_and_flip_tta_evaluation(tiny_csv, tmp_path, capsys):
                      "--model-option", "hidden=16", "--seed", str(seed)]) == 0
         runs.append(str(run))
     capsys.readouterr()
-    assert main(["evaluate", *runs, "--data", str(tiny_csv), "--flip-tta"]) == 0
+    assert main(["evaluate", *runs, "--data", str(tiny_csv), "--tta", "shift"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["models"] == runs and result["flip_tta"] is True
+    assert result["models"] == runs and result["tta"] == "shift"
     assert 0 <= result["test_accuracy"] <= 1 and 0 <= result["test_deduplicated_accuracy"] <= 1

@@ -1,6 +1,9 @@
 import numpy as np
+import pytest
+import torch
+from torch import nn
 
-from ferlab.evaluate import classification_metrics
+from ferlab.evaluate import TTA_SHIFT, classification_metrics, predict_logits, tta_views
 
 
 def test_metrics_on_hand_made_predictions():
@@ -18,3 +21,37 @@ def test_metrics_on_hand_made_predictions():
     # attitude: Happy->Surprise is positive->neutral (wrong); Angry<->Disgust stay negative
     assert m["attitude_accuracy"] == 5 / 6
     assert m["loss"] > 0
+
+
+def test_tta_views_are_the_mirror_and_shifted_copies():
+    x = torch.arange(2 * 48 * 48, dtype=torch.float32).reshape(2, 1, 48, 48)
+    assert len(tta_views(x, "none")) == 1
+    original, mirror = tta_views(x, "flip")
+    assert torch.equal(original, x) and torch.equal(mirror, x.flip(-1))
+    views = tta_views(x, "shift")
+    assert len(views) == 10 and all(v.shape == x.shape for v in views)
+    s = TTA_SHIFT
+    down = views[1]  # content moved s pixels down: the top rows repeat the edge
+    assert torch.equal(down[..., s:, :], x[..., :-s, :])
+    assert torch.equal(down[..., :s, :], x[..., :1, :].expand(-1, -1, s, -1))
+    with pytest.raises(ValueError, match="tta must be one of"):
+        tta_views(x, "rotate")
+
+
+def test_tta_averages_logits_over_views():
+    class LeftRightSum(nn.Module):
+        """Logits that see only which half of the face is brighter, so a mirror cancels them."""
+
+        def __init__(self):
+            super().__init__()
+            self.anchor = nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            left, right = x[..., :24].mean((1, 2, 3)), x[..., 24:].mean((1, 2, 3))
+            return torch.stack([left - right] + [torch.zeros_like(left)] * 6, 1)
+
+    faces = np.zeros((3, 48, 48), np.uint8)
+    faces[:, :, :24] = 200
+    plain = predict_logits(LeftRightSum(), faces, precision="fp32")
+    assert (plain[:, 0] > 0).all()
+    np.testing.assert_allclose(predict_logits(LeftRightSum(), faces, precision="fp32", tta="flip"), 0, atol=1e-6)
