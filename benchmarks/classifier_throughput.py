@@ -1,6 +1,6 @@
 """Classifier throughput on batched 48x48 faces: PyTorch (ferlab's path) and ONNX Runtime.
 
-    python benchmarks/classifier_throughput.py [--model PATH] [--faces 8192] [--batch-size 64]
+    python benchmarks/classifier_throughput.py [--model PATH] [--faces 8192] [--batch-size 64] [--tta shift]
 """
 
 from __future__ import annotations
@@ -19,18 +19,19 @@ from ferlab.classifier import DEFAULT_BATCH_SIZE, load_model
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="default: the bundled model")
+    parser.add_argument("--tta", default="none", choices=["none", "flip", "shift"], help="test-time augmentation")
     parser.add_argument("--faces", type=int, default=8192)
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     faces = np.random.default_rng(0).integers(0, 256, (args.faces, 48, 48), dtype=np.uint8)
-    model = load_model(args.model)
+    model = load_model(args.model, tta=args.tta)
     model.batch_size = args.batch_size
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
-          f"model {model.card['model']} {model.card.get('model_options', {})}")
+          f"model {model.card['model']} {model.card.get('model_options', {})}, tta {args.tta}")
     print(f"PyTorch (bf16 where native, channels_last): {model.faces_per_second(faces, args.repeats):8.0f} faces/s")
     with tempfile.TemporaryDirectory() as tmp:
-        onnx = load_model(model.export_onnx(Path(tmp) / "model.onnx"))
+        onnx = load_model(model.export_onnx(Path(tmp) / "model.onnx"), tta=args.tta)
         onnx.batch_size = args.batch_size
         print(f"ONNX Runtime (fp32):                        {onnx.faces_per_second(faces, args.repeats):8.0f} faces/s")
 

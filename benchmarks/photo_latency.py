@@ -3,7 +3,7 @@
 The photo is the bundled astronaut portrait placed on a 640x480 canvas. Reports the median
 of many runs per detector, and the share spent detecting.
 
-    python benchmarks/photo_latency.py [--model PATH] [--runs 50]
+    python benchmarks/photo_latency.py [--model PATH] [--runs 50] [--tta shift]
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ from ferlab.predict import Analyzer
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="default: the bundled model")
+    parser.add_argument("--tta", default="none", choices=["none", "flip", "shift"], help="test-time augmentation")
     parser.add_argument("--runs", type=int, default=50)
     args = parser.parse_args()
     portrait = load_image(str(resources.files("ferlab") / "assets" / "astronaut.jpg"))
     photo = np.full((480, 640, 3), 90, np.uint8)
     photo[:480, 64:576] = portrait[:480]
-    model = load_model(args.model)
-    print(f"{torch.get_num_threads()} threads; 640x480 photo, one face; median of {args.runs} runs")
+    model = load_model(args.model, tta=args.tta)
+    print(f"{torch.get_num_threads()} threads; 640x480 photo, one face; median of {args.runs} runs; tta {args.tta}")
     for name in DETECTORS:
         analyzer = Analyzer(model, detector=name)
         analyzer.analyze(photo)  # warm-up

@@ -2,6 +2,7 @@
 
     model = ferlab.load_model()              # the bundled default model
     probs = model.predict_proba(faces)       # faces: uint8 (N, 48, 48) -> (N, 7) float32
+    ferlab.load_model(tta="shift")           # averages 10 views per face: slower, more accurate
 
 Faces are FER2013-framed grayscale crops; the probabilities follow FER2013's label order
 (`ferlab.EMOTIONS`). Normalisation comes from the model's card, so weights and
@@ -21,7 +22,7 @@ from torch import nn
 from torch.fx.experimental.optimization import fuse
 
 from .data import EMOTIONS, IMAGE_SIZE
-from .evaluate import autocast
+from .evaluate import autocast, check_tta, tta_views
 from .models import load_trained
 
 BUNDLED = "default"
@@ -60,13 +61,18 @@ BF16_MIN_FACES = 8
 
 
 class ExpressionClassifier:
-    """A FER classifier: ``predict_proba`` and ``predict`` on uint8 (N, 48, 48) faces."""
+    """A FER classifier: ``predict_proba`` and ``predict`` on uint8 (N, 48, 48) faces.
+
+    ``tta`` (test-time augmentation, see `ferlab.evaluate.tta_views`): "flip" averages the
+    probabilities of each face and its mirror image, "shift" also of 2-pixel shifts (10 views).
+    """
 
     labels = EMOTIONS
 
-    def __init__(self, model: nn.Module, card: dict, batch_size: int = DEFAULT_BATCH_SIZE):
+    def __init__(self, model: nn.Module, card: dict, batch_size: int = DEFAULT_BATCH_SIZE, tta: str = "none"):
         self.card = card
         self.batch_size = batch_size
+        self.tta = check_tta(tta)
         normalisation = card["input"]
         # Inference only: fold each batch norm into the convolution before it (same outputs, fewer passes).
         model = fuse(model.eval())
@@ -79,10 +85,15 @@ class ExpressionClassifier:
         out = []
         for start in range(0, len(faces), self.batch_size):
             pixels = torch.from_numpy(faces[start : start + self.batch_size]).unsqueeze(1).float()
-            precision = "auto" if len(pixels) >= BF16_MIN_FACES else "fp32"
-            with autocast(torch.device("cpu"), precision):
-                out.append(self.network(pixels.contiguous(memory_format=torch.channels_last)).float().numpy())
+            views = tta_views(pixels, self.tta)
+            out.append(sum(self._probabilities(view) for view in views) / len(views))
         return np.concatenate(out) if out else np.zeros((0, 7), np.float32)
+
+    def _probabilities(self, pixels: torch.Tensor) -> np.ndarray:
+        """Probabilities (n, 7) for raw 0..255 float pixels (n, 1, 48, 48)."""
+        precision = "auto" if len(pixels) >= BF16_MIN_FACES else "fp32"
+        with autocast(torch.device("cpu"), precision):
+            return self.network(pixels.contiguous(memory_format=torch.channels_last)).float().numpy()
 
     def predict(self, faces) -> np.ndarray:
         return self.predict_proba(faces).argmax(1)
@@ -114,36 +125,33 @@ class ExpressionClassifier:
 class OnnxExpressionClassifier(ExpressionClassifier):
     """The same API on ONNX Runtime (a model written by `ExpressionClassifier.export_onnx`)."""
 
-    def __init__(self, path: str | Path, card: dict, batch_size: int = DEFAULT_BATCH_SIZE):
+    def __init__(self, path: str | Path, card: dict, batch_size: int = DEFAULT_BATCH_SIZE, tta: str = "none"):
         import onnxruntime as ort
 
         self.card = card
         self.batch_size = batch_size
+        self.tta = check_tta(tta)
         self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
-    def predict_proba(self, faces) -> np.ndarray:
-        faces = _check_faces(faces)
-        out = [
-            self.session.run(None, {"pixels": faces[s : s + self.batch_size, None].astype(np.float32)})[0]
-            for s in range(0, len(faces), self.batch_size)
-        ]
-        return np.concatenate(out) if out else np.zeros((0, 7), np.float32)
+    def _probabilities(self, pixels: torch.Tensor) -> np.ndarray:
+        return self.session.run(None, {"pixels": pixels.contiguous().numpy()})[0]
 
 
 def bundled_path() -> Path:
     return Path(str(resources.files("ferlab") / "pretrained" / f"{BUNDLED}.safetensors"))
 
 
-def load_model(name_or_path: str | Path | None = None) -> ExpressionClassifier:
+def load_model(name_or_path: str | Path | None = None, tta: str = "none") -> ExpressionClassifier:
     """The bundled model (no argument), or one trained by ferlab: a run folder, a
-    ``.safetensors`` file with its ``.json`` card beside it, or an exported ``.onnx``."""
+    ``.safetensors`` file with its ``.json`` card beside it, or an exported ``.onnx``.
+    ``tta`` is "none", "flip" or "shift" (see `ExpressionClassifier`)."""
     path = bundled_path() if name_or_path in (None, BUNDLED) else Path(name_or_path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such model; pass a run folder, a .safetensors or an .onnx file")
     if path.suffix == ".onnx":
-        return OnnxExpressionClassifier(path, _card_beside(path))
+        return OnnxExpressionClassifier(path, _card_beside(path), tta=tta)
     model, card = load_trained(path)
-    return ExpressionClassifier(model, card)
+    return ExpressionClassifier(model, card, tta=tta)
 
 
 def _card_beside(path: Path) -> dict:

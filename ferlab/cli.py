@@ -153,7 +153,7 @@ def _analyzer(args):
     from .predict import Analyzer
 
     tilt = ALIGN_MIN_TILT if args.align_min_tilt is None else args.align_min_tilt
-    return Analyzer(load_model(args.model), detector=args.detector, margin=args.margin,
+    return Analyzer(load_model(args.model, tta=args.tta), detector=args.detector, margin=args.margin,
                     align_min_tilt=None if args.no_align else tilt)
 
 
@@ -225,6 +225,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--align-min-tilt", type=float, metavar="DEGREES",
                         help="turn a face upright when its eyes tilt more than this (default 5)")
     parser.add_argument("--no-align", action="store_true", help="never turn faces upright")
+    parser.add_argument("--tta", default="none", choices=["none", "flip", "shift"],
+                        help="average each face with its mirror (flip) or also 2-pixel shifts (shift): "
+                             "more accurate, 2 or 10 times the classifier's work")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -51,10 +51,15 @@ TTA_MODES = ("none", "flip", "shift")
 TTA_SHIFT = 2
 
 
-def tta_views(x: torch.Tensor, tta: str = "none") -> list[torch.Tensor]:
-    """The views of a normalised NCHW batch that ``tta`` averages over."""
+def check_tta(tta: str) -> str:
     if tta not in TTA_MODES:
         raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
+    return tta
+
+
+def tta_views(x: torch.Tensor, tta: str = "none") -> list[torch.Tensor]:
+    """The views of an NCHW batch that ``tta`` averages over."""
+    check_tta(tta)
     views = [x]
     if tta == "shift":
         s = TTA_SHIFT

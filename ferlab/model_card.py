@@ -45,6 +45,10 @@ def package_model(
             "PrivateTest": metrics["test"]["accuracy"],
             "PrivateTest_without_training_duplicates": metrics["test_deduplicated"]["accuracy"],
         },
+        "accuracy_with_tta": {
+            tta: {"PublicTest": metrics[f"val_{tta}_tta_accuracy"], "PrivateTest": metrics[f"test_{tta}_tta_accuracy"]}
+            for tta in ("flip", "shift")
+        },
         "recall_PrivateTest": metrics["test"]["recall"],
         "faces_per_second": round(classifier_speed(run_dir)),
         "measured_on": f"{platform.machine()} CPU, {torch.get_num_threads()} threads, PyTorch {torch.__version__}",
@@ -75,6 +79,9 @@ def markdown_card(card: dict) -> str:
         f"| PublicTest (validation) | {100 * accuracy['PublicTest']:.2f}% |",
         f"| PrivateTest (test) | {100 * accuracy['PrivateTest']:.2f}% |",
         f"| PrivateTest without faces also in Training | {100 * accuracy['PrivateTest_without_training_duplicates']:.2f}% |",
+        "", "| test-time augmentation (`load_model(tta=...)`, `--tta`) | PublicTest | PrivateTest |", "|---|---|---|",
+        *(f"| {tta} ({views} views) | {100 * card['accuracy_with_tta'][tta]['PublicTest']:.2f}% "
+          f"| {100 * card['accuracy_with_tta'][tta]['PrivateTest']:.2f}% |" for tta, views in (("flip", 2), ("shift", 10))),
         "", "| class | PrivateTest recall |", "|---|---|",
         *(f"| {e} | {100 * card['recall_PrivateTest'][e]:.1f}% |" for e in EMOTIONS), "",
         "Limitations: FER2013 faces are low-resolution, mostly frontal web images with noisy labels; "

@@ -60,6 +60,19 @@ def test_onnx_export_agrees_with_pytorch(tiny_model, tmp_path):
     assert onnx_model.card == torch_model.card
 
 
+def test_tta_averages_the_mirror_and_shifts_on_both_backends(tiny_model, tmp_path):
+    faces = np.random.default_rng(2).integers(0, 256, (4, 48, 48), dtype=np.uint8)  # fp32 below 8 faces
+    plain, flip = load_model(tiny_model), load_model(tiny_model, tta="flip")
+    expected = (plain.predict_proba(faces) + plain.predict_proba(faces[:, :, ::-1].copy())) / 2
+    np.testing.assert_allclose(flip.predict_proba(faces), expected, atol=1e-5)
+    shift = load_model(tiny_model, tta="shift").predict_proba(faces)
+    np.testing.assert_allclose(shift.sum(1), 1, atol=1e-4)
+    onnx_path = plain.export_onnx(tmp_path / "model.onnx")
+    np.testing.assert_allclose(load_model(onnx_path, tta="shift").predict_proba(faces), shift, atol=1e-4)
+    with pytest.raises(ValueError, match="tta must be one of"):
+        load_model(tiny_model, tta="ten-crop")
+
+
 def test_weights_that_do_not_fit_are_refused(tiny_model, tmp_path):
     import json
 

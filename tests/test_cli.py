@@ -90,6 +90,8 @@ def test_package_model_writes_weights_and_measured_cards(tiny_csv, tmp_path):
     card = json.loads((out / "m.json").read_text())
     assert card["data"]["sha256"] and 0 <= card["accuracy"]["PrivateTest"] <= 1
     assert card["faces_per_second"] > 0 and card["note"] == "best so far"
+    assert set(card["accuracy_with_tta"]) == {"flip", "shift"}
+    assert 0 <= card["accuracy_with_tta"]["shift"]["PrivateTest"] <= 1
     assert "PrivateTest (test)" in (out / "m.md").read_text() and "best so far" in (out / "m.md").read_text()
     from ferlab.classifier import load_model
 

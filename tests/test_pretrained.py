@@ -36,3 +36,5 @@ def test_card_accuracy_is_what_the_model_scores(real_fer2013):
     card = json.loads(bundled_path().with_suffix(".json").read_text())
     assert abs(accuracy - card["accuracy"]["PrivateTest"]) < 0.005
     assert np.isfinite(accuracy)
+    shifted = float((ferlab.load_model(tta="shift").predict(images) == labels).mean())
+    assert abs(shifted - card["accuracy_with_tta"]["shift"]["PrivateTest"]) < 0.005
