@@ -57,12 +57,12 @@ def check_tta(tta: str) -> str:
     return tta
 
 
-def tta_views(x: torch.Tensor, tta: str = "none") -> list[torch.Tensor]:
-    """The views of an NCHW batch that ``tta`` averages over."""
+def tta_views(x: torch.Tensor, tta: str = "none", shift: int = TTA_SHIFT) -> list[torch.Tensor]:
+    """The views of an NCHW batch that ``tta`` averages over (``shift`` pixels for "shift")."""
     check_tta(tta)
     views = [x]
     if tta == "shift":
-        s = TTA_SHIFT
+        s = shift
         padded = nn.functional.pad(x, (s, s, s, s), mode="replicate")
         height, width = x.shape[-2:]
         for dy, dx in ((s, 0), (-s, 0), (0, s), (0, -s)):
@@ -80,6 +80,7 @@ def predict_logits(
     device: torch.device | None = None,
     precision: str = "auto",
     tta: str = "none",
+    tta_shift: int = TTA_SHIFT,
 ) -> np.ndarray:
     """Logits (N, 7) as float32 for uint8 faces (N, 48, 48), averaged over the ``tta`` views."""
     device = device or next(model.parameters()).device
@@ -88,7 +89,7 @@ def predict_logits(
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
-        views = tta_views(to_input(images[start : start + batch_size], device), tta)
+        views = tta_views(to_input(images[start : start + batch_size], device), tta, tta_shift)
         with autocast(device, precision):
             logits = sum(model(view).float() for view in views) / len(views)
         out.append(logits.cpu())
