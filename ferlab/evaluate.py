@@ -47,7 +47,8 @@ def to_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:
 # Test-time augmentation: "flip" averages each face with its mirror; "shift" also averages
 # in copies moved TTA_SHIFT pixels up, down, left and right (edges repeated), 10 views in
 # all. The shift was chosen on PublicTest (reports/experiments.md).
-TTA_MODES = ("none", "flip", "shift")
+TTA_VIEWS = {"none": 1, "flip": 2, "shift": 10}
+TTA_MODES = tuple(TTA_VIEWS)
 TTA_SHIFT = 2
 
 

@@ -61,14 +61,18 @@ def test_onnx_export_agrees_with_pytorch(tiny_model, tmp_path):
 
 
 def test_tta_averages_the_mirror_and_shifts_on_both_backends(tiny_model, tmp_path):
-    faces = np.random.default_rng(2).integers(0, 256, (4, 48, 48), dtype=np.uint8)  # fp32 below 8 faces
+    faces = np.random.default_rng(2).integers(0, 256, (3, 48, 48), dtype=np.uint8)  # 6 views: fp32 below 8
     plain, flip = load_model(tiny_model), load_model(tiny_model, tta="flip")
     expected = (plain.predict_proba(faces) + plain.predict_proba(faces[:, :, ::-1].copy())) / 2
     np.testing.assert_allclose(flip.predict_proba(faces), expected, atol=1e-5)
     shift = load_model(tiny_model, tta="shift").predict_proba(faces)
-    np.testing.assert_allclose(shift.sum(1), 1, atol=1e-4)
+    np.testing.assert_allclose(shift.sum(1), 1, atol=1e-3)
     onnx_path = plain.export_onnx(tmp_path / "model.onnx")
-    np.testing.assert_allclose(load_model(onnx_path, tta="shift").predict_proba(faces), shift, atol=1e-4)
+    onnx_shift = load_model(onnx_path, tta="shift").predict_proba(faces)
+    assert np.abs(onnx_shift - shift).max() < 0.02  # PyTorch in bf16 from 8 rows, ONNX Runtime in fp32
+    many = np.random.default_rng(3).integers(0, 256, (70, 48, 48), dtype=np.uint8)  # several passes
+    many[:3] = faces
+    np.testing.assert_allclose(load_model(onnx_path, tta="shift").predict_proba(many)[:3], onnx_shift, atol=1e-5)
     with pytest.raises(ValueError, match="tta must be one of"):
         load_model(tiny_model, tta="ten-crop")
 
