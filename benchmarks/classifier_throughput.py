@@ -14,12 +14,13 @@ import numpy as np
 import torch
 
 from ferlab.classifier import DEFAULT_BATCH_SIZE, load_model
+from ferlab.evaluate import TTA_MODES
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="default: the bundled model")
-    parser.add_argument("--tta", default="none", choices=["none", "flip", "shift"], help="test-time augmentation")
+    parser.add_argument("--tta", default="none", choices=TTA_MODES, help="test-time augmentation")
     parser.add_argument("--faces", type=int, default=8192)
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--repeats", type=int, default=3)

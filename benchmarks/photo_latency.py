@@ -18,6 +18,7 @@ import torch
 
 from ferlab.classifier import load_model
 from ferlab.detect import DETECTORS, detect_faces
+from ferlab.evaluate import TTA_MODES
 from ferlab.imageio import load_image
 from ferlab.predict import Analyzer
 
@@ -25,7 +26,7 @@ from ferlab.predict import Analyzer
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="default: the bundled model")
-    parser.add_argument("--tta", default="none", choices=["none", "flip", "shift"], help="test-time augmentation")
+    parser.add_argument("--tta", default="none", choices=TTA_MODES, help="test-time augmentation")
     parser.add_argument("--runs", type=int, default=50)
     args = parser.parse_args()
     portrait = load_image(str(resources.files("ferlab") / "assets" / "astronaut.jpg"))

@@ -32,7 +32,7 @@ def main() -> None:
         scores = []
         for split in ("PublicTest", "PrivateTest"):
             images, labels = splits[split]
-            logits = predict_logits(model, images, tta=tta, tta_shift=shift or 1)
+            logits = predict_logits(model, images, tta=tta, tta_shift=shift)
             scores.append(100 * float((logits.argmax(1) == labels).mean()))
         print(f"{label:16s} {scores[0]:9.2f}%  {scores[1]:10.2f}%", flush=True)
 

@@ -11,6 +11,9 @@ from dataclasses import fields
 from pathlib import Path
 
 DEFAULT_RUN = Path("runs")
+# ferlab.evaluate.TTA_MODES, repeated here so that `ferlab --help` does not import torch
+# (tests/test_cli.py checks that they agree).
+TTA_CHOICES = ["none", "flip", "shift"]
 
 
 def _parse_value(text: str):
@@ -225,7 +228,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--align-min-tilt", type=float, metavar="DEGREES",
                         help="turn a face upright when its eyes tilt more than this (default 5)")
     parser.add_argument("--no-align", action="store_true", help="never turn faces upright")
-    parser.add_argument("--tta", default="none", choices=["none", "flip", "shift"],
+    parser.add_argument("--tta", default="none", choices=TTA_CHOICES,
                         help="average each face with its mirror (flip) or also 2-pixel shifts (shift): "
                              "more accurate, 2 or 10 times the classifier's work")
 
@@ -266,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="metrics of a trained run folder, or an ensemble of several")
     evaluate.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR")
-    evaluate.add_argument("--tta", default="none", choices=["none", "flip", "shift"],
+    evaluate.add_argument("--tta", default="none", choices=TTA_CHOICES,
                           help="test-time augmentation: the mirror image (flip), or mirror and 2-pixel shifts (shift)")
     evaluate.add_argument("--data", required=True)
     evaluate.set_defaults(func=cmd_evaluate)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .data import EMOTIONS, file_sha256, load_fer2013
-from .evaluate import evaluate_trained
+from .evaluate import AUGMENTED_TTA_MODES, TTA_VIEWS, evaluate_trained
 
 
 def classifier_speed(run_dir: Path, faces: int = 8192) -> float:
@@ -47,7 +47,7 @@ def package_model(
         },
         "accuracy_with_tta": {
             tta: {"PublicTest": metrics[f"val_{tta}_tta_accuracy"], "PrivateTest": metrics[f"test_{tta}_tta_accuracy"]}
-            for tta in ("flip", "shift")
+            for tta in AUGMENTED_TTA_MODES
         },
         "recall_PrivateTest": metrics["test"]["recall"],
         "faces_per_second": round(classifier_speed(run_dir)),
@@ -80,8 +80,8 @@ def markdown_card(card: dict) -> str:
         f"| PrivateTest (test) | {100 * accuracy['PrivateTest']:.2f}% |",
         f"| PrivateTest without faces also in Training | {100 * accuracy['PrivateTest_without_training_duplicates']:.2f}% |",
         "", "| test-time augmentation (`load_model(tta=...)`, `--tta`) | PublicTest | PrivateTest |", "|---|---|---|",
-        *(f"| {tta} ({views} views) | {100 * card['accuracy_with_tta'][tta]['PublicTest']:.2f}% "
-          f"| {100 * card['accuracy_with_tta'][tta]['PrivateTest']:.2f}% |" for tta, views in (("flip", 2), ("shift", 10))),
+        *(f"| {tta} ({TTA_VIEWS[tta]} views) | {100 * scores['PublicTest']:.2f}% | {100 * scores['PrivateTest']:.2f}% |"
+          for tta, scores in card["accuracy_with_tta"].items()),
         "", "| class | PrivateTest recall |", "|---|---|",
         *(f"| {e} | {100 * card['recall_PrivateTest'][e]:.1f}% |" for e in EMOTIONS), "",
         "Limitations: FER2013 faces are low-resolution, mostly frontal web images with noisy labels; "

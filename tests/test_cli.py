@@ -98,6 +98,13 @@ def test_package_model_writes_weights_and_measured_cards(tiny_csv, tmp_path):
     assert load_model(out / "m.safetensors").card["name"] == "m"
 
 
+def test_cli_offers_every_tta_mode():
+    from ferlab.cli import TTA_CHOICES
+    from ferlab.evaluate import TTA_MODES
+
+    assert tuple(TTA_CHOICES) == TTA_MODES
+
+
 def test_ensemble_and_tta_evaluation(tiny_csv, tmp_path, capsys):
     runs = []
     for seed in (0, 1):
