@@ -65,6 +65,30 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"  # auto (bf16 where native) | bf16 | fp32
 
+    def __post_init__(self) -> None:
+        # Checked here, before any data is read or a run folder written: a typo in a long
+        # run's command should fail at once, not after the first epoch.
+        choices = {
+            "optimizer": ("adam", "adamw", "sgd"), "schedule": ("constant", "cosine", "onecycle"),
+            "augment": ("none", "light", "strong"), "mix": ("none", "mixup", "cutmix"),
+            "precision": ("auto", "bf16", "fp32"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}; use one of {', '.join(allowed)}")
+        rules = [  # (fields, test, what a valid value is)
+            (("epochs",), lambda v: v >= 1, "at least 1"),
+            (("batch_size",), lambda v: v >= 2, "at least 2 (batch norm needs two faces)"),
+            (("lr", "mix_alpha", "distill_temperature"), lambda v: v > 0, "above 0"),
+            (("weight_decay",), lambda v: v >= 0, "0 or more"),
+            (("beta1", "beta2", "label_smoothing", "ema_decay"), lambda v: 0 <= v < 1, "in [0, 1)"),
+            (("mix_prob", "distill_weight"), lambda v: 0 <= v <= 1, "in [0, 1]"),
+        ]
+        for names, valid, wording in rules:
+            for name in names:
+                if not valid(getattr(self, name)):
+                    raise ValueError(f"{name} must be {wording}, not {getattr(self, name)}")
+
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
