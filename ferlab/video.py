@@ -26,6 +26,8 @@ def analyze_video(
     analyzed frame, with its timestamp), ``<stem>.emotions.png`` and, with ``annotate``,
     ``<stem>.annotated.mp4``. Returns the paths and counts."""
     path, out_dir = Path(path), Path(out_dir)
+    if every < 1:
+        raise ValueError(f"every must be 1 or more (analyze every k-th frame), not {every}")
     if not path.is_file():
         raise VideoError(f"{path}: no such file")
     capture = cv2.VideoCapture(str(path))

@@ -42,6 +42,8 @@ def test_missing_and_broken_videos(tiny_model, tmp_path):
     with pytest.raises(VideoError, match="broken.mp4"):
         analyze_video(broken, analyzer, tmp_path, progress=False)
     assert not list(tmp_path.glob("*.timeline.csv"))
+    with pytest.raises(ValueError, match="every must be 1 or more"):
+        analyze_video(broken, analyzer, tmp_path, every=0, progress=False)
 
 
 def test_truncated_video_and_zero_frames(astronaut, tiny_model, tmp_path):
