@@ -38,6 +38,12 @@ class Analyzer:
     margin: float | None = None  # None: the detector's measured default
     align_min_tilt: float | None = ALIGN_MIN_TILT  # None: never turn faces upright
 
+    def __post_init__(self) -> None:
+        if self.detector not in DEFAULT_MARGIN:
+            raise ValueError(f"unknown detector {self.detector!r}; choose one of {', '.join(DEFAULT_MARGIN)}")
+        if self.margin is not None and not 0 <= self.margin <= 1:
+            raise ValueError(f"margin must be in [0, 1] (a fraction of the face box, per side), not {self.margin}")
+
     def faces(self, rgb: np.ndarray) -> tuple[list[Face], np.ndarray]:
         faces = detect_faces(rgb, self.detector)
         gray = to_gray(rgb)
@@ -98,6 +104,8 @@ def predict_files(
 ) -> Iterator[dict]:
     """One result per input file: ``{"path", "faces": [...]}`` or ``{"path", "error"}``.
     Faces of ``batch_images`` photos are classified together, in one batch."""
+    if batch_images < 1:
+        raise ValueError(f"batch_images must be 1 or more, not {batch_images}")
     paths = list(expand_inputs(inputs))
     bar = tqdm(total=len(paths), unit="img", disable=not progress)
     for start in range(0, len(paths), batch_images):

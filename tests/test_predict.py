@@ -3,6 +3,7 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from ferlab.classifier import load_model
@@ -61,3 +62,13 @@ def test_annotations_dot_the_landmarks():
               "probabilities": {e: 1 / 7 for e in EMOTIONS}, "landmarks": {"nose_tip": [50.0, 50.0]}}
     drawn = draw_annotations(np.zeros((160, 160, 3), np.uint8), [record])
     assert tuple(drawn[50, 50]) == tuple(PALETTE["Happy"])
+
+
+def test_bad_settings_are_refused_up_front(tiny_model):
+    model = load_model(tiny_model)
+    with pytest.raises(ValueError, match="margin must be in"):
+        Analyzer(model, margin=-0.5)
+    with pytest.raises(ValueError, match="unknown detector 'mtcnn'"):
+        Analyzer(model, detector="mtcnn")
+    with pytest.raises(ValueError, match="batch_images must be 1 or more"):
+        next(predict_files(["x.jpg"], Analyzer(model), batch_images=0, progress=False))
