@@ -57,6 +57,13 @@ def _train_config(args: argparse.Namespace, **defaults):
     return TrainConfig.from_dict(values)
 
 
+def cmd_data_pack(args) -> None:
+    from .data import load_fer2013, write_packed
+
+    path = write_packed(load_fer2013(args.path), args.out)
+    print(f"{path}: {path.stat().st_size / 1e6:.1f} MB")
+
+
 def cmd_data_stats(args) -> None:
     from .data import EMOTIONS, dataset_stats, load_fer2013
 
@@ -238,11 +245,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    data = commands.add_parser("data", help="inspect a FER2013 file").add_subparsers(dest="data_command", required=True)
+    data = commands.add_parser("data", help="inspect or pack a FER2013 file")
+    data = data.add_subparsers(dest="data_command", required=True)
     stats = data.add_parser("stats", help="counts per split and class, duplicates, blank images")
     stats.add_argument("path")
     stats.add_argument("--json", action="store_true")
     stats.set_defaults(func=cmd_data_stats)
+    pack = data.add_parser("pack", help="a lossless copy about 60%% of the CSV.gz's size (for a GPU machine)")
+    pack.add_argument("path")
+    pack.add_argument("--out", required=True, help="output file, named *.packed.npz")
+    pack.set_defaults(func=cmd_data_pack)
 
     baselines = commands.add_parser("baselines", help="LDA, QDA and logistic regression (Table 1)")
     baselines.add_argument("--data", required=True)

@@ -11,6 +11,14 @@ def test_data_stats_prints_counts(tiny_csv, capsys):
     assert json.loads(capsys.readouterr().out)["rows"] == 280
 
 
+def test_data_pack_writes_a_copy_that_loads_the_same(tiny_csv, tmp_path, capsys):
+    packed = tmp_path / "fer.packed.npz"
+    assert main(["data", "pack", str(tiny_csv), "--out", str(packed)]) == 0
+    assert str(packed) in capsys.readouterr().out
+    assert main(["data", "stats", str(packed)]) == 0
+    assert "Training" in capsys.readouterr().out
+
+
 def test_bad_file_is_one_line_and_exit_code_2(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("emotion,pixels,Usage\n9,1 2 3,Training\n")

@@ -14,6 +14,7 @@ from ferlab.data import (
     parse_csv,
     train_val_test,
     training_duplicates_mask,
+    write_packed,
 )
 
 from .conftest import csv_text, synthetic_faces
@@ -186,3 +187,22 @@ def test_unreadable_image_in_a_class_folder(tmp_path):
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnope")
     with pytest.raises(DataFormatError, match="broken.png: not a readable image"):
         load_fer2013(tmp_path)
+
+
+def test_packed_copy_is_lossless_and_smaller(tiny_csv, tmp_path):
+    data = load_fer2013(tiny_csv, cache=False)
+    noisy = data.images.copy()
+    noisy[0] = np.random.default_rng(0).integers(0, 256, noisy[0].shape)  # every residual value occurs
+    data = type(data)(noisy, data.labels, data.usage)
+    packed = write_packed(data, tmp_path / "fer.packed.npz")
+    again = load_fer2013(packed)
+    for field in ("images", "labels", "usage"):
+        assert np.array_equal(getattr(again, field), getattr(data, field))
+        assert getattr(again, field).dtype == getattr(data, field).dtype
+    assert packed.stat().st_size < data.images.nbytes
+    with pytest.raises(ValueError, match="must end in .packed.npz"):
+        write_packed(data, tmp_path / "fer.npz")
+    broken = tmp_path / "broken.packed.npz"
+    broken.write_bytes(packed.read_bytes()[:2000])
+    with pytest.raises(DataFormatError, match="not a packed FER2013 file"):
+        load_fer2013(broken)
