@@ -14,7 +14,9 @@
 # epoch is chosen on PublicTest only. Nothing is installed: the machine's own PyTorch runs
 # ferlab from this checkout. Back in OUT: results.tar.gz (every run's command, config,
 # history, metrics with PrivateTest and TTA, model card and log) and the weights of each run
-# small enough to come back (16 MiB a file).
+# small enough to come back (16 MiB a file). To use a run here afterwards:
+#   tar -xzf results.tar.gz -C runs && cp NAME.safetensors runs/gpu/NAME/best.safetensors
+#   ferlab evaluate runs/gpu/NAME --data fer2013.csv --tta shift
 set -euo pipefail
 DATA=${1:?path to a packed FER2013 file (ferlab data pack)}
 OUT=${2:?output folder}
@@ -30,6 +32,12 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 RECIPE=(--batch-size 128 --optimizer sgd --lr 0.05 --weight-decay 5e-4 --schedule cosine --augment strong
         --label-smoothing 0.1 --ema-decay 0.999 ${EXTRA_ARGS:-})
 mkdir -p "$WORK" "$OUT"
+# Whatever happens (a failed probe too), the logs and results come back.
+collect() {
+  tar -czf "$OUT/results.tar.gz" --exclude='*.pt' --exclude='*.safetensors' -C "$(dirname "$WORK")" "$(basename "$WORK")"
+  ls -la "$OUT"
+}
+trap collect EXIT
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no GPU seen"
 
 train() {  # name model seed epochs [more flags]
@@ -44,7 +52,7 @@ wait
 for run in "${RUNS[@]}"; do
   name=${run/:/-s}
   # Epoch time under sharing, plus a third for the per-epoch PublicTest evaluation.
-  epochs=$($PY -c "import json, sys
+  epochs=$($PY -c "import json
 seconds = json.load(open('$WORK/probe-$name/history.json'))[0]['seconds']
 print(max(5, int($MINUTES * 60 / (seconds * 1.33 + 1))))")
   echo "$name: $epochs epochs"
@@ -63,5 +71,3 @@ for run in "${RUNS[@]}"; do
     cp "$WORK/$name/best.safetensors" "$OUT/$name.safetensors"
   fi
 done
-tar -czf "$OUT/results.tar.gz" --exclude='*.pt' --exclude='*.safetensors' -C "$(dirname "$WORK")" "$(basename "$WORK")"
-ls -la "$OUT"
