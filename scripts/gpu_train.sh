@@ -27,6 +27,8 @@ RUNS=("$@")
 PY=${PYTHON:-python3}
 WORK=${WORK:-runs/gpu}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+# The runs share the machine's 16 cores: one full set of threads each would oversubscribe them.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
 # SGD + Nesterov, cosine schedule, strong augmentation (flip, rotate, scale, shift, erase),
 # label smoothing and a moving average of the weights (kept when better on PublicTest).
 RECIPE=(--batch-size 128 --optimizer sgd --lr 0.05 --weight-decay 5e-4 --schedule cosine --augment strong
