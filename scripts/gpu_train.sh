@@ -11,7 +11,8 @@
 # The runs (default: ResNet-18 and three seeds of the half-width ResNet) share the GPU at
 # once. A one-epoch probe of each measures its epoch time under that sharing, and each run's
 # epoch count is set so that its whole schedule (cosine to zero) fits in MINUTES; the best
-# epoch is chosen on PublicTest only. Nothing is installed: the machine's own PyTorch runs
+# epoch is chosen on PublicTest only. Every epoch is checkpointed: the same command again on
+# a still-warm machine resumes the runs it finds. Nothing is installed: the machine's own PyTorch runs
 # ferlab from this checkout. Back in OUT: results.tar.gz (every run's command, config,
 # history, metrics with PrivateTest and TTA, model card and log) and the weights of each run
 # small enough to come back (16 MiB a file). To use a run here afterwards:
@@ -49,14 +50,23 @@ train() {  # name model seed epochs [more flags]
     --epochs "$epochs" "${RECIPE[@]}" "$@" > "$WORK/$name.log" 2>&1
 }
 
-for run in "${RUNS[@]}"; do train "probe-${run/:/-s}" "${run%%:*}" "${run##*:}" 1 & done
+# A run already started (the same command again on a still-warm machine) keeps its epoch
+# count and resumes from its checkpoint; the others are probed.
+for run in "${RUNS[@]}"; do
+  name=${run/:/-s}
+  [[ -f "$WORK/$name/config.json" ]] || train "probe-$name" "${run%%:*}" "${run##*:}" 1 &
+done
 wait
 for run in "${RUNS[@]}"; do
   name=${run/:/-s}
   # Epoch time under sharing, plus a third for the per-epoch PublicTest evaluation.
-  epochs=$($PY -c "import json
-seconds = json.load(open('$WORK/probe-$name/history.json'))[0]['seconds']
-print(max(5, int($MINUTES * 60 / (seconds * 1.33 + 1))))")
+  epochs=$($PY -c "import json, os
+started = '$WORK/$name/config.json'
+if os.path.exists(started):
+    print(json.load(open(started))['epochs'])
+else:
+    seconds = json.load(open('$WORK/probe-$name/history.json'))[0]['seconds']
+    print(max(5, int($MINUTES * 60 / (seconds * 1.33 + 1))))")
   echo "$name: $epochs epochs"
   train "$name" "${run%%:*}" "${run##*:}" "$epochs" --resume --max-minutes "$MINUTES" &
 done
