@@ -66,7 +66,8 @@ if os.path.exists(started):
     print(json.load(open(started))['epochs'])
 else:
     seconds = json.load(open('$WORK/probe-$name/history.json'))[0]['seconds']
-    print(max(5, int($MINUTES * 60 / (seconds * 1.33 + 1))))")
+    print(max(5, int($MINUTES * 60 / (seconds * 1.33 + 1))))") \
+    || { echo "$name: its probe failed (see $WORK/probe-$name.log); skipped"; continue; }
   echo "$name: $epochs epochs"
   train "$name" "${run%%:*}" "${run##*:}" "$epochs" --resume --max-minutes "$MINUTES" &
 done
@@ -78,7 +79,7 @@ for run in "${RUNS[@]}"; do
     echo "$name: its schedule did not fit in $MINUTES minutes; partial-metrics.json scores its best epoch so far"
     $PY -m ferlab.cli evaluate "$WORK/$name" --data "$DATA" > "$WORK/$name/partial-metrics.json" || true
   fi
-  grep -a "best epoch\|stopped" "$WORK/$name.log" | tail -n 2 || true
+  grep -a "best epoch\|stopped" "$WORK/$name.log" 2>/dev/null | tail -n 2 || true
   if [[ -f "$WORK/$name/best.safetensors" && $(stat -c %s "$WORK/$name/best.safetensors") -lt 16000000 ]]; then
     cp "$WORK/$name/best.safetensors" "$OUT/$name.safetensors"
   fi
