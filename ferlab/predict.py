@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from .classifier import ExpressionClassifier, load_model
 from .data import EMOTIONS
-from .detect import ALIGN_MIN_TILT, DEFAULT_DETECTOR, DEFAULT_MARGIN, Face, crop_faces, detect_faces, to_gray
+from .detect import ALIGN_MIN_TILT, DEFAULT_DETECTOR, DEFAULT_MARGIN, Face, crop_faces, detect_faces, get_detector, to_gray
 from .imageio import ImageError, ImageSource, load_image
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm"}
@@ -39,8 +39,7 @@ class Analyzer:
     align_min_tilt: float | None = ALIGN_MIN_TILT  # None: never turn faces upright
 
     def __post_init__(self) -> None:
-        if self.detector not in DEFAULT_MARGIN:
-            raise ValueError(f"unknown detector {self.detector!r}; choose one of {', '.join(DEFAULT_MARGIN)}")
+        get_detector(self.detector)  # refuses an unknown name; loaded once (cached), as first use would
         if self.margin is not None and not 0 <= self.margin <= 1:
             raise ValueError(f"margin must be in [0, 1] (a fraction of the face box, per side), not {self.margin}")
 
