@@ -25,13 +25,18 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def bf16_is_native() -> bool:
+    """Whether this CPU computes in bf16 natively (AVX-512 bf16 or AMX); elsewhere bf16 is emulated and slow."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def autocast(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:
     """bf16 autocast where the hardware runs it natively (CUDA, or CPUs with AVX-512 bf16)."""
     if precision == "fp32":
         return contextlib.nullcontext()
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
-    if precision == "bf16" or torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    if precision == "bf16" or bf16_is_native():
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

@@ -82,6 +82,17 @@ def test_export_and_predict_with_onnx(astronaut, tiny_model, tmp_path, capsys):
     assert len(json.loads(capsys.readouterr().out.splitlines()[-1])["faces"]) == 1
 
 
+def test_int8_export_is_calibrated_and_measured_on_the_data(tiny_csv, tiny_model, tmp_path, capsys):
+    onnx = tmp_path / "m.onnx"
+    assert main(["export", "--onnx", str(onnx), "--model", str(tiny_model), "--int8"]) == 2
+    assert "--int8 needs --data" in capsys.readouterr().err
+    assert main(["export", "--onnx", str(onnx), "--model", str(tiny_model), "--int8", "--data", str(tiny_csv),
+                 "--calibration-faces", "100"]) == 0
+    assert "calibrated on 100 Training faces" in capsys.readouterr().out
+    exported = json.loads(onnx.with_suffix(".json").read_text())["onnx"]
+    assert exported["precision"] == "int8" and 0 <= exported["accuracy"]["PrivateTest"] <= 1
+
+
 def test_demo_writes_annotated_photo_and_json(tiny_model, tmp_path):
     assert main(["demo", "--model", str(tiny_model), "--out", str(tmp_path / "demo")]) == 0
     assert (tmp_path / "demo" / "astronaut.annotated.jpg").stat().st_size > 0

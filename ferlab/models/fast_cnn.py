@@ -36,11 +36,12 @@ class MaxPool2x2(nn.Module):
     For inference it takes two element-wise maxima over strided views: the same values as
     ``nn.MaxPool2d(2)``, about twice as fast on the CPU's channels_last bf16 tensors (and
     pooling is a third of this network's inference time). Training keeps PyTorch's pooling
-    kernel, whose backward pass is much faster than that of the maxima.
+    kernel, whose backward pass is much faster than that of the maxima, and so does ONNX
+    export: ONNX Runtime runs (and quantizes) one MaxPool faster than slices and maxima.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or torch.onnx.is_in_onnx_export():
             return F.max_pool2d(x, 2)
         rows = torch.maximum(x[:, :, 0::2], x[:, :, 1::2])
         return torch.maximum(rows[:, :, :, 0::2], rows[:, :, :, 1::2])
