@@ -208,17 +208,28 @@ class OnnxExpressionClassifier(ExpressionClassifier):
         return self.session.run(None, {"pixels": pixels.contiguous().numpy()})[0]
 
 
-def bundled_path() -> Path:
-    return Path(str(resources.files("ferlab") / "pretrained" / f"{BUNDLED}.safetensors"))
+def bundled_models() -> list[str]:
+    """Names of the models shipped inside ferlab, for `load_model` (see their cards in ferlab/pretrained)."""
+    folder = resources.files("ferlab") / "pretrained"
+    return sorted(item.name.removesuffix(".safetensors") for item in folder.iterdir()
+                  if item.name.endswith(".safetensors"))
+
+
+def bundled_path(name: str = BUNDLED) -> Path:
+    return Path(str(resources.files("ferlab") / "pretrained" / f"{name}.safetensors"))
 
 
 def load_model(name_or_path: str | Path | None = None, tta: str = "none") -> ExpressionClassifier:
-    """The bundled model (no argument), or one trained by ferlab: a run folder, a
-    ``.safetensors`` file with its ``.json`` card beside it, or an exported ``.onnx``.
+    """The bundled default model (no argument), another bundled model by name ("fast"), or
+    one trained by ferlab: a run folder, a ``.safetensors`` file with its ``.json`` card
+    beside it, or an exported ``.onnx``. A path that exists wins over a bundled name.
     ``tta`` is "none", "flip" or "shift" (see `ExpressionClassifier`)."""
-    path = bundled_path() if name_or_path in (None, BUNDLED) else Path(name_or_path)
+    path = Path(name_or_path if name_or_path is not None else BUNDLED)
+    if not path.exists() and str(path) in bundled_models():
+        path = bundled_path(str(path))
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such model; pass a run folder, a .safetensors or an .onnx file")
+        raise FileNotFoundError(f"{path}: no such model; pass a bundled model's name ({', '.join(bundled_models())}), "
+                                "a run folder, a .safetensors or an .onnx file")
     if path.suffix == ".onnx":
         return OnnxExpressionClassifier(path, _card_beside(path), tta=tta)
     model, card = load_trained(path)

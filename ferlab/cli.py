@@ -252,7 +252,8 @@ def cmd_package_model(args) -> None:
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="run folder, .safetensors or .onnx (default: the bundled model)")
+    parser.add_argument("--model", help="bundled model name (default, fast), run folder, .safetensors or .onnx "
+                                         "(default: the bundled default model)")
     parser.add_argument("--detector", default="blazeface", choices=["blazeface", "blazeface_short", "hog", "haar"],
                         help="blazeface (default): CNN with landmarks, tiles big photos for small faces; "
                              "blazeface_short: faster, for faces filling much of the photo; hog, haar: classic")
@@ -343,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="export a model for ONNX Runtime")
     export.add_argument("--onnx", required=True, metavar="FILE", help="output .onnx file (card written beside it)")
-    export.add_argument("--model", help="run folder or .safetensors (default: the bundled model)")
+    export.add_argument("--model", help="bundled model name, run folder or .safetensors (default: the bundled default)")
     export.add_argument("--int8", action="store_true",
                         help="quantize weights and activations to int8 (a quarter of the size; needs --data)")
     export.add_argument("--data", help="FER2013 file: Training faces calibrate --int8, both test splits measure it")

@@ -1,5 +1,5 @@
-"""The bundled default model: it loads offline, finds and reads the bundled photo, and its
-card's PrivateTest accuracy is what the model really scores."""
+"""The bundled models: they load offline by name, the default finds and reads the bundled
+photo, and each card's PrivateTest accuracy is what its model really scores."""
 
 import json
 
@@ -7,20 +7,28 @@ import numpy as np
 import pytest
 
 import ferlab
-from ferlab.classifier import bundled_path
+from ferlab.classifier import bundled_models, bundled_path
 from ferlab.data import train_val_test
 
 pytestmark = pytest.mark.skipif(not bundled_path().exists(), reason="no bundled model yet")
 
 
-def test_bundled_model_and_card():
-    model = ferlab.load_model()
-    card = json.loads(bundled_path().with_suffix(".json").read_text())
-    assert model.card == card
+@pytest.mark.parametrize("name", bundled_models())
+def test_bundled_model_and_card(name):
+    model = ferlab.load_model(name)
+    card = json.loads(bundled_path(name).with_suffix(".json").read_text())
+    assert model.card == card and card["name"] == name
     assert set(card["accuracy"]) == {"PublicTest", "PrivateTest", "PrivateTest_without_training_duplicates"}
     assert card["training_command"].startswith("ferlab ")
-    assert bundled_path().stat().st_size < 8 * 1024 * 1024
-    assert bundled_path().with_suffix(".md").exists()
+    assert bundled_path(name).stat().st_size < 8 * 1024 * 1024
+    assert bundled_path(name).with_suffix(".md").exists()
+
+
+def test_default_and_fast_are_bundled_and_unknown_names_are_listed():
+    assert {"default", "fast"} <= set(bundled_models())
+    assert ferlab.load_model().card == ferlab.load_model("default").card
+    with pytest.raises(FileNotFoundError, match="bundled model's name .*default.*fast"):
+        ferlab.load_model("fastest")
 
 
 def test_analyze_the_bundled_photo(astronaut):
@@ -30,11 +38,12 @@ def test_analyze_the_bundled_photo(astronaut):
 
 
 @pytest.mark.real_data
-def test_card_accuracy_is_what_the_model_scores(real_fer2013):
+@pytest.mark.parametrize("name", bundled_models())
+def test_card_accuracy_is_what_the_model_scores(real_fer2013, name):
     images, labels = train_val_test(real_fer2013)["PrivateTest"]
-    accuracy = float((ferlab.load_model().predict(images) == labels).mean())
-    card = json.loads(bundled_path().with_suffix(".json").read_text())
+    accuracy = float((ferlab.load_model(name).predict(images) == labels).mean())
+    card = json.loads(bundled_path(name).with_suffix(".json").read_text())
     assert abs(accuracy - card["accuracy"]["PrivateTest"]) < 0.005
     assert np.isfinite(accuracy)
-    shifted = float((ferlab.load_model(tta="shift").predict(images) == labels).mean())
+    shifted = float((ferlab.load_model(name, tta="shift").predict(images) == labels).mean())
     assert abs(shifted - card["accuracy_with_tta"]["shift"]["PrivateTest"]) < 0.005
