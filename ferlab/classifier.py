@@ -62,15 +62,14 @@ def _check_faces(faces) -> np.ndarray:
 
 
 # Measured on the 2-core CPU (benchmarks/classifier_throughput.py): batches of 64 keep a
-# batch's activations in cache and run about twice as fast per face as batches of 512;
-# passes of 8 faces or more run in bf16, smaller ones in fp32 (exact, and as quick for one
-# face). The bf16 copy of the network holds its weights in bf16 once: autocast would re-cast
-# every weight on every call, which cost about 40% of the throughput and set the threshold
-# at 8. With the weights held in bf16, 2 faces are already quicker in bf16 (default network:
-# 3.1 vs 3.8 ms); the threshold stays at 8 until the TTA tests, which compare fp32 passes
-# exactly, are reworked.
+# batch's activations in cache and run about twice as fast per face as batches of 512.
+# Passes of 2 faces or more run in bf16 (default network: 2.0 vs 2.8 ms for 2 faces, 2.9 vs
+# 6.1 ms for 8; benchmarks/bf16_threshold.py), a single face in fp32 (exact, and as quick).
+# The bf16 copy of the network holds its weights in bf16 once: autocast re-cast every weight
+# on every call, which cost about 40% of the throughput and made bf16 pay only from about 8
+# faces.
 DEFAULT_BATCH_SIZE = 64
-BF16_MIN_FACES = 8
+BF16_MIN_FACES = 2
 
 
 class _LeafModuleTracer(fx.Tracer):

@@ -38,7 +38,7 @@ def test_folded_batch_norm_and_batch_sizes_do_not_change_the_answer():
     # The fast pooling layer survives tracing whole (it picks its code at run time).
     assert any(type(m).__name__ == "MaxPool2x2" for m in model.network.modules())
     np.testing.assert_allclose(model.predict_proba(faces), reference, atol=0.03)  # bf16 in big batches
-    one_by_one = np.concatenate([model.predict_proba(face) for face in faces[:5]])  # fp32 below 8 faces
+    one_by_one = np.concatenate([model.predict_proba(face) for face in faces[:5]])  # one face: fp32
     np.testing.assert_allclose(one_by_one, reference[:5], atol=1e-4)
 
 
@@ -83,15 +83,16 @@ def test_int8_onnx_export_is_smaller_and_agrees_with_fp32(tiny_model, tmp_path):
 
 
 def test_tta_averages_the_mirror_and_shifts_on_both_backends(tiny_model, tmp_path):
-    faces = np.random.default_rng(2).integers(0, 256, (3, 48, 48), dtype=np.uint8)  # 6 views: fp32 below 8
+    faces = np.random.default_rng(2).integers(0, 256, (3, 48, 48), dtype=np.uint8)
     plain, flip = load_model(tiny_model), load_model(tiny_model, tta="flip")
+    plain.network_bf16 = flip.network_bf16 = None  # fp32 passes only, for an exact comparison
     expected = (plain.predict_proba(faces) + plain.predict_proba(faces[:, :, ::-1].copy())) / 2
     np.testing.assert_allclose(flip.predict_proba(faces), expected, atol=1e-5)
     shift = load_model(tiny_model, tta="shift").predict_proba(faces)
     np.testing.assert_allclose(shift.sum(1), 1, atol=1e-3)
     onnx_path = plain.export_onnx(tmp_path / "model.onnx")
     onnx_shift = load_model(onnx_path, tta="shift").predict_proba(faces)
-    assert np.abs(onnx_shift - shift).max() < 0.02  # PyTorch in bf16 from 8 rows, ONNX Runtime in fp32
+    assert np.abs(onnx_shift - shift).max() < 0.02  # PyTorch in bf16 from 2 rows, ONNX Runtime in fp32
     many = np.random.default_rng(3).integers(0, 256, (70, 48, 48), dtype=np.uint8)  # several passes
     many[:3] = faces
     np.testing.assert_allclose(load_model(onnx_path, tta="shift").predict_proba(many)[:3], onnx_shift, atol=1e-5)
