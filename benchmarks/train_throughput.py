@@ -16,6 +16,7 @@ import time
 import torch
 from torch.nn import functional as F
 
+from ferlab.evaluate import bf16_is_native
 from ferlab.models import create_model
 from ferlab.train import TrainConfig, build_optimizer, build_scheduler, train_one_epoch
 
@@ -61,7 +62,7 @@ def main() -> None:
     baseline = plain_fp32(args.model, images, labels, args.batch_size)
     fast = ferlab_path(args.model, images, labels, args.batch_size)
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-          f"torch {torch.__version__}, bf16 native: {torch.ops.mkldnn._is_mkldnn_bf16_supported()}; model {args.model}")
+          f"torch {torch.__version__}, bf16 native: {bf16_is_native()}; model {args.model}")
     print(f"plain fp32 NCHW : {baseline:8.1f} images/s")
     print(f"ferlab training : {fast:8.1f} images/s")
     print(f"speed-up        : {fast / baseline:8.2f}x")

@@ -191,14 +191,14 @@ def cmd_video(args) -> None:
 def cmd_export(args) -> None:
     from .classifier import load_model
 
+    if args.int8 and not args.data:
+        raise ValueError("--int8 needs --data FER2013_FILE: training faces set the int8 ranges, and the "
+                         "exported model's accuracy is measured on PublicTest and PrivateTest")
     model = load_model(args.model)
     if not args.int8:
         path = model.export_onnx(args.onnx)
         print(f"wrote {path} and {path.with_suffix('.json')}")
         return
-    if not args.data:
-        raise ValueError("--int8 needs --data FER2013_FILE: training faces set the int8 ranges, and the "
-                         "exported model's accuracy is measured on PublicTest and PrivateTest")
     import numpy as np
 
     from .data import load_fer2013, train_val_test
