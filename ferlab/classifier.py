@@ -221,17 +221,24 @@ def bundled_path(name: str = BUNDLED) -> Path:
     return Path(str(resources.files("ferlab") / "pretrained" / f"{name}.safetensors"))
 
 
-def load_model(name_or_path: str | Path | None = None, tta: str = "none") -> ExpressionClassifier:
-    """The bundled default model (no argument), another bundled model by name ("fast"), or
-    one trained by ferlab: a run folder, a ``.safetensors`` file with its ``.json`` card
-    beside it, or an exported ``.onnx``. A path that exists wins over a bundled name.
-    ``tta`` is "none", "flip" or "shift" (see `ExpressionClassifier`)."""
+def resolve_model(name_or_path: str | Path | None = None) -> Path:
+    """The file or run folder behind a model argument: an existing path wins over a bundled
+    model's name; no argument is the bundled default."""
     path = Path(name_or_path if name_or_path is not None else BUNDLED)
     if not path.exists() and str(path) in bundled_models():
         path = bundled_path(str(path))
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such model; pass a bundled model's name ({', '.join(bundled_models())}), "
                                 "a run folder, a .safetensors or an .onnx file")
+    return path
+
+
+def load_model(name_or_path: str | Path | None = None, tta: str = "none") -> ExpressionClassifier:
+    """The bundled default model (no argument), another bundled model by name ("fast"), or
+    one trained by ferlab: a run folder, a ``.safetensors`` file with its ``.json`` card
+    beside it, or an exported ``.onnx``. A path that exists wins over a bundled name.
+    ``tta`` is "none", "flip" or "shift" (see `ExpressionClassifier`)."""
+    path = resolve_model(name_or_path)
     if path.suffix == ".onnx":
         return OnnxExpressionClassifier(path, _card_beside(path), tta=tta)
     model, card = load_trained(path)

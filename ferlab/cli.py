@@ -122,14 +122,18 @@ def cmd_search(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
+    from .classifier import resolve_model
     from .data import load_fer2013
     from .evaluate import evaluate_ensemble, evaluate_trained
 
+    models = [resolve_model(name) for name in args.models]
+    if any(path.suffix == ".onnx" for path in models):
+        raise ValueError("evaluate takes PyTorch models; `ferlab export --onnx FILE --int8 --data F` measures an export")
     data = load_fer2013(args.data)
-    if len(args.model_dirs) > 1 or args.tta != "none":
-        print(json.dumps(evaluate_ensemble(args.model_dirs, data, args.tta), indent=2))
+    if len(models) > 1 or args.tta != "none":
+        print(json.dumps(evaluate_ensemble(models, data, args.tta), indent=2))
         return
-    metrics = evaluate_trained(args.model_dirs[0], data)
+    metrics = evaluate_trained(models[0], data)
     metrics.pop("test_predicted")
     print(json.dumps(metrics, indent=2))
 
@@ -305,8 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_options(search)
     search.set_defaults(func=cmd_search)
 
-    evaluate = commands.add_parser("evaluate", help="metrics of a trained run folder, or an ensemble of several")
-    evaluate.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR")
+    evaluate = commands.add_parser("evaluate", help="metrics of a trained model, or of an ensemble of several")
+    evaluate.add_argument("models", nargs="+", metavar="MODEL",
+                          help="a run folder, a .safetensors with its card, or a bundled model's name (default, fast)")
     evaluate.add_argument("--tta", default="none", choices=TTA_CHOICES,
                           help="test-time augmentation: the mirror image (flip), or mirror and 2-pixel shifts (shift)")
     evaluate.add_argument("--data", required=True)

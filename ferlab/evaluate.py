@@ -130,11 +130,21 @@ def classification_metrics(labels: np.ndarray, logits: np.ndarray) -> dict:
 
 
 def evaluate_trained(model_dir: str | Path, data: FER2013) -> dict:
-    """Metrics of a trained run's best weights on PublicTest and PrivateTest (full and
-    without the PrivateTest faces that also appear in Training), plus size and speed."""
+    """Metrics of a trained model on PublicTest and PrivateTest (full and without the
+    PrivateTest faces that also appear in Training), plus its size.
+
+    ``model_dir`` is a run folder (its best weights; training speed from its history) or a
+    ``.safetensors`` file with its card beside it, such as a bundled model."""
     model_dir = Path(model_dir)
     model, card = load_trained(model_dir)
-    history = json.loads((model_dir / "history.json").read_text())
+    history_path = model_dir / "history.json"
+    history = json.loads(history_path.read_text()) if history_path.exists() else []
+    training = {
+        "epochs": len(history),
+        # Medians: robust to an epoch slowed by other work on the machine.
+        "seconds_per_epoch": float(np.median([row["seconds"] for row in history])),
+        "train_images_per_second": float(np.median([row["images_per_second"] for row in history])),
+    } if history else {}
     splits = train_val_test(data)
     val_images, val_labels = splits["PublicTest"]
     test_images, test_labels = splits["PrivateTest"]
@@ -143,11 +153,8 @@ def evaluate_trained(model_dir: str | Path, data: FER2013) -> dict:
     return {
         "model": card["model"],
         "best_epoch": card["epoch"],
-        "epochs": len(history),
+        **training,
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        # Medians: robust to an epoch slowed by other work on the machine.
-        "seconds_per_epoch": float(np.median([row["seconds"] for row in history])),
-        "train_images_per_second": float(np.median([row["images_per_second"] for row in history])),
         "val": classification_metrics(val_labels, predict_logits(model, val_images)),
         "test": classification_metrics(test_labels, test_logits),
         "test_deduplicated": classification_metrics(test_labels[unseen], test_logits[unseen]),

@@ -40,6 +40,15 @@ def test_train_evaluate_and_report_commands(tiny_csv, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["test"]["n"] == 70
 
 
+def test_evaluate_takes_a_bundled_model_by_name(tiny_csv, capsys):
+    assert main(["evaluate", "fast", "--data", str(tiny_csv)]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["model"] == "fast_cnn" and metrics["test"]["n"] == 70
+    assert "seconds_per_epoch" not in metrics  # a bundled model has no training history beside it
+    assert main(["evaluate", "default", "fast", "--data", str(tiny_csv)]) == 0
+    assert 0 <= json.loads(capsys.readouterr().out)["test_accuracy"] <= 1
+
+
 def test_unknown_train_option_is_an_error(tiny_csv, tmp_path, capsys):
     args = ["train", "--data", str(tiny_csv), "--out", str(tmp_path / "r"), "--epochs", "1",
             "--model-option", "wings=2"]
