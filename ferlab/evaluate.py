@@ -175,13 +175,13 @@ def evaluate_ensemble(model_dirs: list[str | Path], data: FER2013, tta: str = "n
     """Accuracy of the mean soft-max of several trained runs, on PublicTest and PrivateTest
     (and PrivateTest without the faces that also appear in Training)."""
     splits = train_val_test(data)
+    models = [load_trained(d)[0] for d in model_dirs]
     result = {"models": [str(d) for d in model_dirs], "tta": tta}
     for name, key in (("PublicTest", "val_accuracy"), ("PrivateTest", "test_accuracy")):
         images, labels = splits[name]
         mean_probs = sum(
-            torch.softmax(torch.from_numpy(predict_logits(load_trained(d)[0], images, tta=tta)), 1)
-            for d in model_dirs
-        ) / len(model_dirs)
+            torch.softmax(torch.from_numpy(predict_logits(model, images, tta=tta)), 1) for model in models
+        ) / len(models)
         result[key] = _accuracy(labels, mean_probs.numpy())
         if name == "PrivateTest" and len(labels):
             unseen = ~training_duplicates_mask(data, "PrivateTest")
