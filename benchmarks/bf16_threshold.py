@@ -11,6 +11,7 @@ import time
 import torch
 
 from ferlab.classifier import load_model
+from ferlab.hardware import machine_description
 
 
 def milliseconds_per_pass(network: torch.nn.Module, pixels: torch.Tensor, passes: int = 50) -> float:
@@ -31,7 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", nargs="+", default=["default", "fast"])
     args = parser.parse_args()
-    print(f"{torch.get_num_threads()} threads, torch {torch.__version__}; ms per pass, fp32 / bf16")
+    print(f"{machine_description()}; ms per pass, fp32 / bf16")
     for name in args.model:
         classifier = load_model(name)
         if classifier.network_bf16 is None:

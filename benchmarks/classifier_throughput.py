@@ -6,15 +6,14 @@
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ferlab.classifier import DEFAULT_BATCH_SIZE, load_model
 from ferlab.evaluate import TTA_MODES
+from ferlab.hardware import machine_description
 
 
 def main() -> None:
@@ -28,7 +27,7 @@ def main() -> None:
     faces = np.random.default_rng(0).integers(0, 256, (args.faces, 48, 48), dtype=np.uint8)
     model = load_model(args.model, tta=args.tta)
     model.batch_size = args.batch_size
-    print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+    print(f"machine: {machine_description()}; "
           f"model {model.card['model']} {model.card.get('model_options', {})}, tta {args.tta}")
     print(f"PyTorch (bf16 where native, channels_last): {model.faces_per_second(faces, args.repeats):8.0f} faces/s")
     with tempfile.TemporaryDirectory() as tmp:

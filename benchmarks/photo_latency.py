@@ -14,11 +14,11 @@ import time
 from importlib import resources
 
 import numpy as np
-import torch
 
 from ferlab.classifier import load_model
 from ferlab.detect import DETECTORS, detect_faces
 from ferlab.evaluate import TTA_MODES
+from ferlab.hardware import machine_description
 from ferlab.imageio import load_image
 from ferlab.predict import Analyzer
 
@@ -33,7 +33,7 @@ def main() -> None:
     photo = np.full((480, 640, 3), 90, np.uint8)
     photo[:480, 64:576] = portrait[:480]
     model = load_model(args.model, tta=args.tta)
-    print(f"{torch.get_num_threads()} threads; 640x480 photo, one face; median of {args.runs} runs; tta {args.tta}")
+    print(f"{machine_description()}; 640x480 photo, one face; median of {args.runs} runs; tta {args.tta}")
     for name in DETECTORS:
         analyzer = Analyzer(model, detector=name)
         analyzer.analyze(photo)  # warm-up

@@ -10,13 +10,13 @@ Both run in this process on the same random faces.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import torch
 from torch.nn import functional as F
 
 from ferlab.evaluate import bf16_is_native
+from ferlab.hardware import machine_description
 from ferlab.models import create_model
 from ferlab.train import TrainConfig, build_optimizer, build_scheduler, train_one_epoch
 
@@ -61,8 +61,7 @@ def main() -> None:
     ferlab_path(args.model, *warm_up)
     baseline = plain_fp32(args.model, images, labels, args.batch_size)
     fast = ferlab_path(args.model, images, labels, args.batch_size)
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-          f"torch {torch.__version__}, bf16 native: {bf16_is_native()}; model {args.model}")
+    print(f"machine: {machine_description()}, bf16 native: {bf16_is_native()}; model {args.model}")
     print(f"plain fp32 NCHW : {baseline:8.1f} images/s")
     print(f"ferlab training : {fast:8.1f} images/s")
     print(f"speed-up        : {fast / baseline:8.2f}x")

@@ -7,15 +7,14 @@ Markdown card, with accuracies measured here and now on the data file named by i
 from __future__ import annotations
 
 import json
-import platform
 import shutil
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .data import EMOTIONS, file_sha256, load_fer2013
 from .evaluate import AUGMENTED_TTA_MODES, TTA_VIEWS, evaluate_trained
+from .hardware import machine_description
 
 
 def classifier_speed(run_dir: Path, faces: int = 8192) -> float:
@@ -52,7 +51,7 @@ def package_model(
         },
         "recall_PrivateTest": metrics["test"]["recall"],
         "faces_per_second": round(classifier_speed(run_dir)),
-        "measured_on": f"{platform.machine()} CPU, {torch.get_num_threads()} threads, PyTorch {torch.__version__}",
+        "measured_on": machine_description(),
         "note": note,
     })
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import base64
 import html
 import json
-import platform
 import re
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..data import EMOTIONS, FER2013, train_val_test
+from ..hardware import machine_description
 from . import figures
 
 # Numbers printed in the paper (Lin & Shi), for side-by-side tables.
@@ -32,10 +31,6 @@ MODEL_TITLES = {
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
-
-
-def machine_description() -> str:
-    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads, PyTorch {torch.__version__}"
 
 
 def build_report(run_dir: str | Path, data: FER2013) -> dict[str, Path]:
