@@ -22,8 +22,10 @@ def cpu_model_and_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, set
         text = cpuinfo.read_text()
     except OSError:
         return platform.processor() or platform.machine(), set()
-    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    fields: dict[str, str] = {}
+    for line in text.splitlines():  # one block per logical CPU; the first one names them all
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
     return fields.get("model name") or platform.machine(), set(fields.get("flags", "").split())
 
 
@@ -33,5 +35,5 @@ def machine_description(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     features = [name for flag, name in MATRIX_FLAGS.items() if flag in flags]
     if flags and "amx_tile" not in flags:
         features.append("no AMX")
-    detail = "; ".join([platform.machine(), ", ".join(features)] if features else [platform.machine()])
+    detail = platform.machine() + (f"; {', '.join(features)}" if features else "")
     return f"{model} ({detail}), {torch.get_num_threads()} threads, PyTorch {torch.__version__}"
