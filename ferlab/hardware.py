@@ -36,4 +36,5 @@ def machine_description(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     if flags and "amx_tile" not in flags:
         features.append("no AMX")
     detail = platform.machine() + (f"; {', '.join(features)}" if features else "")
-    return f"{model} ({detail}), {torch.get_num_threads()} threads, PyTorch {torch.__version__}"
+    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{model} ({detail}), {torch.get_num_threads()} threads{gpu}, PyTorch {torch.__version__}"

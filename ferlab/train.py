@@ -5,7 +5,7 @@ best epoch on PublicTest (the paper's validation split) and never looks at Priva
 Everything it writes lives in ``out_dir``:
 
 - ``config.json``    the resolved `TrainConfig`
-- ``history.json``   one row per epoch: train/val loss and accuracy, seconds
+- ``history.json``   one row per epoch: train/val loss and accuracy, seconds, and the machine
 - ``last.pt``        full state (model, optimizer, scheduler, epoch, history), every epoch
 - ``best.safetensors`` + ``model.json``  weights and card of the best PublicTest epoch
 
@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from .data import FER2013, PIXEL_MEAN, PIXEL_STD, train_val_test
 from .evaluate import autocast, classification_metrics, pick_device, predict_logits, to_input
+from .hardware import machine_description
 from .models import create_model, load_trained
 
 
@@ -328,6 +329,8 @@ def train(
     network = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     teacher = Teacher(config.teacher, config.distill_temperature, device) if config.teacher else None
 
+    # Per epoch, because a resumed run may continue on another machine (speeds differ 2.5x).
+    machine = machine_description()
     started = time.perf_counter()
     best_val = max((row["val_accuracy"] for row in history), default=-1.0)
     for epoch in range(len(history), config.epochs):
@@ -350,7 +353,7 @@ def train(
             history.append({
                 "epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_acc,
                 "val_loss": val["loss"], "val_accuracy": val["accuracy"], "seconds": seconds,
-                "images_per_second": len(labels) / seconds,
+                "images_per_second": len(labels) / seconds, "machine": machine,
                 **({"val_accuracy_weights": scores["weights"]["accuracy"], "val_accuracy_ema": scores["ema"]["accuracy"]}
                    if ema is not None else {}),
             })
