@@ -12,8 +12,8 @@ import argparse
 
 import torch
 
-from ferlab.classifier import load_model
-from ferlab.models import create_model
+from ferlab.classifier import resolve_model
+from ferlab.models import load_trained
 
 
 def multiply_adds_per_face(network: torch.nn.Module) -> int:
@@ -42,8 +42,7 @@ def main() -> None:
     parser.add_argument("--model", nargs="+", default=["default", "fast"], help="bundled names or trained models")
     args = parser.parse_args()
     for name in args.model:
-        card = load_model(name).card
-        network = create_model(card["model"], **(card.get("model_options") or {}))
+        network, card = load_trained(resolve_model(name))
         parameters = sum(p.numel() for p in network.parameters() if p.requires_grad)
         print(f"{name:10s} {card['model']} {card.get('model_options') or {}}: "
               f"{multiply_adds_per_face(network) / 1e6:6.1f} M multiply-adds per face, {parameters:,} parameters")
