@@ -24,16 +24,17 @@ def test_metrics_on_hand_made_predictions():
 
 
 def test_tta_views_are_the_mirror_and_shifted_copies():
-    x = torch.arange(2 * 48 * 48, dtype=torch.float32).reshape(2, 1, 48, 48)
+    x = np.arange(2 * 48 * 48).reshape(2, 48, 48)
     assert len(tta_views(x, "none")) == 1
     original, mirror = tta_views(x, "flip")
-    assert torch.equal(original, x) and torch.equal(mirror, x.flip(-1))
+    assert np.array_equal(original, x) and np.array_equal(mirror, x[..., ::-1])
     views = tta_views(x, "shift")
     assert len(views) == 10 and all(v.shape == x.shape for v in views)
     s = TTA_SHIFT
     down = views[1]  # content moved s pixels down: the top rows repeat the edge
-    assert torch.equal(down[..., s:, :], x[..., :-s, :])
-    assert torch.equal(down[..., :s, :], x[..., :1, :].expand(-1, -1, s, -1))
+    assert np.array_equal(down[:, s:], x[:, :-s])
+    assert np.array_equal(down[:, :s], np.repeat(x[:, :1], s, axis=1))
+    assert np.array_equal(tta_views(x[:, None], "shift")[1][:, 0], down)  # (N, 1, H, W) too
     with pytest.raises(ValueError, match="tta must be one of"):
         tta_views(x, "rotate")
 
