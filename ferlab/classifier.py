@@ -28,6 +28,7 @@ from .evaluate import TTA_VIEWS, bf16_is_native, check_tta, tta_views
 from .models import load_trained
 
 BUNDLED = "default"
+BUNDLED_SUFFIXES = (".safetensors", ".onnx")
 
 
 class WithPreprocessing(nn.Module):
@@ -218,12 +219,14 @@ class OnnxExpressionClassifier(ExpressionClassifier):
 def bundled_models() -> list[str]:
     """Names of the models shipped inside ferlab, for `load_model` (see their cards in ferlab/pretrained)."""
     folder = resources.files("ferlab") / "pretrained"
-    return sorted(item.name.removesuffix(".safetensors") for item in folder.iterdir()
-                  if item.name.endswith(".safetensors"))
+    return sorted(item.name.rsplit(".", 1)[0] for item in folder.iterdir() if item.name.endswith(BUNDLED_SUFFIXES))
 
 
 def bundled_path(name: str = BUNDLED) -> Path:
-    return Path(str(resources.files("ferlab") / "pretrained" / f"{name}.safetensors"))
+    """The weights of a bundled model: PyTorch safetensors, or ONNX for one exported as int8."""
+    folder = Path(str(resources.files("ferlab") / "pretrained"))
+    candidates = [folder / f"{name}{suffix}" for suffix in BUNDLED_SUFFIXES]
+    return next((path for path in candidates if path.exists()), candidates[0])
 
 
 def resolve_model(name_or_path: str | Path | None = None) -> Path:

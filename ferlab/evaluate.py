@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -150,21 +151,29 @@ def evaluate_trained(model_dir: str | Path, data: FER2013) -> dict:
         "seconds_per_epoch": float(np.median([row["seconds"] for row in history])),
         "train_images_per_second": float(np.median([row["images_per_second"] for row in history])),
     } if history else {}
-    splits = train_val_test(data)
-    val_images, val_labels = splits["PublicTest"]
-    test_images, test_labels = splits["PrivateTest"]
-    test_logits = predict_logits(model, test_images)
-    unseen = ~training_duplicates_mask(data, "PrivateTest") if len(test_labels) else np.zeros(0, bool)
     return {
         "model": card["model"],
         "best_epoch": card["epoch"],
         **training,
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "val": classification_metrics(val_labels, predict_logits(model, val_images)),
+        **evaluate_predictions(lambda images, tta: predict_logits(model, images, tta=tta), data),
+    }
+
+
+def evaluate_predictions(logits_of: Callable[[np.ndarray, str], np.ndarray], data: FER2013) -> dict:
+    """The test-split metrics of `evaluate_trained` for any classifier: ``logits_of(faces, tta)``
+    gives logits (or log-probabilities) (N, 7) for uint8 faces (N, 48, 48)."""
+    splits = train_val_test(data)
+    val_images, val_labels = splits["PublicTest"]
+    test_images, test_labels = splits["PrivateTest"]
+    test_logits = logits_of(test_images, "none")
+    unseen = ~training_duplicates_mask(data, "PrivateTest") if len(test_labels) else np.zeros(0, bool)
+    return {
+        "val": classification_metrics(val_labels, logits_of(val_images, "none")),
         "test": classification_metrics(test_labels, test_logits),
         "test_deduplicated": classification_metrics(test_labels[unseen], test_logits[unseen]),
         **{
-            f"{split}_{tta}_tta_accuracy": _accuracy(labels, predict_logits(model, images, tta=tta))
+            f"{split}_{tta}_tta_accuracy": _accuracy(labels, logits_of(images, tta))
             for tta in AUGMENTED_TTA_MODES
             for split, images, labels in (("val", val_images, val_labels), ("test", test_images, test_labels))
         },

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import EMOTIONS, file_sha256, load_fer2013
-from .evaluate import AUGMENTED_TTA_MODES, TTA_VIEWS, evaluate_trained
+from .evaluate import AUGMENTED_TTA_MODES, TTA_VIEWS, evaluate_predictions, evaluate_trained
 from .hardware import machine_description
 
 
@@ -30,10 +30,29 @@ def package_model(
     run_dir: str | Path, data_path: str | Path, out_dir: str | Path, name: str, command: str, note: str = "",
 ) -> Path:
     """Evaluate the run's best weights, time the classifier, and write ``<name>.safetensors``,
-    ``<name>.json`` and ``<name>.md`` into ``out_dir``. Returns the JSON card's path."""
+    ``<name>.json`` and ``<name>.md`` into ``out_dir``. Returns the JSON card's path.
+
+    ``run_dir`` may also be an ``.onnx`` file written by ``ferlab export`` (int8 for CPUs
+    without AMX): it is measured through ONNX Runtime and shipped as ``<name>.onnx``."""
     run_dir, out_dir, data_path = Path(run_dir), Path(out_dir), Path(data_path)
-    metrics = evaluate_trained(run_dir, load_fer2013(data_path))
-    card = json.loads((run_dir / "model.json").read_text())
+    data = load_fer2013(data_path)
+    if run_dir.suffix == ".onnx":
+        from .classifier import load_model
+
+        card = json.loads(run_dir.with_suffix(".json").read_text())
+        if "trainable_parameters" not in card:
+            raise ValueError(f"{run_dir}: its card lacks the parameter count; export it from a packaged model "
+                             "(a bundled name, or a .safetensors with its card)")
+
+        def log_probabilities(faces: np.ndarray, tta: str) -> np.ndarray:
+            return np.log(np.maximum(load_model(run_dir, tta=tta).predict_proba(faces), 1e-12))
+
+        metrics = {**evaluate_predictions(log_probabilities, data), "trainable_parameters": card["trainable_parameters"]}
+        weights = run_dir
+    else:
+        card = json.loads((run_dir / "model.json").read_text())
+        metrics = evaluate_trained(run_dir, data)
+        weights = run_dir / "best.safetensors"
     card.update({
         "name": name,
         "labels": list(EMOTIONS),
@@ -55,7 +74,7 @@ def package_model(
         "note": note,
     })
     out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(run_dir / "best.safetensors", out_dir / f"{name}.safetensors")
+    shutil.copyfile(weights, out_dir / f"{name}{weights.suffix}")
     card_path = out_dir / f"{name}.json"
     card_path.write_text(json.dumps(card, indent=2))
     (out_dir / f"{name}.md").write_text(markdown_card(card))

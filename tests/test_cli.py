@@ -126,6 +126,31 @@ def test_package_model_writes_weights_and_measured_cards(tiny_csv, tmp_path):
     assert load_model(out / "m.safetensors").card["name"] == "m"
 
 
+def test_package_model_ships_an_int8_onnx_measured_through_onnx_runtime(tiny_csv, tiny_model, tmp_path, capsys):
+    from ferlab.classifier import load_model
+    from ferlab.data import load_fer2013, train_val_test
+
+    unpackaged = tmp_path / "unpackaged.onnx"
+    assert main(["export", "--onnx", str(unpackaged), "--model", str(tiny_model), "--int8", "--data", str(tiny_csv),
+                 "--calibration-faces", "100"]) == 0
+    out = tmp_path / "pretrained"
+    package = ["--data", str(tiny_csv), "--out", str(out), "--name", "m-int8", "--command", "ferlab train ..."]
+    assert main(["package-model", str(unpackaged), *package]) == 2
+    assert "lacks the parameter count" in capsys.readouterr().err
+    assert main(["package-model", str(tiny_model), "--data", str(tiny_csv), "--out", str(out),
+                 "--name", "m", "--command", "ferlab train ..."]) == 0
+    int8 = tmp_path / "m-int8.onnx"
+    assert main(["export", "--onnx", str(int8), "--model", str(out / "m.safetensors"), "--int8", "--data",
+                 str(tiny_csv), "--calibration-faces", "100"]) == 0
+    assert main(["package-model", str(int8), *package]) == 0
+    card = json.loads((out / "m-int8.json").read_text())
+    assert card["onnx"]["precision"] == "int8" and card["faces_per_second"] > 0
+    assert (out / "m-int8.onnx").exists() and not (out / "m-int8.safetensors").exists()
+    images, labels = train_val_test(load_fer2013(tiny_csv))["PrivateTest"]
+    shipped = load_model(out / "m-int8.onnx")
+    assert card["accuracy"]["PrivateTest"] == float((shipped.predict(images) == labels).mean())
+
+
 def test_cli_offers_every_tta_mode():
     from ferlab.cli import TTA_CHOICES
     from ferlab.evaluate import TTA_MODES
