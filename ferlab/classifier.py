@@ -242,7 +242,7 @@ def resolve_model(name_or_path: str | Path | None = None) -> Path:
 
 
 def load_model(name_or_path: str | Path | None = None, tta: str = "none") -> ExpressionClassifier:
-    """The bundled default model (no argument), another bundled model by name ("fast"), or
+    """The bundled default model (no argument), another bundled model by name ("fast", "fast-int8"), or
     one trained by ferlab: a run folder, a ``.safetensors`` file with its ``.json`` card
     beside it, or an exported ``.onnx``. A path that exists wins over a bundled name.
     ``tta`` is "none", "flip" or "shift" (see `ExpressionClassifier`)."""

@@ -256,7 +256,7 @@ def cmd_package_model(args) -> None:
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="bundled model name (default, fast), run folder, .safetensors or .onnx "
+    parser.add_argument("--model", help="bundled model name (default, fast, fast-int8), run folder, .safetensors or .onnx "
                                          "(default: the bundled default model)")
     parser.add_argument("--detector", default="blazeface", choices=["blazeface", "blazeface_short", "hog", "haar"],
                         help="blazeface (default): CNN with landmarks, tiles big photos for small faces; "
