@@ -24,7 +24,7 @@ from torch import fx, nn
 from torch.fx.experimental.optimization import fuse
 
 from .data import EMOTIONS, IMAGE_SIZE
-from .evaluate import TTA_VIEWS, bf16_is_native, check_tta, tta_views
+from .evaluate import TTA_VIEWS, bf16_is_native, check_tta, evaluate_predictions, tta_views
 from .models import load_trained
 
 BUNDLED = "default"
@@ -251,6 +251,16 @@ def load_model(name_or_path: str | Path | None = None, tta: str = "none") -> Exp
         return OnnxExpressionClassifier(path, _card_beside(path), tta=tta)
     model, card = load_trained(path)
     return ExpressionClassifier(model, card, tta=tta)
+
+
+def evaluate_exported(path: str | Path, data) -> dict:
+    """`ferlab.evaluate.evaluate_trained`'s test-split metrics for an exported ``.onnx`` model
+    (``data``: a loaded FER2013), run through ONNX Runtime as users run it."""
+
+    def log_probabilities(faces: np.ndarray, tta: str) -> np.ndarray:
+        return np.log(np.maximum(load_model(path, tta=tta).predict_proba(faces), 1e-12))
+
+    return evaluate_predictions(log_probabilities, data)
 
 
 def _card_beside(path: Path) -> dict:

@@ -122,18 +122,23 @@ def cmd_search(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from .classifier import resolve_model
+    from .classifier import evaluate_exported, resolve_model
     from .data import load_fer2013
     from .evaluate import evaluate_ensemble, evaluate_trained
 
     models = [resolve_model(name) for name in args.models]
-    if any(path.suffix == ".onnx" for path in models):
-        raise ValueError("evaluate takes PyTorch models; `ferlab export --onnx FILE --int8 --data F` measures an export")
+    exported = [path for path in models if path.suffix == ".onnx"]
+    if exported and len(models) > 1:
+        raise ValueError("ensembles take PyTorch models (run folders, .safetensors or bundled names); "
+                         f"evaluate {exported[0]} on its own")
     data = load_fer2013(args.data)
-    if len(models) > 1 or args.tta != "none":
+    if exported:  # its metrics include every TTA mode's accuracy
+        metrics = evaluate_exported(exported[0], data)
+    elif len(models) > 1 or args.tta != "none":
         print(json.dumps(evaluate_ensemble(models, data, args.tta), indent=2))
         return
-    metrics = evaluate_trained(models[0], data)
+    else:
+        metrics = evaluate_trained(models[0], data)
     metrics.pop("test_predicted")
     print(json.dumps(metrics, indent=2))
 
@@ -311,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="metrics of a trained model, or of an ensemble of several")
     evaluate.add_argument("models", nargs="+", metavar="MODEL",
-                          help="a run folder, a .safetensors with its card, or a bundled model's name (default, fast)")
+                          help="a run folder, a .safetensors with its card, an exported .onnx, or a bundled model's name")
     evaluate.add_argument("--tta", default="none", choices=TTA_CHOICES,
                           help="test-time augmentation: the mirror image (flip), or mirror and 2-pixel shifts (shift)")
     evaluate.add_argument("--data", required=True)

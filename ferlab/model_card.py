@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import EMOTIONS, file_sha256, load_fer2013
-from .evaluate import AUGMENTED_TTA_MODES, TTA_VIEWS, evaluate_predictions, evaluate_trained
+from .evaluate import AUGMENTED_TTA_MODES, TTA_VIEWS, evaluate_trained
 from .hardware import machine_description
 
 
@@ -37,17 +37,13 @@ def package_model(
     run_dir, out_dir, data_path = Path(run_dir), Path(out_dir), Path(data_path)
     data = load_fer2013(data_path)
     if run_dir.suffix == ".onnx":
-        from .classifier import load_model
+        from .classifier import evaluate_exported
 
         card = json.loads(run_dir.with_suffix(".json").read_text())
         if "trainable_parameters" not in card:
             raise ValueError(f"{run_dir}: its card lacks the parameter count; export it from a packaged model "
                              "(a bundled name, or a .safetensors with its card)")
-
-        def log_probabilities(faces: np.ndarray, tta: str) -> np.ndarray:
-            return np.log(np.maximum(load_model(run_dir, tta=tta).predict_proba(faces), 1e-12))
-
-        metrics = {**evaluate_predictions(log_probabilities, data), "trainable_parameters": card["trainable_parameters"]}
+        metrics = {**evaluate_exported(run_dir, data), "trainable_parameters": card["trainable_parameters"]}
         weights = run_dir
     else:
         card = json.loads((run_dir / "model.json").read_text())

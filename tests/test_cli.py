@@ -149,6 +149,13 @@ def test_package_model_ships_an_int8_onnx_measured_through_onnx_runtime(tiny_csv
     images, labels = train_val_test(load_fer2013(tiny_csv))["PrivateTest"]
     shipped = load_model(out / "m-int8.onnx")
     assert card["accuracy"]["PrivateTest"] == float((shipped.predict(images) == labels).mean())
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "m-int8.onnx"), "--data", str(tiny_csv)]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["test"]["accuracy"] == card["accuracy"]["PrivateTest"]
+    assert metrics["test_shift_tta_accuracy"] == card["accuracy_with_tta"]["shift"]["PrivateTest"]
+    assert main(["evaluate", str(out / "m-int8.onnx"), str(out / "m.safetensors"), "--data", str(tiny_csv)]) == 2
+    assert "ensembles take PyTorch models" in capsys.readouterr().err
 
 
 def test_cli_offers_every_tta_mode():
