@@ -219,7 +219,7 @@ class OnnxExpressionClassifier(ExpressionClassifier):
 def bundled_models() -> list[str]:
     """Names of the models shipped inside ferlab, for `load_model` (see their cards in ferlab/pretrained)."""
     folder = resources.files("ferlab") / "pretrained"
-    return sorted(item.name.rsplit(".", 1)[0] for item in folder.iterdir() if item.name.endswith(BUNDLED_SUFFIXES))
+    return sorted({item.name.rsplit(".", 1)[0] for item in folder.iterdir() if item.name.endswith(BUNDLED_SUFFIXES)})
 
 
 def bundled_path(name: str = BUNDLED) -> Path:

@@ -70,7 +70,8 @@ def tta_views(faces: np.ndarray, tta: str = "none", shift: int = TTA_SHIFT) -> l
 
     Built with NumPy, not torch: the ONNX Runtime classifier prepares its batches here too,
     and a torch operation between its calls wakes torch's thread pool, whose spinning threads
-    then took the two cores from ONNX Runtime's (4,000 instead of 6,000 faces/s for `fast`)."""
+    then took the two cores from ONNX Runtime's (int8 `fast` on the 2-core EPYC: about 3,800
+    instead of 6,000 faces/s)."""
     check_tta(tta)
     views = [faces]
     if tta == "shift":
