@@ -116,7 +116,7 @@ class ExpressionClassifier:
         faces_per_pass = max(1, self.batch_size // TTA_VIEWS[self.tta])
         for start in range(0, len(faces), faces_per_pass):
             batch = faces[start : start + faces_per_pass]
-            pixels = np.concatenate(tta_views(batch, self.tta))[:, None].astype(np.float32)
+            pixels = np.concatenate(tta_views(batch, self.tta), dtype=np.float32)[:, None]  # one copy, not two
             out.append(self._probabilities(pixels).reshape(-1, len(batch), 7).mean(0))
         return np.concatenate(out) if out else np.zeros((0, 7), np.float32)
 
