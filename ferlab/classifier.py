@@ -248,7 +248,7 @@ def load_model(name_or_path: str | Path | None = None, tta: str = "none") -> Exp
     ``tta`` is "none", "flip" or "shift" (see `ExpressionClassifier`)."""
     path = resolve_model(name_or_path)
     if path.suffix == ".onnx":
-        return OnnxExpressionClassifier(path, _card_beside(path), tta=tta)
+        return OnnxExpressionClassifier(path, card_beside(path), tta=tta)
     model, card = load_trained(path)
     return ExpressionClassifier(model, card, tta=tta)
 
@@ -257,13 +257,16 @@ def evaluate_exported(path: str | Path, data) -> dict:
     """`ferlab.evaluate.evaluate_trained`'s test-split metrics for an exported ``.onnx`` model
     (``data``: a loaded FER2013), run through ONNX Runtime as users run it."""
 
+    classifiers = {tta: load_model(path, tta=tta) for tta in TTA_VIEWS}  # one ONNX Runtime session each
+
     def log_probabilities(faces: np.ndarray, tta: str) -> np.ndarray:
-        return np.log(np.maximum(load_model(path, tta=tta).predict_proba(faces), 1e-12))
+        return np.log(np.maximum(classifiers[tta].predict_proba(faces), 1e-12))
 
     return evaluate_predictions(log_probabilities, data)
 
 
-def _card_beside(path: Path) -> dict:
+def card_beside(path: Path) -> dict:
+    """The model card written beside an exported model or a .safetensors file."""
     card_path = path.with_suffix(".json")
     if not card_path.exists():
         raise FileNotFoundError(f"{card_path}: missing model card beside {path.name}")

@@ -37,9 +37,9 @@ def package_model(
     run_dir, out_dir, data_path = Path(run_dir), Path(out_dir), Path(data_path)
     data = load_fer2013(data_path)
     if run_dir.suffix == ".onnx":
-        from .classifier import evaluate_exported
+        from .classifier import card_beside, evaluate_exported
 
-        card = json.loads(run_dir.with_suffix(".json").read_text())
+        card = card_beside(run_dir)
         if "trainable_parameters" not in card:
             raise ValueError(f"{run_dir}: its card lacks the parameter count; export it from a packaged model "
                              "(a bundled name, or a .safetensors with its card)")
