@@ -14,6 +14,7 @@ DEFAULT_RUN = Path("runs")
 # ferlab.evaluate.TTA_MODES, repeated here so that `ferlab --help` does not import torch
 # (tests/test_cli.py checks that they agree).
 TTA_CHOICES = ["none", "flip", "shift"]
+DATA_HELP = "FER2013: Kaggle's fer2013.csv (or .csv.gz, .tar.gz), a *.packed.npz, or an image folder train|val|test/EMOTION/"
 
 
 def _parse_value(text: str):
@@ -34,7 +35,9 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
             continue
         kind = hints[f.name]
         convert = int if kind in (int, int | None) else float if kind is float else str
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=convert, default=None)
+        # default=None tells a flag left out from one given, so the config's default shows in the help.
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=convert, default=None,
+                            choices=f.metadata["choices"], help=f"{f.metadata['help']} (default: {f.default})")
     parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                         help="override a field of the model's config, e.g. batch_norm=false")
 
@@ -292,11 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     pack.set_defaults(func=cmd_data_pack)
 
     baselines = commands.add_parser("baselines", help="LDA, QDA and logistic regression (Table 1)")
-    baselines.add_argument("--data", required=True)
+    baselines.add_argument("--data", required=True, help=DATA_HELP)
     baselines.set_defaults(func=cmd_baselines)
 
     train = commands.add_parser("train", help="train one model; best PublicTest epoch is kept")
-    train.add_argument("--data", required=True)
+    train.add_argument("--data", required=True, help=DATA_HELP)
     train.add_argument("--out", required=True, help="run folder (checkpoints, history, weights)")
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     train.add_argument("--max-minutes", type=float, help="stop after the epoch that crosses this wall time")
@@ -304,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     search = commands.add_parser("search", help="randomized hyper-parameter search (Optuna)")
-    search.add_argument("--data", required=True)
+    search.add_argument("--data", required=True, help=DATA_HELP)
     search.add_argument("--out", required=True)
     search.add_argument("--trials", type=int, default=10)
     search.add_argument("--storage", help="Optuna storage URL shared by workers (default: OUT/search.db)")
@@ -319,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="a run folder, a .safetensors with its card, an exported .onnx, or a bundled model's name")
     evaluate.add_argument("--tta", default="none", choices=TTA_CHOICES,
                           help="test-time augmentation: the mirror image (flip), or mirror and 2-pixel shifts (shift)")
-    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--data", required=True, help=DATA_HELP)
     evaluate.set_defaults(func=cmd_evaluate)
 
     report = commands.add_parser("report", help="report.md/html and figures for a reproduce run")
@@ -328,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
 
     reproduce = commands.add_parser("reproduce", help="the whole paper end to end (resumable)")
-    reproduce.add_argument("--data", required=True)
+    reproduce.add_argument("--data", required=True, help=DATA_HELP)
     reproduce.add_argument("--out", help="run folder (default runs/reproduce[-quick])")
     reproduce.add_argument("--quick", action="store_true", help="4,000 training faces, 1,000 per test split, 2 epochs")
     reproduce.add_argument("--epochs", type=int, help="epochs per CNN (default 30)")
@@ -375,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     package = commands.add_parser("package-model", help="ship a trained run: weights + measured model card")
     package.add_argument("run_dir")
-    package.add_argument("--data", required=True)
+    package.add_argument("--data", required=True, help=DATA_HELP)
     package.add_argument("--out", default="ferlab/pretrained")
     package.add_argument("--name", default="default")
     package.add_argument("--command", required=True, help="the exact command that trained the run")

@@ -1,6 +1,10 @@
 import json
+from dataclasses import fields
+
+import pytest
 
 from ferlab.cli import main
+from ferlab.train import TrainConfig
 
 
 def test_data_stats_prints_counts(tiny_csv, capsys):
@@ -54,6 +58,24 @@ def test_unknown_train_option_is_an_error(tiny_csv, tmp_path, capsys):
             "--model-option", "wings=2"]
     assert main(args) == 2
     assert "unknown paper_cnn option" in capsys.readouterr().err
+
+
+def test_train_help_explains_every_option_with_its_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for f in fields(TrainConfig):
+        if f.name != "model_options":
+            assert f"{f.metadata['help']} (default: {f.default})" in text
+
+
+def test_train_choice_typo_is_caught_before_any_data_is_read(tmp_path, capsys):
+    args = ["train", "--data", str(tmp_path / "absent.csv"), "--out", str(tmp_path / "r"), "--schedule", "cosin"]
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code == 2
+    assert "invalid choice: 'cosin'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
 
 
 def test_predict_command_lists_bad_inputs_and_exits_1(astronaut, tiny_model, tmp_path, capsys):
