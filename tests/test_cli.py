@@ -1,9 +1,10 @@
+import argparse
 import json
 from dataclasses import fields
 
 import pytest
 
-from ferlab.cli import main
+from ferlab.cli import build_parser, main
 from ferlab.train import TrainConfig
 
 
@@ -67,6 +68,18 @@ def test_train_help_explains_every_option_with_its_default(capsys):
     for f in fields(TrainConfig):
         if f.name != "model_options":
             assert f"{f.metadata['help']} (default: {f.default})" in text
+
+
+def test_every_argument_of_every_command_has_help():
+    def unexplained(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from unexplained(sub, f"{path} {name}")
+            elif not action.help:
+                yield f"{path} {action.option_strings or action.dest}"
+
+    assert list(unexplained(build_parser(), "ferlab")) == []
 
 
 def test_train_choice_typo_is_caught_before_any_data_is_read(tmp_path, capsys):
