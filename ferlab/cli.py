@@ -14,6 +14,8 @@ DEFAULT_RUN = Path("runs")
 # ferlab.evaluate.TTA_MODES, repeated here so that `ferlab --help` does not import torch
 # (tests/test_cli.py checks that they agree).
 TTA_CHOICES = ["none", "flip", "shift"]
+# A search trial is short: these replace TrainConfig's defaults in `ferlab search` (and its help).
+SEARCH_DEFAULTS = {"epochs": 3, "max_train": 8000}
 DATA_HELP = "FER2013: Kaggle's fer2013.csv (or .csv.gz, .tar.gz), a *.packed.npz, or an image folder train|val|test/EMOTION/"
 
 
@@ -25,8 +27,9 @@ def _parse_value(text: str):
         return text
 
 
-def _add_train_options(parser: argparse.ArgumentParser) -> None:
-    """One flag per `TrainConfig` field, so the CLI and the dataclass cannot drift apart."""
+def _add_train_options(parser: argparse.ArgumentParser, defaults: dict | None = None) -> None:
+    """One flag per `TrainConfig` field, so the CLI and the dataclass cannot drift apart;
+    ``defaults`` are the command's own, given to `_train_config` too."""
     from .train import TrainConfig
 
     hints = typing.get_type_hints(TrainConfig)
@@ -35,9 +38,11 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
             continue
         kind = hints[f.name]
         convert = int if kind in (int, int | None) else float if kind is float else str
-        # default=None tells a flag left out from one given, so the config's default shows in the help.
+        default = (defaults or {}).get(f.name, f.default)
+        # argparse's default stays None so that `_train_config` sees which flags were given;
+        # the help names the default that then applies.
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=convert, default=None,
-                            choices=f.metadata["choices"], help=f"{f.metadata['help']} (default: {f.default})")
+                            choices=f.metadata["choices"], help=f"{f.metadata['help']} (default: {default})")
     parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                         help="override a field of the model's config, e.g. batch_norm=false")
 
@@ -117,7 +122,7 @@ def cmd_search(args) -> None:
     from .data import load_fer2013
     from .search import run_search
 
-    base = _train_config(args, epochs=3, max_train=8000)
+    base = _train_config(args, **SEARCH_DEFAULTS)
     study = run_search(load_fer2013(args.data), base, args.out, args.trials, storage=args.storage,
                        study_name=args.study, sampler=args.sampler, seed=args.search_seed)
     print(json.dumps({"best_value": study.best_value, "best_params": study.best_trial.params,
@@ -309,13 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
     search = commands.add_parser("search", help="randomized hyper-parameter search (Optuna)")
     search.add_argument("--data", required=True, help=DATA_HELP)
     search.add_argument("--out", required=True, help="search folder (the study database, one run folder per trial)")
-    search.add_argument("--trials", type=int, default=10, help="trials this worker runs (default 10)")
+    search.add_argument("--trials", type=int, default=10, help="trials this worker runs (default: %(default)s)")
     search.add_argument("--storage", help="Optuna storage URL shared by workers (default: OUT/search.db)")
     search.add_argument("--study", default="ferlab", help="workers with the same --storage and --study share one search")
     search.add_argument("--sampler", default="random", choices=["random", "tpe"],
                         help="random: the paper's randomized search (default); tpe: Optuna's Bayesian sampler")
     search.add_argument("--search-seed", type=int, default=None, help="sampler seed (give workers different ones)")
-    _add_train_options(search)
+    _add_train_options(search, SEARCH_DEFAULTS)
     search.set_defaults(func=cmd_search)
 
     evaluate = commands.add_parser("evaluate", help="metrics of a trained model, or of an ensemble of several")
@@ -372,8 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     serve = commands.add_parser("serve", help="web page and REST API (FastAPI on uvicorn)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    serve.add_argument("--port", type=int, default=8000, help="default 8000")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
     _add_model_options(serve)
     serve.set_defaults(func=cmd_serve)
 

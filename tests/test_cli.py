@@ -70,6 +70,14 @@ def test_train_help_explains_every_option_with_its_default(capsys):
             assert f"{f.metadata['help']} (default: {f.default})" in text
 
 
+def test_search_help_gives_the_defaults_a_trial_trains_with(capsys):
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "passes over the Training split (default: 3)" in text
+    assert "(search, smoke tests) (default: 8000)" in text
+
+
 def test_every_argument_of_every_command_has_help():
     def unexplained(parser, path):
         for action in parser._actions:
