@@ -16,6 +16,8 @@ DEFAULT_RUN = Path("runs")
 TTA_CHOICES = ["none", "flip", "shift"]
 # A search trial is short: these replace TrainConfig's defaults in `ferlab search` (and its help).
 SEARCH_DEFAULTS = {"epochs": 3, "max_train": 8000}
+# ferlab.search.SEARCH_SPACE's names (repeated for the same reason as TTA_CHOICES; tested to agree).
+SEARCHED = ("lr", "beta1", "beta2", "batch_size", "weight_decay")
 DATA_HELP = "FER2013: Kaggle's fer2013.csv (or .csv.gz, .tar.gz), a *.packed.npz, or an image folder train|val|test/EMOTION/"
 
 
@@ -27,9 +29,11 @@ def _parse_value(text: str):
         return text
 
 
-def _add_train_options(parser: argparse.ArgumentParser, defaults: dict | None = None) -> None:
+def _add_train_options(parser: argparse.ArgumentParser, defaults: dict | None = None,
+                       searched: tuple[str, ...] = ()) -> None:
     """One flag per `TrainConfig` field, so the CLI and the dataclass cannot drift apart;
-    ``defaults`` are the command's own, given to `_train_config` too."""
+    ``defaults`` are the command's own, given to `_train_config` too; ``searched`` fields
+    are drawn by the search unless their flag is given."""
     from .train import TrainConfig
 
     hints = typing.get_type_hints(TrainConfig)
@@ -41,6 +45,8 @@ def _add_train_options(parser: argparse.ArgumentParser, defaults: dict | None = 
         default = (defaults or {}).get(f.name, f.default)
         # argparse's default stays None so that `_train_config` sees which flags were given;
         # the help names the default that then applies.
+        if f.name in searched:
+            default = "searched; giving the flag holds it fixed"
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=convert, default=None,
                             choices=f.metadata["choices"], help=f"{f.metadata['help']} (default: {default})")
     parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
@@ -123,8 +129,9 @@ def cmd_search(args) -> None:
     from .search import run_search
 
     base = _train_config(args, **SEARCH_DEFAULTS)
+    fixed = [name for name in SEARCHED if getattr(args, name) is not None]
     study = run_search(load_fer2013(args.data), base, args.out, args.trials, storage=args.storage,
-                       study_name=args.study, sampler=args.sampler, seed=args.search_seed)
+                       study_name=args.study, sampler=args.sampler, seed=args.search_seed, fixed=fixed)
     print(json.dumps({"best_value": study.best_value, "best_params": study.best_trial.params,
                       "trials": len(study.trials)}, indent=2))
 
@@ -320,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--sampler", default="random", choices=["random", "tpe"],
                         help="random: the paper's randomized search (default); tpe: Optuna's Bayesian sampler")
     search.add_argument("--search-seed", type=int, default=None, help="sampler seed (give workers different ones)")
-    _add_train_options(search, SEARCH_DEFAULTS)
+    _add_train_options(search, SEARCH_DEFAULTS, SEARCHED)
     search.set_defaults(func=cmd_search)
 
     evaluate = commands.add_parser("evaluate", help="metrics of a trained model, or of an ensemble of several")

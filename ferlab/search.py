@@ -8,6 +8,7 @@ processes or machines can work on one study by passing the same ``storage`` URL.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,16 +24,20 @@ SAMPLERS = {
 }
 
 
-def suggest(trial: optuna.Trial, base: TrainConfig) -> TrainConfig:
-    """The searched space: Adam's learning rate and betas, batch size, weight decay."""
-    return replace(
-        base,
-        lr=trial.suggest_float("lr", 1e-4, 3e-3, log=True),
-        beta1=trial.suggest_float("beta1", 0.8, 0.95),
-        beta2=trial.suggest_float("beta2", 0.99, 0.9999),
-        batch_size=trial.suggest_categorical("batch_size", [64, 128, 256]),
-        weight_decay=trial.suggest_categorical("weight_decay", [0.0, 1e-5, 1e-4]),
-    )
+# The searched space: Adam's learning rate and betas, batch size, weight decay.
+SEARCH_SPACE = {
+    "lr": lambda trial: trial.suggest_float("lr", 1e-4, 3e-3, log=True),
+    "beta1": lambda trial: trial.suggest_float("beta1", 0.8, 0.95),
+    "beta2": lambda trial: trial.suggest_float("beta2", 0.99, 0.9999),
+    "batch_size": lambda trial: trial.suggest_categorical("batch_size", [64, 128, 256]),
+    "weight_decay": lambda trial: trial.suggest_categorical("weight_decay", [0.0, 1e-5, 1e-4]),
+}
+
+
+def suggest(trial: optuna.Trial, base: TrainConfig, fixed: Collection[str] = ()) -> TrainConfig:
+    """``base`` with the searched hyper-parameters drawn for this trial; those named in
+    ``fixed`` keep ``base``'s value (a user who sets one wants it held, not searched)."""
+    return replace(base, **{name: draw(trial) for name, draw in SEARCH_SPACE.items() if name not in fixed})
 
 
 def run_search(
@@ -45,8 +50,10 @@ def run_search(
     sampler: str = "random",
     seed: int = 0,
     progress: bool = True,
+    fixed: Collection[str] = (),
 ) -> optuna.Study:
-    """Run ``n_trials`` more trials (finished trials in the study are kept) and return the study."""
+    """Run ``n_trials`` more trials (finished trials in the study are kept) and return the study.
+    ``fixed`` names searched hyper-parameters held at ``base``'s value."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     storage = storage or f"sqlite:///{out_dir / 'search.db'}"
@@ -55,7 +62,7 @@ def run_search(
     study = _create_or_load(study_name, storage, SAMPLERS[sampler](seed=seed))
 
     def objective(trial: optuna.Trial) -> float:
-        config = suggest(trial, base)
+        config = suggest(trial, base, fixed)
         result = train(config, data, out_dir / f"trial-{trial.number:03d}", resume=True, progress=progress)
         return result["best_val_accuracy"]
 

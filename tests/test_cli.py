@@ -76,6 +76,7 @@ def test_search_help_gives_the_defaults_a_trial_trains_with(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "passes over the Training split (default: 3)" in text
     assert "(search, smoke tests) (default: 8000)" in text
+    assert "peak learning rate (default: searched; giving the flag holds it fixed)" in text
 
 
 def test_every_argument_of_every_command_has_help():
@@ -208,6 +209,13 @@ def test_cli_offers_every_tta_mode():
     from ferlab.evaluate import TTA_MODES
 
     assert tuple(TTA_CHOICES) == TTA_MODES
+
+
+def test_cli_names_the_searched_hyper_parameters():
+    from ferlab.cli import SEARCHED
+    from ferlab.search import SEARCH_SPACE
+
+    assert tuple(SEARCH_SPACE) == SEARCHED
 
 
 def test_ensemble_and_tta_evaluation(tiny_csv, tmp_path, capsys):
