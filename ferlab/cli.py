@@ -14,6 +14,8 @@ DEFAULT_RUN = Path("runs")
 # ferlab.evaluate.TTA_MODES, repeated here so that `ferlab --help` does not import torch
 # (tests/test_cli.py checks that they agree).
 TTA_CHOICES = ["none", "flip", "shift"]
+# ferlab.detect.DEFAULT_MARGIN (the detectors and their measured crop margins), repeated likewise.
+DETECTOR_MARGINS = {"blazeface": 0.15, "blazeface_short": 0.05, "hog": 0.1, "haar": 0.0}
 # A search trial is short: these replace TrainConfig's defaults in `ferlab search` (and its help).
 SEARCH_DEFAULTS = {"epochs": 3, "max_train": 8000}
 # ferlab.search.SEARCH_SPACE's names (repeated for the same reason as TTA_CHOICES; tested to agree).
@@ -278,16 +280,18 @@ def cmd_package_model(args) -> None:
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="bundled model name (default, fast, fast-int8), run folder, .safetensors or .onnx "
                                          "(default: the bundled default model)")
-    parser.add_argument("--detector", default="blazeface", choices=["blazeface", "blazeface_short", "hog", "haar"],
+    parser.add_argument("--detector", default="blazeface", choices=list(DETECTOR_MARGINS),
                         help="blazeface (default): CNN with landmarks, tiles big photos for small faces; "
                              "blazeface_short: faster, for faces filling much of the photo; hog, haar: classic")
-    parser.add_argument("--margin", type=float, help="crop margin per side, as a fraction of the face box")
+    measured = ", ".join(f"{name} {margin}" for name, margin in DETECTOR_MARGINS.items())
+    parser.add_argument("--margin", type=float,
+                        help=f"crop margin per side, as a fraction of the face box (default: the detector's: {measured})")
     parser.add_argument("--align-min-tilt", type=float, metavar="DEGREES",
                         help="turn a face upright when its eyes tilt more than this (default 5)")
     parser.add_argument("--no-align", action="store_true", help="never turn faces upright")
     parser.add_argument("--tta", default="none", choices=TTA_CHOICES,
                         help="average each face with its mirror (flip) or also 2-pixel shifts (shift): "
-                             "more accurate, 2 or 10 times the classifier's work")
+                             "more accurate, 2 or 10 times the classifier's work (default: %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -323,7 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--out", required=True, help="search folder (the study database, one run folder per trial)")
     search.add_argument("--trials", type=int, default=10, help="trials this worker runs (default: %(default)s)")
     search.add_argument("--storage", help="Optuna storage URL shared by workers (default: OUT/search.db)")
-    search.add_argument("--study", default="ferlab", help="workers with the same --storage and --study share one search")
+    search.add_argument("--study", default="ferlab",
+                        help="workers with the same --storage and --study share one search (default: %(default)s)")
     search.add_argument("--sampler", default="random", choices=["random", "tpe"],
                         help="random: the paper's randomized search (default); tpe: Optuna's Bayesian sampler")
     search.add_argument("--search-seed", type=int, default=None, help="sampler seed (give workers different ones)")
@@ -334,7 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("models", nargs="+", metavar="MODEL",
                           help="a run folder, a .safetensors with its card, an exported .onnx, or a bundled model's name")
     evaluate.add_argument("--tta", default="none", choices=TTA_CHOICES,
-                          help="test-time augmentation: the mirror image (flip), or mirror and 2-pixel shifts (shift)")
+                          help="test-time augmentation: the mirror image (flip), or mirror and 2-pixel shifts (shift) "
+                               "(default: %(default)s)")
     evaluate.add_argument("--data", required=True, help=DATA_HELP)
     evaluate.set_defaults(func=cmd_evaluate)
 
@@ -355,15 +361,16 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", help="output file (.jsonl or .csv); default: JSON lines on stdout")
     predict.add_argument("--format", choices=["jsonl", "csv"], help="default: csv when --out ends in .csv, else JSON lines")
     predict.add_argument("--annotate", metavar="DIR", help="also write each photo with boxes, labels and bars")
-    predict.add_argument("--batch-images", type=int, default=32, help="photos whose faces are classified together")
+    predict.add_argument("--batch-images", type=int, default=32,
+                         help="photos whose faces are classified together (default: %(default)s)")
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_model_options(predict)
     predict.set_defaults(func=cmd_predict)
 
     video = commands.add_parser("video", help="emotions over time in a video: timeline CSV and plot")
     video.add_argument("video", help="a video file OpenCV can read (MP4, AVI, MOV, ...)")
-    video.add_argument("--out", default="ferlab-video", help="output folder")
-    video.add_argument("--every", type=int, default=1, help="analyze every k-th frame")
+    video.add_argument("--out", default="ferlab-video", help="output folder (default: %(default)s)")
+    video.add_argument("--every", type=int, default=1, help="analyze every k-th frame (default: %(default)s, every frame)")
     video.add_argument("--annotate-video", action="store_true", help="also write an annotated MP4")
     _add_model_options(video)
     video.set_defaults(func=cmd_video)
@@ -379,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
 
     demo = commands.add_parser("demo", help="the bundled model on a bundled photo (NASA astronaut portrait)")
-    demo.add_argument("--out", default="ferlab-demo", help="output folder")
+    demo.add_argument("--out", default="ferlab-demo", help="output folder (default: %(default)s)")
     _add_model_options(demo)
     demo.set_defaults(func=cmd_demo)
 
@@ -395,7 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("--out", default="ferlab/pretrained", help="where the weights and cards go (default: %(default)s)")
     package.add_argument("--name", default="default", help="the name load_model() will take (default: %(default)s)")
     package.add_argument("--command", required=True, help="the exact command that trained the run")
-    package.add_argument("--note", default="", help="a sentence for the card, e.g. how it compares with a goal")
+    package.add_argument("--note", default="",
+                         help="a sentence for the card, e.g. how it compares with a goal (default: none)")
     package.set_defaults(func=cmd_package_model)
     return parser
 

@@ -91,6 +91,18 @@ def test_every_argument_of_every_command_has_help():
     assert list(unexplained(build_parser(), "ferlab")) == []
 
 
+def test_every_option_with_a_default_names_it_in_its_help():
+    def unstated(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from unstated(sub, f"{path} {name}")
+            elif action.default not in (None, False, argparse.SUPPRESS, []) and "default" not in action.help:
+                yield f"{path} {action.option_strings}"
+
+    assert list(unstated(build_parser(), "ferlab")) == []
+
+
 def test_train_choice_typo_is_caught_before_any_data_is_read(tmp_path, capsys):
     args = ["train", "--data", str(tmp_path / "absent.csv"), "--out", str(tmp_path / "r"), "--schedule", "cosin"]
     with pytest.raises(SystemExit) as stop:
@@ -209,6 +221,13 @@ def test_cli_offers_every_tta_mode():
     from ferlab.evaluate import TTA_MODES
 
     assert tuple(TTA_CHOICES) == TTA_MODES
+
+
+def test_cli_offers_every_detector_with_its_margin():
+    from ferlab.cli import DETECTOR_MARGINS
+    from ferlab.detect import DEFAULT_MARGIN
+
+    assert DEFAULT_MARGIN == DETECTOR_MARGINS
 
 
 def test_cli_names_the_searched_hyper_parameters():
