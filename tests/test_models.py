@@ -38,6 +38,19 @@ def test_fast_cnn_sees_full_resolution_with_one_thin_convolution_only():
     assert sum(p.numel() for p in model.parameters()) < 700_000
 
 
+def test_fast_cnn_squeeze_excite_gates_each_stage_without_renaming_the_plain_model():
+    from ferlab.models.fast_cnn import SqueezeExcite
+
+    plain, gated = create_model("fast_cnn"), create_model("fast_cnn", se_reduction=8)
+    gates = [m for m in gated.modules() if isinstance(m, SqueezeExcite)]
+    assert len(gates) == 3 and not any(isinstance(m, SqueezeExcite) for m in plain.modules())
+    assert gated(torch.randn(2, 1, 48, 48)).shape == (2, 7)
+    x = torch.randn(2, 32, 6, 6)
+    scaled = gates[0](x) / x
+    assert ((scaled > 0) & (scaled < 1)).all()  # one positive factor below 1 per channel and face
+    assert torch.allclose(scaled, scaled[:, :, :1, :1].expand_as(scaled), atol=1e-5)
+
+
 def test_fast_pooling_matches_max_pool_and_state_dicts_keep_their_names():
     from ferlab.models.fast_cnn import MaxPool2x2
 

@@ -28,6 +28,7 @@ class FastCNNConfig:
     dropout: float = 0.3
     num_classes: int = 7
     in_size: int = 48
+    se_reduction: int = 0  # above 0: a squeeze-and-excitation gate ends each stage, this many times thinner
 
 
 class MaxPool2x2(nn.Module):
@@ -45,6 +46,25 @@ class MaxPool2x2(nn.Module):
             return F.max_pool2d(x, 2)
         rows = torch.maximum(x[:, :, 0::2], x[:, :, 1::2])
         return torch.maximum(rows[:, :, :, 0::2], rows[:, :, :, 1::2])
+
+
+class SqueezeExcite(nn.Module):
+    """Channel attention (Hu et al., 2018): a small gate looks at each channel's mean over the
+    whole face and rescales the channel, so a stage can weigh its features face by face."""
+
+    def __init__(self, channels: int, reduction: int):
+        super().__init__()
+        hidden = max(8, channels // reduction)
+        self.gate = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(channels, hidden, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, 1),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x)
 
 
 def conv_bn(in_channels: int, out_channels: int) -> list[nn.Module]:
@@ -65,6 +85,9 @@ class FastCNN(nn.Module):
                 channels = width
                 if index < config.convs_per_stage - 1:
                     layers.append(nn.ReLU(inplace=True))
+            if config.se_reduction:
+                # The gate is positive per channel, so it commutes with the pooling and ReLU after it.
+                layers.append(SqueezeExcite(width, config.se_reduction))
             layers += [MaxPool2x2(), nn.ReLU(inplace=True)]
         self.features = nn.Sequential(*layers)
         side = config.in_size // 2 ** (len(config.widths) + 1)
