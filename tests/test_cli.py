@@ -79,28 +79,25 @@ def test_search_help_gives_the_defaults_a_trial_trains_with(capsys):
     assert "peak learning rate (default: searched; giving the flag holds it fixed)" in text
 
 
-def test_every_argument_of_every_command_has_help():
-    def unexplained(parser, path):
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for name, sub in action.choices.items():
-                    yield from unexplained(sub, f"{path} {name}")
-            elif not action.help:
-                yield f"{path} {action.option_strings or action.dest}"
+def _arguments(parser: argparse.ArgumentParser, path: str = "ferlab"):
+    """(command path, argument) for every argument of every (sub-)command."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _arguments(sub, f"{path} {name}")
+        else:
+            yield path, action
 
-    assert list(unexplained(build_parser(), "ferlab")) == []
+
+def test_every_argument_of_every_command_has_help():
+    unexplained = [f"{path} {a.option_strings or a.dest}" for path, a in _arguments(build_parser()) if not a.help]
+    assert unexplained == []
 
 
 def test_every_option_with_a_default_names_it_in_its_help():
-    def unstated(parser, path):
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for name, sub in action.choices.items():
-                    yield from unstated(sub, f"{path} {name}")
-            elif action.default not in (None, False, argparse.SUPPRESS, []) and "default" not in action.help:
-                yield f"{path} {action.option_strings}"
-
-    assert list(unstated(build_parser(), "ferlab")) == []
+    unstated = [f"{path} {a.option_strings}" for path, a in _arguments(build_parser())
+                if a.default not in (None, False, argparse.SUPPRESS, []) and "default" not in a.help]
+    assert unstated == []
 
 
 def test_train_choice_typo_is_caught_before_any_data_is_read(tmp_path, capsys):
