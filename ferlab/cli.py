@@ -16,6 +16,8 @@ DEFAULT_RUN = Path("runs")
 TTA_CHOICES = ["none", "flip", "shift"]
 # ferlab.detect.DEFAULT_MARGIN (the detectors and their measured crop margins), repeated likewise.
 DETECTOR_MARGINS = {"blazeface": 0.15, "blazeface_short": 0.05, "hog": 0.1, "haar": 0.0}
+# ferlab.detect.ALIGN_MIN_TILT (degrees of eye tilt before a face is turned upright), repeated likewise.
+ALIGN_MIN_TILT = 5.0
 # A search trial is short: these replace TrainConfig's defaults in `ferlab search` (and its help).
 SEARCH_DEFAULTS = {"epochs": 3, "max_train": 8000}
 # ferlab.search.SEARCH_SPACE's names (repeated for the same reason as TTA_CHOICES; tested to agree).
@@ -185,12 +187,10 @@ def cmd_reproduce(args) -> None:
 
 def _analyzer(args):
     from .classifier import load_model
-    from .detect import ALIGN_MIN_TILT
     from .predict import Analyzer
 
-    tilt = ALIGN_MIN_TILT if args.align_min_tilt is None else args.align_min_tilt
     return Analyzer(load_model(args.model, tta=args.tta), detector=args.detector, margin=args.margin,
-                    align_min_tilt=None if args.no_align else tilt)
+                    align_min_tilt=None if args.no_align else args.align_min_tilt)
 
 
 def cmd_predict(args) -> int:
@@ -286,8 +286,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     measured = ", ".join(f"{name} {margin}" for name, margin in DETECTOR_MARGINS.items())
     parser.add_argument("--margin", type=float,
                         help=f"crop margin per side, as a fraction of the face box (default: the detector's: {measured})")
-    parser.add_argument("--align-min-tilt", type=float, metavar="DEGREES",
-                        help="turn a face upright when its eyes tilt more than this (default 5)")
+    parser.add_argument("--align-min-tilt", type=float, default=ALIGN_MIN_TILT, metavar="DEGREES",
+                        help="turn a face upright when its eyes tilt more than this (default: %(default)s)")
     parser.add_argument("--no-align", action="store_true", help="never turn faces upright")
     parser.add_argument("--tta", default="none", choices=TTA_CHOICES,
                         help="average each face with its mirror (flip) or also 2-pixel shifts (shift): "

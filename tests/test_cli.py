@@ -227,6 +227,12 @@ def test_cli_offers_every_detector_with_its_margin():
     assert DEFAULT_MARGIN == DETECTOR_MARGINS
 
 
+def test_cli_aligns_faces_at_the_detectors_tilt():
+    from ferlab import cli, detect
+
+    assert cli.ALIGN_MIN_TILT == detect.ALIGN_MIN_TILT
+
+
 def test_cli_names_the_searched_hyper_parameters():
     from ferlab.cli import SEARCHED
     from ferlab.search import SEARCH_SPACE
