@@ -178,6 +178,8 @@ def draw_annotations(rgb: np.ndarray, records: list[dict]) -> np.ndarray:
         for px, py in record.get("landmarks", {}).values():
             cv2.circle(canvas, (int(round(px)), int(round(py))), thickness + 1, colour, -1)
         text = f"{record['label']} {record['confidence']:.0%}"
+        if "track" in record:  # video: which person this is, from frame to frame
+            text = f"#{record['track']} {text}"
         cv2.putText(canvas, text, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, font_scale, colour, thickness + 1)
         bar_height = max(6, h // 10)
         for row, emotion in enumerate(EMOTIONS):

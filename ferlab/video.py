@@ -1,4 +1,4 @@
-"""Emotions over time in a video: a per-frame timeline CSV, a plot, an annotated copy."""
+"""Emotions over time in a video: a per-frame timeline CSV, a plot per face track, an annotated copy."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from .data import EMOTIONS
 from .predict import PALETTE, Analyzer, draw_annotations
+from .track import FaceTracker
 
 
 class VideoError(ValueError):
@@ -23,8 +24,9 @@ def analyze_video(
     annotate: bool = False, progress: bool = True,
 ) -> dict:
     """Analyze every ``every``-th frame. Writes ``<stem>.timeline.csv`` (one row per face per
-    analyzed frame, with its timestamp), ``<stem>.emotions.png`` and, with ``annotate``,
-    ``<stem>.annotated.mp4``. Returns the paths and counts."""
+    analyzed frame, with its timestamp and its track: the same id for the same person from
+    frame to frame), ``<stem>.emotions.png`` (the longest tracks over time) and, with
+    ``annotate``, ``<stem>.annotated.mp4``. Returns the paths and counts."""
     path, out_dir = Path(path), Path(out_dir)
     if every < 1:
         raise ValueError(f"every must be 1 or more (analyze every k-th frame), not {every}")
@@ -39,11 +41,13 @@ def analyze_video(
     timeline_path = out_dir / f"{path.stem}.timeline.csv"
     tmp_timeline = timeline_path.with_suffix(".csv.tmp")
     writer_video = None
-    times, series = [], []  # per analyzed frame: time, probabilities of the largest face (or NaN)
+    times = []  # of each analyzed frame
+    tracker = FaceTracker()
+    tracks: dict[int, dict[int, list[float]]] = {}  # track -> {analyzed frame index: probabilities}
     frame_index = analyzed = 0
     with open(tmp_timeline, "w", newline="") as handle:
         table = csv.writer(handle)
-        table.writerow(["frame", "time_s", "face", "x", "y", "w", "h", "label", "confidence", *EMOTIONS])
+        table.writerow(["frame", "time_s", "face", "track", "x", "y", "w", "h", "label", "confidence", *EMOTIONS])
         bar = tqdm(total=total, unit="frame", disable=not progress)
         while True:
             ok, bgr = capture.read()
@@ -55,11 +59,14 @@ def analyze_video(
                 rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                 faces, crops = analyzer.faces(rgb)
                 records = analyzer.records(faces, analyzer.model.predict_proba(crops))
-                for i, record in enumerate(records):
-                    table.writerow([frame_index, f"{seconds:.3f}", i, *record["box"], record["label"],
-                                    record["confidence"], *(record["probabilities"][e] for e in EMOTIONS)])
+                track_ids = tracker.update([record["box"] for record in records], seconds)
+                for i, (record, track) in enumerate(zip(records, track_ids, strict=True)):
+                    record["track"] = track
+                    probabilities = [record["probabilities"][e] for e in EMOTIONS]
+                    table.writerow([frame_index, f"{seconds:.3f}", i, track, *record["box"], record["label"],
+                                    record["confidence"], *probabilities])
+                    tracks.setdefault(track, {})[analyzed] = probabilities
                 times.append(seconds)
-                series.append([records[0]["probabilities"][e] for e in EMOTIONS] if records else [np.nan] * 7)
                 analyzed += 1
                 if annotate:
                     if writer_video is None:
@@ -75,9 +82,9 @@ def analyze_video(
         tmp_timeline.unlink()
         raise VideoError(f"{path}: the video has no readable frames")
     os.replace(tmp_timeline, timeline_path)
-    plot_path = plot_timeline(np.array(times), np.array(series), out_dir / f"{path.stem}.emotions.png", path.name)
+    plot_path = plot_timeline(np.array(times), tracks, out_dir / f"{path.stem}.emotions.png", path.name)
     result = {"timeline": str(timeline_path), "plot": str(plot_path), "frames": frame_index,
-              "analyzed_frames": analyzed, "fps": fps}
+              "analyzed_frames": analyzed, "fps": fps, "tracks": len(tracks)}
     if writer_video is not None:
         result["annotated"] = str(out_dir / f"{path.stem}.annotated.mp4")
     return result
@@ -90,22 +97,34 @@ def _open_writer(path: Path, fps: float, shape: tuple[int, ...]) -> cv2.VideoWri
     return writer
 
 
-def plot_timeline(times: np.ndarray, series: np.ndarray, path: Path, title: str) -> Path:
-    """Stacked probabilities of the largest face over time; gaps where no face was found."""
+def plot_timeline(times: np.ndarray, tracks: dict[int, dict[int, list[float]]], path: Path, title: str,
+                  max_panels: int = 4) -> Path:
+    """Stacked probabilities over time, one panel per face track (the ``max_panels`` seen in
+    the most frames), with gaps where that face was not found."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 3.2))
-    if len(times):
-        ax.stackplot(times, np.nan_to_num(series.T), labels=EMOTIONS,
-                     colors=[np.array(PALETTE[e]) / 255 for e in EMOTIONS])
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("probability (largest face)")
-    ax.set_ylim(0, 1)
-    ax.set_title(title)
-    ax.legend(loc="upper left", bbox_to_anchor=(1, 1), fontsize=8)
+    longest = sorted(tracks, key=lambda track: (-len(tracks[track]), track))[:max_panels]
+    fig, axes = plt.subplots(max(1, len(longest)), 1, figsize=(9, 1.2 + 2.2 * max(1, len(longest))),
+                             sharex=True, squeeze=False)
+    colours = [np.array(PALETTE[e]) / 255 for e in EMOTIONS]
+    for ax, track in zip(axes[:, 0], longest, strict=False):
+        series = np.zeros((len(times), len(EMOTIONS)))
+        for index, probabilities in tracks[track].items():
+            series[index] = probabilities
+        ax.stackplot(times, series.T, labels=EMOTIONS, colors=colours)
+        ax.set_ylabel(f"face track {track}")
+        ax.set_title(f"track {track}: found in {len(tracks[track])} of {len(times)} analyzed frames", fontsize=9)
+    for ax in axes[:, 0]:
+        ax.set_ylim(0, 1)
+    if longest:
+        axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1, 1), fontsize=8)
+    else:
+        axes[0, 0].set_title("no face found", fontsize=9)
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.suptitle(title)
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path

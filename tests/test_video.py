@@ -1,6 +1,7 @@
 import csv
 
 import cv2
+import numpy as np
 import pytest
 
 from ferlab.classifier import load_model
@@ -81,3 +82,24 @@ def test_variable_frame_rate_keeps_container_timestamps(astronaut, tiny_model, t
     with open(result["timeline"]) as handle:
         seconds = [float(row["time_s"]) for row in csv.DictReader(handle)]
     assert seconds == pytest.approx([t / 1000 for t in times_ms], abs=0.002)
+
+
+def test_two_faces_keep_their_tracks_when_their_sizes_cross(astronaut, tiny_model, tmp_path):
+    face = cv2.cvtColor(load_image(astronaut), cv2.COLOR_RGB2BGR)
+    frames = []
+    for step in range(6):  # the left face shrinks and the right one grows, so "largest first" swaps
+        canvas = np.full((420, 960, 3), 127, np.uint8)
+        for x, size in ((20, 400 - 30 * step), (520, 250 + 30 * step)):
+            canvas[10:10 + size, x:x + size] = cv2.resize(face, (size, size))
+        frames.append(canvas)
+    video = tmp_path / "two.mp4"
+    write_video(video, frames)
+    result = analyze_video(video, Analyzer(load_model(tiny_model)), tmp_path / "out", annotate=True, progress=False)
+    with open(result["timeline"]) as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 12 and result["tracks"] == 2
+    left = [row for row in rows if int(row["x"]) < 480]
+    right = [row for row in rows if int(row["x"]) >= 480]
+    assert {row["face"] for row in left} == {"0", "1"}  # its index in the frame changed...
+    assert {row["track"] for row in left} == {"0"}  # ...its track did not
+    assert {row["track"] for row in right} == {"1"}

@@ -1,0 +1,82 @@
+"""Face tracks in a video: each person keeps one id from frame to frame.
+
+Faces are detected anew in every analyzed frame, largest first, so a face's index in one
+frame says nothing about who it is in the next. A tracker links each new face to the live
+track whose last box overlaps it most, solved for all faces of a frame at once by the
+Hungarian algorithm (SciPy's `linear_sum_assignment`), as SORT does. The overlap is C-BIoU's
+buffered intersection over union (Yang et al. 2023): boxes widened by half their size on
+each side still overlap when the detector missed a moving face for a few frames
+(`benchmarks/video_tracks.py` counts the tracks this keeps). The tracking libraries that do
+more do not install beside ferlab's stack: norfair pins NumPy below 2, and Roboflow's
+trackers needs the full opencv-python, which clashes with the headless OpenCV ferlab uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+
+def box_iou(a: np.ndarray, b: np.ndarray, buffer: float = 0.0) -> np.ndarray:
+    """Intersection over union of every box in ``a`` (N, 4) with every box in ``b`` (M, 4),
+    boxes as x, y, width, height: an (N, M) array. ``buffer`` first widens each box on every
+    side by that fraction of its size (C-BIoU, Yang et al. 2023), so that a face that moved
+    further than its own width still overlaps where it was."""
+    a, b = np.asarray(a, dtype=float).reshape(-1, 4), np.asarray(b, dtype=float).reshape(-1, 4)
+    if buffer:
+        a = np.concatenate([a[:, :2] - buffer * a[:, 2:], a[:, 2:] * (1 + 2 * buffer)], axis=1)
+        b = np.concatenate([b[:, :2] - buffer * b[:, 2:], b[:, 2:] * (1 + 2 * buffer)], axis=1)
+    left = np.maximum(a[:, None, 0], b[None, :, 0])
+    top = np.maximum(a[:, None, 1], b[None, :, 1])
+    right = np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2])
+    bottom = np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3])
+    overlap = np.clip(right - left, 0, None) * np.clip(bottom - top, 0, None)
+    union = a[:, None, 2] * a[:, None, 3] + b[None, :, 2] * b[None, :, 3] - overlap
+    return np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
+
+
+@dataclass
+class FaceTracker:
+    """Give each face box a track id: the id of the face it continues, or a new one.
+
+    ``min_iou``: the least buffered overlap with a track's last box to continue it (SORT's 0.3).
+    ``buffer``: how much each box is widened on every side first, as a fraction of its size.
+    ``max_gap_s``: how long a track may go unseen (a turned head, a missed detection) and
+    still be continued, in seconds of video so that it does not depend on ``--every``.
+    """
+
+    min_iou: float = 0.3
+    buffer: float = 0.5
+    max_gap_s: float = 1.0
+    _last_box: dict[int, np.ndarray] = field(default_factory=dict, init=False, repr=False)
+    _last_seen: dict[int, float] = field(default_factory=dict, init=False, repr=False)
+    _next_id: int = field(default=0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_iou <= 1:
+            raise ValueError(f"min_iou must be in (0, 1], not {self.min_iou}")
+        if self.buffer < 0:
+            raise ValueError(f"buffer must be 0 or more (a fraction of the box's size), not {self.buffer}")
+        if self.max_gap_s < 0:
+            raise ValueError(f"max_gap_s must be 0 or more seconds, not {self.max_gap_s}")
+
+    def update(self, boxes: Sequence[Sequence[float]] | np.ndarray, time_s: float) -> list[int]:
+        """Track ids for the boxes (x, y, w, h) of one frame at ``time_s``, in their order."""
+        boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+        for track in [t for t, seen in self._last_seen.items() if time_s - seen > self.max_gap_s]:
+            del self._last_box[track], self._last_seen[track]
+        ids: list[int | None] = [None] * len(boxes)
+        live = list(self._last_box)
+        if live and len(boxes):
+            overlap = box_iou(np.stack([self._last_box[t] for t in live]), boxes, self.buffer)
+            for row, col in zip(*linear_sum_assignment(overlap, maximize=True), strict=True):
+                if overlap[row, col] >= self.min_iou:
+                    ids[col] = live[row]
+        for index, box in enumerate(boxes):
+            if ids[index] is None:
+                ids[index], self._next_id = self._next_id, self._next_id + 1
+            self._last_box[ids[index]], self._last_seen[ids[index]] = box, time_s
+        return ids

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from ferlab.track import FaceTracker, box_iou
+
+
+def test_box_iou():
+    boxes = np.array([[0, 0, 10, 10], [5, 0, 10, 10], [20, 20, 5, 5]])
+    iou = box_iou(boxes, boxes)
+    assert np.diag(iou) == pytest.approx([1, 1, 1])
+    assert iou[0, 1] == pytest.approx(50 / 150) and iou[1, 0] == iou[0, 1]
+    assert iou[0, 2] == 0
+    assert box_iou(np.zeros((0, 4)), boxes).shape == (0, 3)
+    assert box_iou([[0, 0, 0, 0]], [[0, 0, 0, 0]])[0, 0] == 0  # empty boxes: no overlap, no division by zero
+    # Widened by half their size on each side, boxes 15 apart (more than their width) overlap:
+    # [-5, 15] and [10, 30] share 5 of 35.
+    assert box_iou([[0, 0, 10, 10]], [[15, 0, 10, 10]], buffer=0.5)[0, 0] == pytest.approx(5 * 20 / (2 * 400 - 5 * 20))
+
+
+def test_faces_keep_their_ids_when_their_order_changes():
+    tracker = FaceTracker()
+    left, right = [10, 10, 50, 50], [200, 10, 40, 40]
+    assert tracker.update([left, right], 0.0) == [0, 1]
+    # Each face moves a little and the detector now lists the right one first (it grew).
+    assert tracker.update([[202, 10, 52, 52], [14, 10, 50, 50]], 0.1) == [1, 0]
+
+
+def test_a_face_that_moved_while_missed_keeps_its_track():
+    tracker = FaceTracker()
+    tracker.update([[0, 0, 40, 40]], 0.0)
+    assert tracker.update([[35, 5, 40, 40]], 0.4) == [0]  # plain IoU 0.06, buffered 0.36
+    plain = FaceTracker(buffer=0)
+    plain.update([[0, 0, 40, 40]], 0.0)
+    assert plain.update([[35, 5, 40, 40]], 0.4) == [1]
+
+
+def test_new_faces_and_faces_gone_too_long():
+    tracker = FaceTracker(max_gap_s=1.0)
+    assert tracker.update([[0, 0, 40, 40]], 0.0) == [0]
+    assert tracker.update([], 0.5) == []
+    assert tracker.update([[2, 0, 40, 40], [300, 300, 40, 40]], 0.9) == [0, 1]  # back within the gap; a newcomer
+    assert tracker.update([[2, 0, 40, 40]], 2.5) == [2]  # unseen for 1.6 s: a new track, never an old id again
+    assert tracker.update([[100, 0, 40, 40]], 2.6) == [3]  # no overlap with any live track
+
+
+def test_each_track_continues_at_most_one_face():
+    tracker = FaceTracker()
+    tracker.update([[0, 0, 40, 40]], 0.0)
+    assert sorted(tracker.update([[0, 0, 40, 40], [2, 2, 40, 40]], 0.1)) == [0, 1]
+
+
+def test_rejects_bad_settings():
+    with pytest.raises(ValueError, match="min_iou"):
+        FaceTracker(min_iou=0)
+    with pytest.raises(ValueError, match="buffer"):
+        FaceTracker(buffer=-0.1)
+    with pytest.raises(ValueError, match="max_gap_s"):
+        FaceTracker(max_gap_s=-1)
