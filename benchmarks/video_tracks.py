@@ -152,7 +152,7 @@ def main() -> None:
             for i in range(args.faces)
         },
         "rows_near_no_face": owner.count(None),
-        "tracks_in_timeline": result["tracks"],
+        "tracks_in_timeline": len(result["tracks"]),
         "ms_per_analyzed_frame": round(1000 * seconds / analyzed, 1),
         "tracking_ms_per_analyzed_frame": round(tracking_ms, 3),
     }

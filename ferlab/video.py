@@ -26,7 +26,8 @@ def analyze_video(
     """Analyze every ``every``-th frame. Writes ``<stem>.timeline.csv`` (one row per face per
     analyzed frame, with its timestamp and its track: the same id for the same person from
     frame to frame), ``<stem>.emotions.png`` (the longest tracks over time) and, with
-    ``annotate``, ``<stem>.annotated.mp4``. Returns the paths and counts."""
+    ``annotate``, ``<stem>.annotated.mp4``. Returns the paths, counts and a summary of each
+    track (`summarize_tracks`)."""
     path, out_dir = Path(path), Path(out_dir)
     if every < 1:
         raise ValueError(f"every must be 1 or more (analyze every k-th frame), not {every}")
@@ -84,10 +85,25 @@ def analyze_video(
     os.replace(tmp_timeline, timeline_path)
     plot_path = plot_timeline(np.array(times), tracks, out_dir / f"{path.stem}.emotions.png", path.name)
     result = {"timeline": str(timeline_path), "plot": str(plot_path), "frames": frame_index,
-              "analyzed_frames": analyzed, "fps": fps, "tracks": len(tracks)}
+              "analyzed_frames": analyzed, "fps": fps, "tracks": summarize_tracks(times, tracks)}
     if writer_video is not None:
         result["annotated"] = str(out_dir / f"{path.stem}.annotated.mp4")
     return result
+
+
+def summarize_tracks(times: list[float], tracks: dict[int, dict[int, list[float]]]) -> list[dict]:
+    """Per track, longest first: when it was seen, in how many analyzed frames, and its
+    probabilities averaged over those frames with the label they give (JSON-safe)."""
+    summaries = []
+    for track in sorted(tracks, key=lambda t: (-len(tracks[t]), t)):
+        seen = sorted(tracks[track])
+        mean = np.mean([tracks[track][index] for index in seen], axis=0)
+        summaries.append({
+            "track": track, "first_s": round(times[seen[0]], 3), "last_s": round(times[seen[-1]], 3),
+            "analyzed_frames": len(seen), "label": EMOTIONS[int(np.argmax(mean))],
+            "probabilities": {e: round(float(p), 4) for e, p in zip(EMOTIONS, mean, strict=True)},
+        })
+    return summaries
 
 
 def _open_writer(path: Path, fps: float, shape: tuple[int, ...]) -> cv2.VideoWriter:

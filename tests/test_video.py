@@ -97,7 +97,12 @@ def test_two_faces_keep_their_tracks_when_their_sizes_cross(astronaut, tiny_mode
     result = analyze_video(video, Analyzer(load_model(tiny_model)), tmp_path / "out", annotate=True, progress=False)
     with open(result["timeline"]) as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 12 and result["tracks"] == 2
+    assert len(rows) == 12 and [t["track"] for t in result["tracks"]] == [0, 1]
+    assert all(t["analyzed_frames"] == 6 and t["first_s"] == 0.0 for t in result["tracks"])
+    for summary in result["tracks"]:
+        mine = [row for row in rows if row["track"] == str(summary["track"])]
+        assert summary["probabilities"]["Happy"] == pytest.approx(np.mean([float(r["Happy"]) for r in mine]), abs=1e-4)
+        assert summary["label"] == max(summary["probabilities"], key=summary["probabilities"].get)
     left = [row for row in rows if int(row["x"]) < 480]
     right = [row for row in rows if int(row["x"]) >= 480]
     assert {row["face"] for row in left} == {"0", "1"}  # its index in the frame changed...
