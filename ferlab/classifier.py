@@ -34,20 +34,39 @@ BUNDLED_SUFFIXES = (".safetensors", ".onnx")
 class WithPreprocessing(nn.Module):
     """Raw 0..255 pixels (N, 1, 48, 48) float in, probabilities out: the exported graph.
 
-    Pixels are normalised in fp32, then cast to the network's own dtype (fp32 or bf16)."""
+    Pixels are normalised in fp32, then cast to the network's own dtype (fp32 or bf16). The
+    soft-max runs at the card's temperature (fitted on PublicTest by `ferlab package-model`)
+    so that a face given 0.7 is right about 70% of the time."""
 
-    def __init__(self, model: nn.Module, mean: float, std: float):
+    def __init__(self, model: nn.Module, mean: float, std: float, temperature: float = 1.0):
         super().__init__()
+        if not temperature > 0:
+            raise ValueError(f"the card's temperature must be positive, not {temperature}")
         self.model = model
         self.scale = 1.0 / (255.0 * std)
         self.shift = mean / std
+        self.temperature = temperature
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         normalised = pixels * self.scale - self.shift
         dtype = next(self.model.parameters()).dtype
         if normalised.dtype != dtype:  # checked here so that the exported fp32 graph has no cast
             normalised = normalised.to(dtype)
-        return torch.softmax(self.model(normalised).float(), dim=1)
+        logits = self.model(normalised).float()
+        if self.temperature != 1.0:  # decided when the graph is built: a model without one exports no division
+            logits = logits / self.temperature
+        return torch.softmax(logits, dim=1)
+
+
+def average_views(probabilities: np.ndarray) -> np.ndarray:
+    """One face's probabilities from those of its TTA views (V, N, 7): the soft-max of the
+    views' mean log-probability, which equals the soft-max of their mean logits, the average
+    `ferlab.evaluate.predict_logits` takes and so every TTA figure in a model card."""
+    if len(probabilities) == 1:
+        return probabilities[0]
+    mean_log = np.log(np.maximum(probabilities, np.finfo(np.float32).tiny)).mean(0)
+    exp = np.exp(mean_log - mean_log.max(1, keepdims=True))
+    return (exp / exp.sum(1, keepdims=True)).astype(np.float32)
 
 
 def _check_faces(faces) -> np.ndarray:
@@ -92,7 +111,7 @@ class ExpressionClassifier:
     """A FER classifier: ``predict_proba`` and ``predict`` on uint8 (N, 48, 48) faces.
 
     ``tta`` (test-time augmentation, see `ferlab.evaluate.tta_views`): "flip" averages the
-    probabilities of each face and its mirror image, "shift" also of 2-pixel shifts (10 views).
+    logits of each face and its mirror image, "shift" also of 2-pixel shifts (10 views).
     """
 
     labels = EMOTIONS
@@ -103,7 +122,8 @@ class ExpressionClassifier:
         self.tta = check_tta(tta)
         normalisation = card["input"]
         model = fold_batch_norms(model.eval())
-        self.network = WithPreprocessing(model, normalisation["mean"], normalisation["std"]).eval()
+        self.network = WithPreprocessing(model, normalisation["mean"], normalisation["std"],
+                                         card.get("temperature", 1.0)).eval()
         self.network = self.network.to(memory_format=torch.channels_last)
         self.network_bf16 = copy.deepcopy(self.network).to(torch.bfloat16) if bf16_is_native() else None
 
@@ -117,7 +137,7 @@ class ExpressionClassifier:
         for start in range(0, len(faces), faces_per_pass):
             batch = faces[start : start + faces_per_pass]
             pixels = np.concatenate(tta_views(batch, self.tta), dtype=np.float32)[:, None]  # one copy, not two
-            out.append(self._probabilities(pixels).reshape(-1, len(batch), 7).mean(0))
+            out.append(average_views(self._probabilities(pixels).reshape(-1, len(batch), 7)))
         return np.concatenate(out) if out else np.zeros((0, 7), np.float32)
 
     def _probabilities(self, pixels: np.ndarray) -> np.ndarray:

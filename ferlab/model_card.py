@@ -12,8 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import EMOTIONS, file_sha256, load_fer2013
-from .evaluate import AUGMENTED_TTA_MODES, TTA_VIEWS, evaluate_trained
+from .data import EMOTIONS, file_sha256, load_fer2013, train_val_test
+from .evaluate import (
+    AUGMENTED_TTA_MODES,
+    TTA_VIEWS,
+    classification_metrics,
+    evaluate_trained,
+    fit_temperature,
+    predict_logits,
+)
 from .hardware import machine_description
 
 
@@ -24,6 +31,23 @@ def classifier_speed(run_dir: Path, faces: int = 8192) -> float:
 
     batch = np.random.default_rng(0).integers(0, 256, (faces, 48, 48), dtype=np.uint8)
     return load_model(run_dir).faces_per_second(batch, repeats=10)
+
+
+def calibrate(run_dir: Path, data) -> tuple[float, dict]:
+    """The soft-max temperature fitted on PublicTest, and PrivateTest's calibration error and
+    negative log-likelihood with it and without it (at temperature 1)."""
+    from .models import load_trained
+
+    model, _ = load_trained(run_dir)
+    splits = train_val_test(data)
+    temperature = fit_temperature(predict_logits(model, splits["PublicTest"][0]), splits["PublicTest"][1])
+    images, labels = splits["PrivateTest"]
+    logits = predict_logits(model, images)
+    scored = {"": classification_metrics(labels, logits / temperature),
+              "_at_temperature_1": classification_metrics(labels, logits)}
+    calibration = {f"PrivateTest_{measure}{suffix}": metrics[key] for suffix, metrics in scored.items()
+                   for measure, key in (("calibration_error", "calibration_error"), ("nll", "loss"))}
+    return round(temperature, 4), calibration
 
 
 def package_model(
@@ -45,10 +69,14 @@ def package_model(
                              "(a bundled name, or a .safetensors with its card)")
         metrics = {**evaluate_exported(run_dir, data), "trainable_parameters": card["trainable_parameters"]}
         weights = run_dir
+        # The temperature came with the source card and is part of the exported graph.
+        calibration = {"PrivateTest_calibration_error": metrics["test"]["calibration_error"],
+                       "PrivateTest_nll": metrics["test"]["loss"]}
     else:
         card = json.loads((run_dir / "model.json").read_text())
         metrics = evaluate_trained(run_dir, data)
         weights = run_dir / "best.safetensors"
+        card["temperature"], calibration = calibrate(run_dir, data)
     card.update({
         "name": name,
         "labels": list(EMOTIONS),
@@ -65,6 +93,7 @@ def package_model(
             for tta in AUGMENTED_TTA_MODES
         },
         "recall_PrivateTest": metrics["test"]["recall"],
+        "calibration": calibration,
         "faces_per_second": round(classifier_speed(run_dir)),
         "measured_on": machine_description(),
         "note": note,
@@ -89,6 +118,7 @@ def markdown_card(card: dict) -> str:
         f"- Data: `{card['data']['file']}`, SHA-256 `{card['data']['sha256']}`.",
         f"- Measured on: {card['measured_on']}; classifier speed {card['faces_per_second']:,} faces/s "
         "(batched 48x48 crops, `ExpressionClassifier.predict_proba`).",
+        *([calibration_line(card)] if card.get("calibration") else []),
         *([f"- Note: {card['note']}"] if card.get("note") else []), "",
         "| split | accuracy |", "|---|---|",
         f"| PublicTest (validation) | {100 * accuracy['PublicTest']:.2f}% |",
@@ -103,3 +133,14 @@ def markdown_card(card: dict) -> str:
         "Disgust has few examples and low recall. Expression is not emotion: treat outputs as estimates.", "",
     ]
     return "\n".join(lines)
+
+
+def calibration_line(card: dict) -> str:
+    calibration = card["calibration"]
+    unscaled = ""
+    if "PrivateTest_calibration_error_at_temperature_1" in calibration:
+        unscaled = (f" (at temperature 1: {100 * calibration['PrivateTest_calibration_error_at_temperature_1']:.2f}%"
+                    f" and {calibration['PrivateTest_nll_at_temperature_1']:.4f})")
+    return (f"- Probabilities: soft-max at temperature {card.get('temperature', 1.0)} (fitted on PublicTest); "
+            f"on PrivateTest an expected calibration error of {100 * calibration['PrivateTest_calibration_error']:.2f}% "
+            f"(15 bins) and a negative log-likelihood of {calibration['PrivateTest_nll']:.4f}{unscaled}.")

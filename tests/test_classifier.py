@@ -86,8 +86,21 @@ def test_tta_averages_the_mirror_and_shifts_on_both_backends(tiny_model, tmp_pat
     faces = np.random.default_rng(2).integers(0, 256, (3, 48, 48), dtype=np.uint8)
     plain, flip = load_model(tiny_model), load_model(tiny_model, tta="flip")
     plain.network_bf16 = flip.network_bf16 = None  # fp32 passes only, for an exact comparison
-    expected = (plain.predict_proba(faces) + plain.predict_proba(faces[:, :, ::-1].copy())) / 2
+    # The views' logits are averaged (the soft-max of the mean log-probability), as in
+    # ferlab.evaluate.predict_logits, which measures the TTA accuracy in a model card.
+    mean_log = (np.log(plain.predict_proba(faces)) + np.log(plain.predict_proba(faces[:, :, ::-1].copy()))) / 2
+    expected = np.exp(mean_log) / np.exp(mean_log).sum(1, keepdims=True)
     np.testing.assert_allclose(flip.predict_proba(faces), expected, atol=1e-5)
+    from scipy.special import softmax
+
+    from ferlab.evaluate import predict_logits
+    from ferlab.models import load_trained
+
+    network = load_trained(tiny_model)[0]
+    for tta, classifier in (("flip", flip), ("shift", load_model(tiny_model, tta="shift"))):
+        classifier.network_bf16 = None
+        card_way = softmax(predict_logits(network, faces, precision="fp32", tta=tta), axis=1)
+        np.testing.assert_allclose(classifier.predict_proba(faces), card_way, atol=1e-4)
     shift = load_model(tiny_model, tta="shift").predict_proba(faces)
     np.testing.assert_allclose(shift.sum(1), 1, atol=1e-3)
     onnx_path = plain.export_onnx(tmp_path / "model.onnx")
@@ -98,6 +111,28 @@ def test_tta_averages_the_mirror_and_shifts_on_both_backends(tiny_model, tmp_pat
     np.testing.assert_allclose(load_model(onnx_path, tta="shift").predict_proba(many)[:3], onnx_shift, atol=1e-5)
     with pytest.raises(ValueError, match="tta must be one of"):
         load_model(tiny_model, tta="ten-crop")
+
+
+def test_the_cards_temperature_scales_the_soft_max_in_pytorch_and_onnx(tiny_model, tmp_path):
+    import json
+    import shutil
+
+    faces = np.random.default_rng(6).integers(0, 256, (8, 48, 48), dtype=np.uint8)
+    plain = load_model(tiny_model)
+    warm = tmp_path / "warm.safetensors"
+    shutil.copyfile(tiny_model / "best.safetensors", warm)
+    warm.with_suffix(".json").write_text(json.dumps({**plain.card, "temperature": 2.0}))
+    scaled = load_model(warm)
+    plain.network_bf16 = scaled.network_bf16 = None  # fp32 passes only, for an exact comparison
+    p, q = plain.predict_proba(faces), scaled.predict_proba(faces)
+    expected = np.sqrt(p) / np.sqrt(p).sum(1, keepdims=True)  # soft-max(logits / 2)
+    np.testing.assert_allclose(q, expected, atol=1e-5)
+    assert (q.argmax(1) == p.argmax(1)).all()
+    exported = load_model(scaled.export_onnx(tmp_path / "warm.onnx"))  # the division is in the graph
+    np.testing.assert_allclose(exported.predict_proba(faces), q, atol=1e-4)
+    warm.with_suffix(".json").write_text(json.dumps({**plain.card, "temperature": 0}))
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        load_model(warm)
 
 
 def test_weights_that_do_not_fit_are_refused(tiny_model, tmp_path):

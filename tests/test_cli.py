@@ -176,9 +176,28 @@ def test_package_model_writes_weights_and_measured_cards(tiny_csv, tmp_path):
     assert set(card["accuracy_with_tta"]) == {"flip", "shift"}
     assert 0 <= card["accuracy_with_tta"]["shift"]["PrivateTest"] <= 1
     assert "PrivateTest (test)" in (out / "m.md").read_text() and "best so far" in (out / "m.md").read_text()
-    from ferlab.classifier import load_model
+    # Temperature scaling: fitted on PublicTest, it lowers the likelihood loss there; PrivateTest
+    # is scored both ways (the figures a user reads in the card).
+    calibration = card["calibration"]
+    assert card["temperature"] > 0 and set(calibration) == {
+        "PrivateTest_calibration_error", "PrivateTest_nll",
+        "PrivateTest_calibration_error_at_temperature_1", "PrivateTest_nll_at_temperature_1"}
+    assert f"soft-max at temperature {card['temperature']}" in (out / "m.md").read_text()
+    import numpy as np
+    from scipy.special import softmax
 
-    assert load_model(out / "m.safetensors").card["name"] == "m"
+    from ferlab.classifier import load_model
+    from ferlab.data import load_fer2013, train_val_test
+    from ferlab.evaluate import classification_metrics, predict_logits
+    from ferlab.models import load_trained
+
+    shipped = load_model(out / "m.safetensors")
+    assert shipped.card["name"] == "m"
+    images, labels = train_val_test(load_fer2013(tiny_csv))["PrivateTest"]
+    logits = predict_logits(load_trained(run)[0], images, precision="fp32")
+    np.testing.assert_allclose(shipped.predict_proba(images), softmax(logits / card["temperature"], axis=1), atol=2e-3)
+    scaled = classification_metrics(labels, logits / card["temperature"])
+    assert calibration["PrivateTest_nll"] == pytest.approx(scaled["loss"], rel=1e-2)
 
 
 def test_package_model_ships_an_int8_onnx_measured_through_onnx_runtime(tiny_csv, tiny_model, tmp_path, capsys):
@@ -201,6 +220,10 @@ def test_package_model_ships_an_int8_onnx_measured_through_onnx_runtime(tiny_csv
     card = json.loads((out / "m-int8.json").read_text())
     assert card["onnx"]["precision"] == "int8" and card["faces_per_second"] > 0
     assert (out / "m-int8.onnx").exists() and not (out / "m-int8.safetensors").exists()
+    # The temperature is the source model's, built into the exported graph; the calibration is
+    # measured again on the int8 model as ONNX Runtime runs it.
+    assert card["temperature"] == json.loads((out / "m.json").read_text())["temperature"]
+    assert set(card["calibration"]) == {"PrivateTest_calibration_error", "PrivateTest_nll"}
     images, labels = train_val_test(load_fer2013(tiny_csv))["PrivateTest"]
     shipped = load_model(out / "m-int8.onnx")
     assert card["accuracy"]["PrivateTest"] == float((shipped.predict(images) == labels).mean())

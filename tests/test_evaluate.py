@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from ferlab.evaluate import TTA_SHIFT, classification_metrics, predict_logits, tta_views
+from ferlab.evaluate import TTA_SHIFT, calibration_error, classification_metrics, predict_logits, tta_views
 
 
 def test_metrics_on_hand_made_predictions():
@@ -21,6 +21,22 @@ def test_metrics_on_hand_made_predictions():
     # attitude: Happy->Surprise is positive->neutral (wrong); Angry<->Disgust stay negative
     assert m["attitude_accuracy"] == 5 / 6
     assert m["loss"] > 0
+
+
+def test_calibration_error():
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    # Four faces said Angry at 0.9 (three right) and two said Disgust at 0.6 (both right):
+    # gaps |0.75 - 0.9| over 4/6 of the faces and |1 - 0.6| over 2/6.
+    probabilities = np.full((6, 7), 0.1 / 6)
+    probabilities[:4, 0], probabilities[4:, 1] = 0.9, 0.6
+    probabilities[4:, [0, 2, 3, 4, 5, 6]] = 0.4 / 6
+    labels[3] = 2
+    assert calibration_error(labels, probabilities) == pytest.approx(4 / 6 * 0.15 + 2 / 6 * 0.4)
+    right = np.eye(7)[labels]  # certain and right: no gap
+    assert calibration_error(labels, right) == 0
+    assert calibration_error(np.zeros(0, int), np.zeros((0, 7))) == 0
+    m = classification_metrics(labels, np.log(probabilities))
+    assert m["calibration_error"] == pytest.approx(calibration_error(labels, probabilities))
 
 
 def test_tta_views_are_the_mirror_and_shifted_copies():
