@@ -35,8 +35,8 @@ class WithPreprocessing(nn.Module):
     """Raw 0..255 pixels (N, 1, 48, 48) float in, probabilities out: the exported graph.
 
     Pixels are normalised in fp32, then cast to the network's own dtype (fp32 or bf16). The
-    soft-max runs at the card's temperature (fitted on PublicTest by `ferlab package-model`)
-    so that a face given 0.7 is right about 70% of the time."""
+    soft-max runs at the card's temperature (fitted on PublicTest by `ferlab package-model`),
+    which brings the probabilities closer to how often their labels are right."""
 
     def __init__(self, model: nn.Module, mean: float, std: float, temperature: float = 1.0):
         super().__init__()
