@@ -20,15 +20,17 @@ class VideoError(ValueError):
 
 
 def analyze_video(
-    path: str | Path, analyzer: Analyzer, out_dir: str | Path, every: int = 1,
+    path: str | Path, analyzer: Analyzer | None = None, out_dir: str | Path = "ferlab-video", every: int = 1,
     annotate: bool = False, progress: bool = True,
 ) -> dict:
-    """Analyze every ``every``-th frame. Writes ``<stem>.timeline.csv`` (one row per face per
+    """Analyze every ``every``-th frame with ``analyzer`` (default: the bundled model and
+    detector) into ``out_dir``. Writes ``<stem>.timeline.csv`` (one row per face per
     analyzed frame, with its timestamp and its track: the same id for the same person from
     frame to frame), ``<stem>.emotions.png`` (the longest tracks over time) and, with
     ``annotate``, ``<stem>.annotated.mp4``. Returns the paths, counts and a summary of each
     track (`summarize_tracks`)."""
     path, out_dir = Path(path), Path(out_dir)
+    analyzer = analyzer or Analyzer()
     if every < 1:
         raise ValueError(f"every must be 1 or more (analyze every k-th frame), not {every}")
     if not path.is_file():

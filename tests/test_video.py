@@ -34,6 +34,18 @@ def test_timeline_plot_and_annotated_video(astronaut, tiny_model, tmp_path):
     assert int(annotated.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
 
 
+def test_package_api_runs_the_bundled_model_by_default(astronaut, tmp_path, monkeypatch):
+    import ferlab
+
+    face = cv2.cvtColor(load_image(astronaut), cv2.COLOR_RGB2BGR)
+    video = tmp_path / "clip.mp4"
+    write_video(video, [face] * 3)
+    monkeypatch.chdir(tmp_path)
+    result = ferlab.analyze_video(video, progress=False)
+    assert (tmp_path / "ferlab-video" / "clip.timeline.csv").samefile(result["timeline"])
+    assert [t["label"] for t in result["tracks"]] == ["Happy"] and result["tracks"][0]["analyzed_frames"] == 3
+
+
 def test_missing_and_broken_videos(tiny_model, tmp_path):
     analyzer = Analyzer(load_model(tiny_model))
     with pytest.raises(VideoError, match="no such file"):
