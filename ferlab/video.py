@@ -142,6 +142,8 @@ def plot_timeline(times: np.ndarray, tracks: dict[int, dict[int, list[float]]], 
     else:
         axes[0, 0].set_title("no face found", fontsize=9)
     axes[-1, 0].set_xlabel("time (s)")
+    if len(times) > 1:  # the video's span, also where no face was found
+        axes[-1, 0].set_xlim(times[0], times[-1])
     fig.suptitle(title)
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
