@@ -193,8 +193,13 @@ def test_package_model_writes_weights_and_measured_cards(tiny_csv, tmp_path):
 
     shipped = load_model(out / "m.safetensors")
     assert shipped.card["name"] == "m"
-    images, labels = train_val_test(load_fer2013(tiny_csv))["PrivateTest"]
-    logits = predict_logits(load_trained(run)[0], images, precision="fp32")
+    splits, network = train_val_test(load_fer2013(tiny_csv)), load_trained(run)[0]
+    val_images, val_labels = splits["PublicTest"]
+    val_logits = predict_logits(network, val_images, precision="fp32")
+    assert (classification_metrics(val_labels, val_logits / card["temperature"])["loss"]
+            <= classification_metrics(val_labels, val_logits)["loss"] + 1e-3)
+    images, labels = splits["PrivateTest"]
+    logits = predict_logits(network, images, precision="fp32")
     np.testing.assert_allclose(shipped.predict_proba(images), softmax(logits / card["temperature"], axis=1), atol=2e-3)
     scaled = classification_metrics(labels, logits / card["temperature"])
     assert calibration["PrivateTest_nll"] == pytest.approx(scaled["loss"], rel=1e-2)
