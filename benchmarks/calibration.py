@@ -15,16 +15,11 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from scipy.special import log_softmax
 
 from ferlab.classifier import load_model
 from ferlab.data import load_fer2013, train_val_test
-from ferlab.evaluate import TTA_VIEWS, calibration_error, fit_temperature
+from ferlab.evaluate import TTA_VIEWS, classification_metrics, fit_temperature
 from ferlab.hardware import machine_description
-
-
-def nll(log_probabilities: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
-    return float(-log_softmax(log_probabilities / temperature, axis=1)[np.arange(len(labels)), labels].mean())
 
 
 def main() -> None:
@@ -44,11 +39,10 @@ def main() -> None:
             temperature = fit_temperature(log_p["PublicTest"], splits["PublicTest"][1])
             for split, lp in log_p.items():
                 labels = splits[split][1]
-                probabilities, scaled = np.exp(lp), np.exp(log_softmax(lp / temperature, axis=1))
-                print(f"| {name} | {tta} | {split} | {(lp.argmax(1) == labels).mean():.2%} "
-                      f"| {probabilities.max(1).mean():.3f} | {calibration_error(labels, probabilities):.2%} "
-                      f"| {nll(lp, labels):.4f} | {temperature:.3f} | {calibration_error(labels, scaled):.2%} "
-                      f"| {nll(lp, labels, temperature):.4f} |")
+                plain, scaled = classification_metrics(labels, lp), classification_metrics(labels, lp / temperature)
+                print(f"| {name} | {tta} | {split} | {plain['accuracy']:.2%} | {np.exp(lp).max(1).mean():.3f} "
+                      f"| {plain['calibration_error']:.2%} | {plain['loss']:.4f} | {temperature:.3f} "
+                      f"| {scaled['calibration_error']:.2%} | {scaled['loss']:.4f} |")
             if tta == "none":
                 reliability[name] = np.exp(log_p["PrivateTest"])
     labels = splits["PrivateTest"][1]
