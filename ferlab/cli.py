@@ -207,11 +207,17 @@ def cmd_predict(args) -> int:
     return 1 if failed else 0
 
 
-def cmd_video(args) -> None:
+def cmd_video(args) -> int:
     from .video import analyze_video
 
-    result = analyze_video(args.video, _analyzer(args), args.out, every=args.every, annotate=args.annotate_video)
+    result = analyze_video(args.video, _analyzer(args), args.out, every=args.every, annotate=args.annotate_video,
+                           progress=not args.quiet, max_seconds=args.max_seconds)
     print(json.dumps(result, indent=2))
+    if result["stopped"] == "interrupted":
+        print(f"ferlab: stopped by Ctrl-C after {result['frames']} frames; what was analyzed is written",
+              file=sys.stderr)
+        return 130
+    return 0
 
 
 def cmd_export(args) -> None:
@@ -368,7 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.set_defaults(func=cmd_predict)
 
     video = commands.add_parser("video", help="emotions over time in a video: timeline CSV and plot")
-    video.add_argument("video", help="a video file OpenCV can read (MP4, AVI, MOV, ...)")
+    video.add_argument("video", help="a video file OpenCV can read (MP4, AVI, MOV, ...), a camera index "
+                                     "(0: the first webcam; stop with Ctrl-C or --max-seconds) or a stream URL (rtsp://, http://)")
+    video.add_argument("--max-seconds", type=float, help="stop after this many seconds of video (default: read to its end)")
+    video.add_argument("--quiet", action="store_true", help="no progress bar")
     video.add_argument("--out", default="ferlab-video", help="output folder (default: %(default)s)")
     video.add_argument("--every", type=int, default=1, help="analyze every k-th frame (default: %(default)s, every frame)")
     video.add_argument("--annotate-video", action="store_true", help="also write an annotated MP4")

@@ -1,10 +1,13 @@
-"""Emotions over time in a video: a per-frame timeline CSV, a plot per face track, an annotated copy."""
+"""Emotions over time in a video file, a camera or a stream: a per-frame timeline CSV, a plot
+per face track, an annotated copy."""
 
 from __future__ import annotations
 
 import csv
 import os
+import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import cv2
 import numpy as np
@@ -20,77 +23,113 @@ class VideoError(ValueError):
 
 
 def analyze_video(
-    path: str | Path, analyzer: Analyzer | None = None, out_dir: str | Path = "ferlab-video", every: int = 1,
-    annotate: bool = False, progress: bool = True,
+    source: str | Path | int, analyzer: Analyzer | None = None, out_dir: str | Path = "ferlab-video",
+    every: int = 1, annotate: bool = False, progress: bool = True, max_seconds: float | None = None,
 ) -> dict:
-    """Analyze every ``every``-th frame with ``analyzer`` (default: the bundled model and
-    detector) into ``out_dir``. Writes ``<stem>.timeline.csv`` (one row per face per
-    analyzed frame, with its timestamp and its track: the same id for the same person from
-    frame to frame), ``<stem>.emotions.png`` (the longest tracks over time) and, with
-    ``annotate``, ``<stem>.annotated.mp4``. Returns the paths, counts and a summary of each
-    track (`summarize_tracks`)."""
-    path, out_dir = Path(path), Path(out_dir)
-    analyzer = analyzer or Analyzer()
+    """Analyze every ``every``-th frame of ``source`` with ``analyzer`` (default: the bundled
+    model and detector) into ``out_dir``. ``source`` is a video file, a camera index (``0``
+    or ``"0"``: the first webcam) or a stream URL (``rtsp://``, ``http://``, ...).
+
+    Writes ``<name>.timeline.csv`` (one row per face per analyzed frame, with its timestamp
+    and its track: the same id for the same person from frame to frame),
+    ``<name>.emotions.png`` (the longest tracks over time) and, with ``annotate``,
+    ``<name>.annotated.mp4``. Reading stops at the end of the video, after ``max_seconds``
+    of it, or at Ctrl-C; in each case what was analyzed is written. Returns the paths,
+    counts, why it stopped and a summary of each track (`summarize_tracks`)."""
     if every < 1:
         raise ValueError(f"every must be 1 or more (analyze every k-th frame), not {every}")
-    if not path.is_file():
-        raise VideoError(f"{path}: no such file")
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise VideoError(f"{path}: not a video OpenCV can open (corrupt, truncated or unsupported codec)")
+    if max_seconds is not None and max_seconds <= 0:
+        raise ValueError(f"max_seconds must be positive, not {max_seconds}")
+    capture, name, is_camera = open_source(source)
+    analyzer = analyzer or Analyzer()
+    out_dir = Path(out_dir)
     fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     out_dir.mkdir(parents=True, exist_ok=True)
-    timeline_path = out_dir / f"{path.stem}.timeline.csv"
+    timeline_path = out_dir / f"{name}.timeline.csv"
     tmp_timeline = timeline_path.with_suffix(".csv.tmp")
     writer_video = None
     times = []  # of each analyzed frame
     tracker = FaceTracker()
     tracks: dict[int, dict[int, list[float]]] = {}  # track -> {analyzed frame index: probabilities}
-    frame_index = analyzed = 0
+    frames = 0
+    stopped = "end"
+    started = time.monotonic()
     with open(tmp_timeline, "w", newline="") as handle:
         table = csv.writer(handle)
         table.writerow(["frame", "time_s", "face", "track", "x", "y", "w", "h", "label", "confidence", *EMOTIONS])
         bar = tqdm(total=total, unit="frame", disable=not progress)
-        while True:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            if frame_index % every == 0:
-                # Timestamps come from the container, so variable frame rates stay right.
-                seconds = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        try:
+            while True:
+                ok, bgr = capture.read()
+                if not ok:
+                    break
+                # Files and streams carry timestamps, so variable frame rates stay right; a
+                # camera's are not reliable on every driver, so it is timed by the clock.
+                seconds = time.monotonic() - started if is_camera else capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                if max_seconds is not None and seconds > max_seconds:
+                    stopped = "max_seconds"
+                    break
+                frame_index, frames = frames, frames + 1
+                bar.update(1)
+                if frame_index % every:
+                    continue
                 rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                 faces, crops = analyzer.faces(rgb)
                 records = analyzer.records(faces, analyzer.model.predict_proba(crops))
                 track_ids = tracker.update([record["box"] for record in records], seconds)
+                times.append(seconds)  # first, so that a Ctrl-C below leaves the frame's rows consistent
                 for i, (record, track) in enumerate(zip(records, track_ids, strict=True)):
                     record["track"] = track
                     probabilities = [record["probabilities"][e] for e in EMOTIONS]
                     table.writerow([frame_index, f"{seconds:.3f}", i, track, *record["box"], record["label"],
                                     record["confidence"], *probabilities])
-                    tracks.setdefault(track, {})[analyzed] = probabilities
-                times.append(seconds)
-                analyzed += 1
+                    tracks.setdefault(track, {})[len(times) - 1] = probabilities
                 if annotate:
                     if writer_video is None:
-                        writer_video = _open_writer(out_dir / f"{path.stem}.annotated.mp4", fps / every, bgr.shape)
+                        writer_video = _open_writer(out_dir / f"{name}.annotated.mp4", fps / every, bgr.shape)
                     writer_video.write(cv2.cvtColor(draw_annotations(rgb, records), cv2.COLOR_RGB2BGR))
-            frame_index += 1
-            bar.update(1)
+        except KeyboardInterrupt:  # how a camera or live stream is stopped: keep what was analyzed
+            stopped = "interrupted"
         bar.close()
     capture.release()
     if writer_video is not None:
         writer_video.release()
-    if frame_index == 0:
+    if not times:
         tmp_timeline.unlink()
-        raise VideoError(f"{path}: the video has no readable frames")
+        if stopped == "interrupted":
+            raise KeyboardInterrupt
+        raise VideoError(f"{source}: the video has no readable frames")
     os.replace(tmp_timeline, timeline_path)
-    plot_path = plot_timeline(np.array(times), tracks, out_dir / f"{path.stem}.emotions.png", path.name)
-    result = {"timeline": str(timeline_path), "plot": str(plot_path), "frames": frame_index,
-              "analyzed_frames": analyzed, "fps": fps, "tracks": summarize_tracks(times, tracks)}
+    plot_path = plot_timeline(np.array(times), tracks, out_dir / f"{name}.emotions.png", str(source))
+    result = {"timeline": str(timeline_path), "plot": str(plot_path), "frames": frames, "analyzed_frames": len(times),
+              "fps": fps, "stopped": stopped, "tracks": summarize_tracks(times, tracks)}
     if writer_video is not None:
-        result["annotated"] = str(out_dir / f"{path.stem}.annotated.mp4")
+        result["annotated"] = str(out_dir / f"{name}.annotated.mp4")
     return result
+
+
+def open_source(source: str | Path | int) -> tuple[cv2.VideoCapture, str, bool]:
+    """An open capture of a video file, camera index or stream URL, the name its output files
+    take, and whether it is a camera."""
+    text = str(source)
+    if isinstance(source, int) or (text.isdigit() and not Path(text).exists()):  # an existing file wins
+        capture = cv2.VideoCapture(int(text))
+        if not capture.isOpened():
+            raise VideoError(f"camera {text}: cannot open it (no such camera, no permission, or in use)")
+        return capture, f"camera{text}", True
+    if "://" in text:
+        capture = cv2.VideoCapture(text)
+        if not capture.isOpened():
+            raise VideoError(f"{text}: cannot open the stream (unreachable, or not a video OpenCV's FFmpeg can read)")
+        return capture, Path(urlparse(text).path).stem or "stream", False
+    path = Path(source)
+    if not path.is_file():
+        raise VideoError(f"{path}: no such file")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise VideoError(f"{path}: not a video OpenCV can open (corrupt, truncated or unsupported codec)")
+    return capture, path.stem, False
 
 
 def summarize_tracks(times: list[float], tracks: dict[int, dict[int, list[float]]]) -> list[dict]:

@@ -280,3 +280,21 @@ def test_ensemble_and_tta_evaluation(tiny_csv, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["models"] == runs and result["tta"] == "shift"
     assert 0 <= result["test_accuracy"] <= 1 and 0 <= result["test_deduplicated_accuracy"] <= 1
+
+
+def test_video_command_stops_at_max_seconds(astronaut, tiny_model, tmp_path, capsys):
+    import cv2
+
+    from ferlab.imageio import load_image
+
+    face = cv2.cvtColor(load_image(astronaut), cv2.COLOR_RGB2BGR)
+    writer = cv2.VideoWriter(str(tmp_path / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, face.shape[1::-1])
+    for _ in range(6):
+        writer.write(face)
+    writer.release()
+    out = tmp_path / "out"
+    assert main(["video", str(tmp_path / "clip.mp4"), "--model", str(tiny_model), "--out", str(out),
+                 "--max-seconds", "0.25", "--quiet"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["stopped"] == "max_seconds" and result["frames"] == 3
+    assert (out / "clip.timeline.csv").exists() and (out / "clip.emotions.png").exists()

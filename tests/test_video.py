@@ -120,3 +120,59 @@ def test_two_faces_keep_their_tracks_when_their_sizes_cross(astronaut, tiny_mode
     assert {row["face"] for row in left} == {"0", "1"}  # its index in the frame changed...
     assert {row["track"] for row in left} == {"0"}  # ...its track did not
     assert {row["track"] for row in right} == {"1"}
+
+
+def test_stream_url_and_max_seconds(astronaut, tiny_model, tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    face = cv2.cvtColor(load_image(astronaut), cv2.COLOR_RGB2BGR)
+    write_video(tmp_path / "live.mp4", [face] * 10)  # 10 frames at 10 fps: 0.0 to 0.9 s
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/live.mp4"
+        result = analyze_video(url, Analyzer(load_model(tiny_model)), tmp_path / "out", progress=False,
+                               max_seconds=0.45)
+    finally:
+        server.shutdown()
+    assert result["stopped"] == "max_seconds" and result["frames"] == 5
+    assert result["timeline"] == str(tmp_path / "out" / "live.timeline.csv")
+    with open(result["timeline"]) as handle:
+        assert [float(row["time_s"]) for row in csv.DictReader(handle)] == pytest.approx([0, 0.1, 0.2, 0.3, 0.4])
+
+
+def test_unknown_camera_and_stream_say_which(tiny_model, tmp_path):
+    analyzer = Analyzer(load_model(tiny_model))
+    with pytest.raises(VideoError, match="camera 97: cannot open it"):
+        analyze_video(97, analyzer, tmp_path, progress=False)
+    with pytest.raises(VideoError, match="http://127.0.0.1:9/none.mp4: cannot open the stream"):
+        analyze_video("http://127.0.0.1:9/none.mp4", analyzer, tmp_path, progress=False)
+    with pytest.raises(ValueError, match="max_seconds must be positive"):
+        analyze_video(97, analyzer, tmp_path, progress=False, max_seconds=0)
+
+
+def test_ctrl_c_keeps_what_was_analyzed(astronaut, tiny_model, tmp_path):
+    face = cv2.cvtColor(load_image(astronaut), cv2.COLOR_RGB2BGR)
+    video = tmp_path / "clip.mp4"
+    write_video(video, [face] * 8)
+    analyzer = Analyzer(load_model(tiny_model))
+    classify, calls = analyzer.model.predict_proba, []
+
+    def interrupted_at_the_fourth_frame(crops):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return classify(crops)
+
+    analyzer.model.predict_proba = interrupted_at_the_fourth_frame
+    result = analyze_video(video, analyzer, tmp_path / "out", annotate=True, progress=False)
+    assert result["stopped"] == "interrupted" and result["analyzed_frames"] == 3
+    with open(result["timeline"]) as handle:
+        assert [int(row["frame"]) for row in csv.DictReader(handle)] == [0, 1, 2]
+    assert result["tracks"][0]["analyzed_frames"] == 3 and (tmp_path / "out" / "clip.emotions.png").exists()
+    assert int(cv2.VideoCapture(result["annotated"]).get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    assert not list((tmp_path / "out").glob("*.tmp"))
