@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import socket
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from importlib import resources
 
 import httpx
@@ -47,18 +49,16 @@ async def load(base: str, clients: int, seconds: float) -> tuple[list, list, flo
     return latencies, errors, elapsed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=200)
-    parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--model")
-    args = parser.parse_args()
+@contextlib.contextmanager
+def ferlab_server(model: str | None = None) -> Iterator[str]:
+    """`ferlab serve` in a subprocess on a free loopback port (bundled model unless ``model``),
+    once it answers; yields its base URL and stops it afterwards."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "ferlab.cli", "serve", "--port", str(port)]
-    if args.model:
-        command += ["--model", args.model]
+    if model:
+        command += ["--model", model]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -68,10 +68,20 @@ def main() -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        latencies, errors, elapsed = asyncio.run(load(base, args.clients, args.seconds))
+        yield base
     finally:
         server.terminate()
         server.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--model")
+    args = parser.parse_args()
+    with ferlab_server(args.model) as base:
+        latencies, errors, elapsed = asyncio.run(load(base, args.clients, args.seconds))
     done = len(latencies)
     quantiles = statistics.quantiles(latencies, n=100) if done > 1 else [float("nan")] * 99
     print(f"{args.clients} clients for {elapsed:.1f} s on loopback: {done} requests ok, {len(errors)} errors "

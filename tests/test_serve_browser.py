@@ -1,6 +1,8 @@
-"""End to end in a real headless Chromium: load the page, upload a face photo, read what it drew."""
+"""End to end in a real headless Chromium: load the page, upload a face photo or show it a
+webcam, read what it drew."""
 
 import contextlib
+import re
 import shutil
 import socket
 import threading
@@ -15,6 +17,8 @@ from ferlab.predict import Analyzer
 from ferlab.serve import create_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed")
 
 
@@ -46,10 +50,8 @@ def server(tiny_model):
 def test_upload_draws_boxes_labels_and_bars(server, astronaut, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=flags)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone-sized screen
         page.goto(server)
         page.set_input_files("#file", str(astronaut))
@@ -72,6 +74,44 @@ def test_upload_draws_boxes_labels_and_bars(server, astronaut, tmp_path):
         page.screenshot(path=str(tmp_path / "serve.png"), full_page=True)
         browser.close()
     assert (tmp_path / "serve.png").stat().st_size > 10_000
+
+
+def write_y4m(path, rgb, frames=5):
+    """``frames`` copies of ``rgb`` as a Y4M video, the format Chromium's fake webcam plays."""
+    import cv2
+
+    height, width = rgb.shape[:2]
+    with open(path, "wb") as handle:
+        handle.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            handle.write(b"FRAME\n" + cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).tobytes())
+
+
+def test_live_webcam_analyzes_frame_after_frame_until_stopped(server, astronaut, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from ferlab.imageio import load_image
+
+    camera = tmp_path / "camera.y4m"
+    write_y4m(camera, load_image(astronaut))
+    fake_webcam = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                   f"--use-file-for-fake-video-capture={camera}"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS + fake_webcam)
+        page = browser.new_page()
+        page.goto(server)
+        page.click("#camera")
+        page.click("#live")
+        page.wait_for_function("() => window.liveFrames >= 3", timeout=30_000)
+        assert re.fullmatch(r"Live: 1 face found, [\d.]+ frames/s\.", page.inner_text("#status"))
+        assert page.inner_text("#live") == "Stop live" and page.locator(".face").count() == 1
+        page.click("#live")
+        assert page.inner_text("#live") == "Start live"
+        time.sleep(0.5)  # the frame that was out when it stopped comes back but is not counted
+        frames = page.evaluate("() => window.liveFrames")
+        time.sleep(1.0)
+        assert page.evaluate("() => window.liveFrames") == frames
+        browser.close()
 
 
 def test_a_slow_client_is_cut_off_without_blocking_others(tiny_model, astronaut):
