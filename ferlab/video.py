@@ -60,10 +60,7 @@ def analyze_video(
         table.writerow(["frame", "time_s", "face", "track", "x", "y", "w", "h", "label", "confidence", *EMOTIONS])
         bar = tqdm(total=total, unit="frame", disable=not progress)
         try:
-            while True:
-                ok, bgr = capture.read()
-                if not ok:
-                    break
+            while capture.grab():  # decodes; only analyzed frames are converted to pixels (retrieve)
                 # Files and streams carry timestamps, so variable frame rates stay right; a
                 # camera's are not reliable on every driver, so it is timed by the clock.
                 seconds = time.monotonic() - started if is_camera else capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
@@ -74,6 +71,9 @@ def analyze_video(
                 bar.update(1)
                 if frame_index % every:
                     continue
+                ok, bgr = capture.retrieve()
+                if not ok:
+                    break
                 rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                 faces, crops = analyzer.faces(rgb)
                 records = analyzer.records(faces, analyzer.model.predict_proba(crops))
