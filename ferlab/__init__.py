@@ -4,10 +4,10 @@ from .classifier import ExpressionClassifier, load_model
 from .data import EMOTIONS, FER2013, DataFormatError, load_fer2013
 from .models import create_model, list_models
 from .predict import Analyzer, analyze
-from .video import analyze_video
+from .video import VideoFrame, VideoStream, analyze_video
 
 __version__ = "0.1.0"
 __all__ = [
-    "EMOTIONS", "FER2013", "Analyzer", "DataFormatError", "ExpressionClassifier",
+    "EMOTIONS", "FER2013", "Analyzer", "DataFormatError", "ExpressionClassifier", "VideoFrame", "VideoStream",
     "analyze", "analyze_video", "create_model", "list_models", "load_fer2013", "load_model",
 ]

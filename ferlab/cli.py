@@ -208,11 +208,15 @@ def cmd_predict(args) -> int:
 
 
 def cmd_video(args) -> int:
-    from .video import analyze_video
+    from .video import VideoFrame, analyze_video
+
+    def print_frame(frame: VideoFrame) -> None:
+        print(json.dumps({"frame": frame.index, "time_s": round(frame.time_s, 3), "faces": frame.faces}), flush=True)
 
     result = analyze_video(args.video, _analyzer(args), args.out, every=args.every, annotate=args.annotate_video,
-                           progress=not args.quiet, max_seconds=args.max_seconds)
-    print(json.dumps(result, indent=2))
+                           progress=not args.quiet, max_seconds=args.max_seconds,
+                           on_frame=print_frame if args.jsonl else None)
+    print(json.dumps(result, indent=2), file=sys.stderr if args.jsonl else sys.stdout)
     if result["stopped"] == "interrupted":
         print(f"ferlab: stopped by Ctrl-C after {result['frames']} frames; what was analyzed is written",
               file=sys.stderr)
@@ -378,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "(0: the first webcam; stop with Ctrl-C or --max-seconds) or a stream URL (rtsp://, http://)")
     video.add_argument("--max-seconds", type=float, help="stop after this many seconds of video (default: read to its end)")
     video.add_argument("--quiet", action="store_true", help="no progress bar")
+    video.add_argument("--jsonl", action="store_true",
+                       help="print each analyzed frame's faces as a JSON line as it comes (the summary goes to stderr)")
     video.add_argument("--out", default="ferlab-video", help="output folder (default: %(default)s)")
     video.add_argument("--every", type=int, default=1, help="analyze every k-th frame (default: %(default)s, every frame)")
     video.add_argument("--annotate-video", action="store_true", help="also write an annotated MP4")

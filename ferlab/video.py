@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import os
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -22,13 +24,86 @@ class VideoError(ValueError):
     """The video cannot be read; the message names it and says why."""
 
 
+@dataclass
+class VideoFrame:
+    """One analyzed frame: its index in the source, its time, and a record per face
+    (`ferlab.analyze`'s, plus ``"track"``: the same id for the same person across frames)."""
+
+    index: int
+    time_s: float
+    faces: list[dict]
+    rgb: np.ndarray = field(repr=False)
+
+
+class VideoStream:
+    """The faces in every ``every``-th frame of a video file, a camera or a stream URL, tracked
+    from frame to frame; iterate over it for `VideoFrame`s as they are analyzed::
+
+        with ferlab.VideoStream(0, max_seconds=60) as video:  # the first webcam, for a minute
+            for frame in video:
+                print(frame.time_s, [(face["track"], face["label"]) for face in frame.faces])
+
+    ``source``: a file, a camera index (``0`` or ``"0"``; an existing file of that name wins)
+    or a URL OpenCV's FFmpeg reads (``rtsp://``, ``http://``, ...). Once iteration ends,
+    ``frames`` counts the frames read and ``stopped`` says why: "end" or "max_seconds".
+    """
+
+    def __init__(self, source: str | Path | int, analyzer: Analyzer | None = None, every: int = 1,
+                 max_seconds: float | None = None) -> None:
+        if every < 1:
+            raise ValueError(f"every must be 1 or more (analyze every k-th frame), not {every}")
+        if max_seconds is not None and max_seconds <= 0:
+            raise ValueError(f"max_seconds must be positive, not {max_seconds}")
+        self.every, self.max_seconds = every, max_seconds
+        self.capture, self.name, self.is_camera = open_source(source)
+        self.analyzer = analyzer or Analyzer()
+        self.fps = self.capture.get(cv2.CAP_PROP_FPS) or 0.0
+        self.total = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None  # None: live, or not known
+        self.frames = 0
+        self.stopped: str | None = None
+
+    def __iter__(self) -> Iterator[VideoFrame]:
+        tracker = FaceTracker()
+        started = time.monotonic()
+        while self.capture.grab():  # decodes; only analyzed frames are converted to pixels (retrieve)
+            # Files and streams carry timestamps, so variable frame rates stay right; a
+            # camera's are not reliable on every driver, so it is timed by the clock.
+            seconds = time.monotonic() - started if self.is_camera else self.capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
+            if self.max_seconds is not None and seconds > self.max_seconds:
+                self.stopped = "max_seconds"
+                return
+            index, self.frames = self.frames, self.frames + 1
+            if index % self.every:
+                continue
+            ok, bgr = self.capture.retrieve()
+            if not ok:
+                break
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            faces, crops = self.analyzer.faces(rgb)
+            records = self.analyzer.records(faces, self.analyzer.model.predict_proba(crops))
+            for record, track in zip(records, tracker.update([r["box"] for r in records], seconds), strict=True):
+                record["track"] = track
+            yield VideoFrame(index, seconds, records, rgb)
+        self.stopped = "end"
+
+    def close(self) -> None:
+        self.capture.release()
+
+    def __enter__(self) -> VideoStream:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
 def analyze_video(
     source: str | Path | int, analyzer: Analyzer | None = None, out_dir: str | Path = "ferlab-video",
     every: int = 1, annotate: bool = False, progress: bool = True, max_seconds: float | None = None,
+    on_frame: Callable[[VideoFrame], None] | None = None,
 ) -> dict:
-    """Analyze every ``every``-th frame of ``source`` with ``analyzer`` (default: the bundled
-    model and detector) into ``out_dir``. ``source`` is a video file, a camera index (``0``
-    or ``"0"``: the first webcam) or a stream URL (``rtsp://``, ``http://``, ...).
+    """Analyze every ``every``-th frame of ``source`` (a video file, a camera index or a stream
+    URL, as `VideoStream` takes) with ``analyzer`` (default: the bundled model and detector)
+    into ``out_dir``; ``on_frame`` is called with each `VideoFrame` as it comes.
 
     Writes ``<name>.timeline.csv`` (one row per face per analyzed frame, with its timestamp
     and its track: the same id for the same person from frame to frame),
@@ -36,76 +111,51 @@ def analyze_video(
     ``<name>.annotated.mp4``. Reading stops at the end of the video, after ``max_seconds``
     of it, or at Ctrl-C; in each case what was analyzed is written. Returns the paths,
     counts, why it stopped and a summary of each track (`summarize_tracks`)."""
-    if every < 1:
-        raise ValueError(f"every must be 1 or more (analyze every k-th frame), not {every}")
-    if max_seconds is not None and max_seconds <= 0:
-        raise ValueError(f"max_seconds must be positive, not {max_seconds}")
-    capture, name, is_camera = open_source(source)
-    analyzer = analyzer or Analyzer()
     out_dir = Path(out_dir)
-    fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
-    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    timeline_path = out_dir / f"{name}.timeline.csv"
-    tmp_timeline = timeline_path.with_suffix(".csv.tmp")
-    writer_video = None
-    times = []  # of each analyzed frame
-    tracker = FaceTracker()
-    tracks: dict[int, dict[int, list[float]]] = {}  # track -> {analyzed frame index: probabilities}
-    frames = 0
-    stopped = "end"
-    started = time.monotonic()
-    with open(tmp_timeline, "w", newline="") as handle:
-        table = csv.writer(handle)
-        table.writerow(["frame", "time_s", "face", "track", "x", "y", "w", "h", "label", "confidence", *EMOTIONS])
-        bar = tqdm(total=total, unit="frame", disable=not progress)
-        try:
-            while capture.grab():  # decodes; only analyzed frames are converted to pixels (retrieve)
-                # Files and streams carry timestamps, so variable frame rates stay right; a
-                # camera's are not reliable on every driver, so it is timed by the clock.
-                seconds = time.monotonic() - started if is_camera else capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-                if max_seconds is not None and seconds > max_seconds:
-                    stopped = "max_seconds"
-                    break
-                frame_index, frames = frames, frames + 1
-                bar.update(1)
-                if frame_index % every:
-                    continue
-                ok, bgr = capture.retrieve()
-                if not ok:
-                    break
-                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                faces, crops = analyzer.faces(rgb)
-                records = analyzer.records(faces, analyzer.model.predict_proba(crops))
-                track_ids = tracker.update([record["box"] for record in records], seconds)
-                times.append(seconds)  # first, so that a Ctrl-C below leaves the frame's rows consistent
-                for i, (record, track) in enumerate(zip(records, track_ids, strict=True)):
-                    record["track"] = track
-                    probabilities = [record["probabilities"][e] for e in EMOTIONS]
-                    table.writerow([frame_index, f"{seconds:.3f}", i, track, *record["box"], record["label"],
-                                    record["confidence"], *probabilities])
-                    tracks.setdefault(track, {})[len(times) - 1] = probabilities
-                if annotate:
-                    if writer_video is None:
-                        writer_video = _open_writer(out_dir / f"{name}.annotated.mp4", fps / every, bgr.shape)
-                    writer_video.write(cv2.cvtColor(draw_annotations(rgb, records), cv2.COLOR_RGB2BGR))
-        except KeyboardInterrupt:  # how a camera or live stream is stopped: keep what was analyzed
-            stopped = "interrupted"
-        bar.close()
-    capture.release()
+    with VideoStream(source, analyzer, every, max_seconds) as video:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        timeline_path = out_dir / f"{video.name}.timeline.csv"
+        video_path = out_dir / f"{video.name}.annotated.mp4"
+        tmp_timeline = timeline_path.with_suffix(".csv.tmp")
+        writer_video = None
+        times = []  # of each analyzed frame
+        tracks: dict[int, dict[int, list[float]]] = {}  # track -> {analyzed frame index: probabilities}
+        with open(tmp_timeline, "w", newline="") as handle:
+            table = csv.writer(handle)
+            table.writerow(["frame", "time_s", "face", "track", "x", "y", "w", "h", "label", "confidence", *EMOTIONS])
+            bar = tqdm(total=video.total and -(-video.total // every), unit="frame", disable=not progress)
+            try:
+                for frame in video:
+                    times.append(frame.time_s)  # first, so that a Ctrl-C below leaves the frame's rows consistent
+                    for i, record in enumerate(frame.faces):
+                        probabilities = [record["probabilities"][e] for e in EMOTIONS]
+                        table.writerow([frame.index, f"{frame.time_s:.3f}", i, record["track"], *record["box"],
+                                        record["label"], record["confidence"], *probabilities])
+                        tracks.setdefault(record["track"], {})[len(times) - 1] = probabilities
+                    if annotate:
+                        if writer_video is None:
+                            writer_video = _open_writer(video_path, video.fps / every, frame.rgb.shape)
+                        writer_video.write(cv2.cvtColor(draw_annotations(frame.rgb, frame.faces), cv2.COLOR_RGB2BGR))
+                    if on_frame is not None:
+                        on_frame(frame)
+                    bar.update(1)
+            except KeyboardInterrupt:  # how a camera or live stream is stopped: keep what was analyzed
+                video.stopped = "interrupted"
+            bar.close()
     if writer_video is not None:
         writer_video.release()
     if not times:
         tmp_timeline.unlink()
-        if stopped == "interrupted":
+        if video.stopped == "interrupted":
             raise KeyboardInterrupt
         raise VideoError(f"{source}: the video has no readable frames")
     os.replace(tmp_timeline, timeline_path)
-    plot_path = plot_timeline(np.array(times), tracks, out_dir / f"{name}.emotions.png", str(source))
-    result = {"timeline": str(timeline_path), "plot": str(plot_path), "frames": frames, "analyzed_frames": len(times),
-              "fps": fps, "stopped": stopped, "tracks": summarize_tracks(times, tracks)}
+    plot_path = plot_timeline(np.array(times), tracks, out_dir / f"{video.name}.emotions.png", str(source))
+    result = {"timeline": str(timeline_path), "plot": str(plot_path), "frames": video.frames,
+              "analyzed_frames": len(times), "fps": video.fps, "stopped": video.stopped,
+              "tracks": summarize_tracks(times, tracks)}
     if writer_video is not None:
-        result["annotated"] = str(out_dir / f"{name}.annotated.mp4")
+        result["annotated"] = str(video_path)
     return result
 
 

@@ -298,3 +298,11 @@ def test_video_command_stops_at_max_seconds(astronaut, tiny_model, tmp_path, cap
     result = json.loads(capsys.readouterr().out)
     assert result["stopped"] == "max_seconds" and result["frames"] == 3
     assert (out / "clip.timeline.csv").exists() and (out / "clip.emotions.png").exists()
+
+    assert main(["video", str(tmp_path / "clip.mp4"), "--model", str(tiny_model), "--out", str(out),
+                 "--every", "2", "--jsonl", "--quiet"]) == 0
+    printed = capsys.readouterr()
+    frames = [json.loads(line) for line in printed.out.splitlines()]
+    assert [f["frame"] for f in frames] == [0, 2, 4] and [f["time_s"] for f in frames] == [0.0, 0.2, 0.4]
+    assert [[face["track"] for face in f["faces"]] for f in frames] == [[0], [0], [0]]
+    assert json.loads(printed.err)["analyzed_frames"] == 3

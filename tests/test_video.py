@@ -7,7 +7,7 @@ import pytest
 from ferlab.classifier import load_model
 from ferlab.imageio import load_image
 from ferlab.predict import Analyzer
-from ferlab.video import VideoError, analyze_video
+from ferlab.video import VideoError, VideoStream, analyze_video
 
 
 def write_video(path, frames):
@@ -176,3 +176,18 @@ def test_ctrl_c_keeps_what_was_analyzed(astronaut, tiny_model, tmp_path):
     assert result["tracks"][0]["analyzed_frames"] == 3 and (tmp_path / "out" / "clip.emotions.png").exists()
     assert int(cv2.VideoCapture(result["annotated"]).get(cv2.CAP_PROP_FRAME_COUNT)) == 3
     assert not list((tmp_path / "out").glob("*.tmp"))
+
+
+def test_video_stream_yields_tracked_frames_as_they_come(astronaut, tiny_model, tmp_path):
+    face = cv2.cvtColor(load_image(astronaut), cv2.COLOR_RGB2BGR)
+    video = tmp_path / "clip.mp4"
+    write_video(video, [face] * 5 + [face * 0 + 127] * 2)
+    with VideoStream(video, Analyzer(load_model(tiny_model)), every=2) as stream:
+        assert stream.total == 7 and stream.fps == pytest.approx(10)
+        frames = list(stream)
+    assert [f.index for f in frames] == [0, 2, 4, 6] and stream.frames == 7 and stream.stopped == "end"
+    assert [f.time_s for f in frames] == pytest.approx([0.0, 0.2, 0.4, 0.6], abs=0.01)
+    assert [[face["track"] for face in f.faces] for f in frames] == [[0], [0], [0], []]
+    assert frames[0].rgb.shape == face.shape and frames[0].faces[0]["label"] in frames[0].faces[0]["probabilities"]
+    with VideoStream(video, Analyzer(load_model(tiny_model)), max_seconds=0.15) as stream:
+        assert len(list(stream)) == 2 and stream.stopped == "max_seconds"
