@@ -377,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(predict)
     predict.set_defaults(func=cmd_predict)
 
-    video = commands.add_parser("video", help="emotions over time in a video: timeline CSV and plot")
+    video = commands.add_parser("video", help="emotions over time in a video, camera or stream: timeline CSV and plot")
     video.add_argument("video", help="a video file OpenCV can read (MP4, AVI, MOV, ...), a camera index "
                                      "(0: the first webcam; stop with Ctrl-C or --max-seconds) or a stream URL (rtsp://, http://)")
     video.add_argument("--max-seconds", type=float, help="stop after this many seconds of video (default: read to its end)")
