@@ -55,8 +55,8 @@ class VideoStream:
         if max_seconds is not None and max_seconds <= 0:
             raise ValueError(f"max_seconds must be positive, not {max_seconds}")
         self.every, self.max_seconds = every, max_seconds
+        self.analyzer = analyzer or Analyzer()  # first: a model that fails to load leaves no capture open
         self.capture, self.name, self.is_camera = open_source(source)
-        self.analyzer = analyzer or Analyzer()
         self.fps = self.capture.get(cv2.CAP_PROP_FPS) or 0.0
         self.total = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None  # None: live, or not known
         self.frames = 0
