@@ -1,4 +1,4 @@
-"""From how many faces per pass bf16 beats fp32: the classifier's ``BF16_MIN_FACES``.
+"""From how many faces per pass bf16 beats fp32: ``ferlab.torch_classifier.BF16_MIN_FACES``.
 
     python benchmarks/bf16_threshold.py [--model NAME_OR_PATH ...]
 """
@@ -34,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{machine_description()}; ms per pass, fp32 / bf16")
     for name in args.model:
-        classifier = load_model(name)
+        classifier = load_model(name, backend="torch")
         if classifier.network_bf16 is None:
             raise SystemExit("this CPU has no native bf16: the classifier always runs fp32")
         for faces in (1, 2, 4, 8, 16):

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ferlab.classifier import DEFAULT_BATCH_SIZE, load_model
-from ferlab.evaluate import TTA_MODES
 from ferlab.hardware import machine_description
+from ferlab.tta import TTA_MODES
 
 
 def main() -> None:
@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     faces = np.random.default_rng(0).integers(0, 256, (args.faces, 48, 48), dtype=np.uint8)
-    model = load_model(args.model, tta=args.tta)
+    model = load_model(args.model, tta=args.tta, backend="torch")
     model.batch_size = args.batch_size
     print(f"machine: {machine_description()}; "
           f"model {model.card['model']} {model.card.get('model_options', {})}, tta {args.tta}")

@@ -3,7 +3,7 @@
 The photo is the bundled astronaut portrait placed on a 640x480 canvas. Reports the median
 of many runs per detector, and the share spent detecting.
 
-    python benchmarks/photo_latency.py [--model PATH] [--runs 50] [--tta shift]
+    python benchmarks/photo_latency.py [--model PATH] [--runs 50] [--tta shift] [--backend onnx]
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from importlib import resources
 
 import numpy as np
 
-from ferlab.classifier import load_model
+from ferlab.classifier import BACKENDS, load_model
 from ferlab.detect import DETECTORS, detect_faces
-from ferlab.evaluate import TTA_MODES
 from ferlab.hardware import machine_description
 from ferlab.imageio import load_image
 from ferlab.predict import Analyzer
+from ferlab.tta import TTA_MODES
 
 
 def main() -> None:
@@ -28,12 +28,15 @@ def main() -> None:
     parser.add_argument("--model", help="default: the bundled model")
     parser.add_argument("--tta", default="none", choices=TTA_MODES, help="test-time augmentation")
     parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--backend", default="auto", choices=BACKENDS,
+                        help="auto: PyTorch where installed, else ONNX Runtime (ferlab.load_model)")
     args = parser.parse_args()
     portrait = load_image(str(resources.files("ferlab") / "assets" / "astronaut.jpg"))
     photo = np.full((480, 640, 3), 90, np.uint8)
     photo[:480, 64:576] = portrait[:480]
-    model = load_model(args.model, tta=args.tta)
-    print(f"{machine_description()}; 640x480 photo, one face; median of {args.runs} runs; tta {args.tta}")
+    model = load_model(args.model, tta=args.tta, backend=args.backend)
+    print(f"{machine_description()}; 640x480 photo, one face; median of {args.runs} runs; tta {args.tta}; "
+          f"classifier on {type(model).__name__}")
     for name in DETECTORS:
         analyzer = Analyzer(model, detector=name)
         analyzer.analyze(photo)  # warm-up

@@ -2,7 +2,6 @@
 
 from .classifier import ExpressionClassifier, load_model
 from .data import EMOTIONS, FER2013, DataFormatError, load_fer2013
-from .models import create_model, list_models
 from .predict import Analyzer, analyze
 from .video import VideoFrame, VideoStream, analyze_video
 
@@ -11,3 +10,13 @@ __all__ = [
     "EMOTIONS", "FER2013", "Analyzer", "DataFormatError", "ExpressionClassifier", "VideoFrame", "VideoStream",
     "analyze", "analyze_video", "create_model", "list_models", "load_fer2013", "load_model",
 ]
+
+
+def __getattr__(name: str):
+    # The model registry needs PyTorch (the training extra); recognizing expressions does
+    # not, so `import ferlab` loads it only when asked for.
+    if name in ("create_model", "list_models"):
+        from . import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module 'ferlab' has no attribute {name!r}")

@@ -7,69 +7,37 @@
 Faces are FER2013-framed grayscale crops; the probabilities follow FER2013's label order
 (`ferlab.EMOTIONS`). Normalisation comes from the model's card, so weights and
 preprocessing cannot drift apart.
+
+This module needs no PyTorch: each bundled model ships both as safetensors (run by PyTorch,
+`ferlab.torch_classifier`, when it is installed) and as an ONNX twin exported from those
+weights (run by ONNX Runtime), so ``pip install ferlab`` without the training extra still
+recognizes expressions.
 """
 
 from __future__ import annotations
 
-import copy
 import json
-import tempfile
+import os
 import time
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import fx, nn
-from torch.fx.experimental.optimization import fuse
 
 from .data import EMOTIONS, IMAGE_SIZE
-from .evaluate import TTA_VIEWS, bf16_is_native, check_tta, evaluate_predictions, tta_views
-from .models import load_trained
+from .tta import TTA_VIEWS, average_views, check_tta, tta_views
 
 BUNDLED = "default"
 BUNDLED_SUFFIXES = (".safetensors", ".onnx")
+BACKENDS = ("auto", "torch", "onnx")
+TRAIN_EXTRA = 'pip install "ferlab[train]"'
+
+# Measured on the 2-core CPU (benchmarks/classifier_throughput.py): batches of 64 keep a
+# batch's activations in cache and run about twice as fast per face as batches of 512.
+DEFAULT_BATCH_SIZE = 64
 
 
-class WithPreprocessing(nn.Module):
-    """Raw 0..255 pixels (N, 1, 48, 48) float in, probabilities out: the exported graph.
-
-    Pixels are normalised in fp32, then cast to the network's own dtype (fp32 or bf16). The
-    soft-max runs at the card's temperature (fitted on PublicTest by `ferlab package-model`),
-    which brings the probabilities closer to how often their labels are right."""
-
-    def __init__(self, model: nn.Module, mean: float, std: float, temperature: float = 1.0):
-        super().__init__()
-        if not temperature > 0:
-            raise ValueError(f"the card's temperature must be positive, not {temperature}")
-        self.model = model
-        self.scale = 1.0 / (255.0 * std)
-        self.shift = mean / std
-        self.temperature = temperature
-
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        normalised = pixels * self.scale - self.shift
-        dtype = next(self.model.parameters()).dtype
-        if normalised.dtype != dtype:  # checked here so that the exported fp32 graph has no cast
-            normalised = normalised.to(dtype)
-        logits = self.model(normalised).float()
-        if self.temperature != 1.0:  # decided when the graph is built: a model without one exports no division
-            logits = logits / self.temperature
-        return torch.softmax(logits, dim=1)
-
-
-def average_views(probabilities: np.ndarray) -> np.ndarray:
-    """One face's probabilities from those of its TTA views (V, N, 7): the soft-max of the
-    views' mean log-probability, which equals the soft-max of their mean logits, the average
-    `ferlab.evaluate.predict_logits` takes and so every TTA figure in a model card."""
-    if len(probabilities) == 1:
-        return probabilities[0]
-    mean_log = np.log(np.maximum(probabilities, np.finfo(np.float32).tiny)).mean(0)
-    exp = np.exp(mean_log - mean_log.max(1, keepdims=True))
-    return (exp / exp.sum(1, keepdims=True)).astype(np.float32)
-
-
-def _check_faces(faces) -> np.ndarray:
+def check_faces(faces) -> np.ndarray:
     faces = np.asarray(faces)
     if faces.ndim == 2:
         faces = faces[None]
@@ -81,55 +49,23 @@ def _check_faces(faces) -> np.ndarray:
     return faces
 
 
-# Measured on the 2-core CPU (benchmarks/classifier_throughput.py): batches of 64 keep a
-# batch's activations in cache and run about twice as fast per face as batches of 512.
-# Passes of 2 faces or more run in bf16 (default network: 2.0 vs 2.8 ms for 2 faces, 2.9 vs
-# 6.1 ms for 8; benchmarks/bf16_threshold.py), a single face in fp32 (exact, and as quick).
-# The bf16 copy of the network holds its weights in bf16 once: autocast re-cast every weight
-# on every call, which cost about 40% of the throughput and made bf16 pay only from about 8
-# faces.
-DEFAULT_BATCH_SIZE = 64
-BF16_MIN_FACES = 2
-
-
-class _LeafModuleTracer(fx.Tracer):
-    """Traces down to modules without children and keeps those whole, so a layer that picks
-    its code at run time (fast_cnn's pooling: grad mode, ONNX export) still does so."""
-
-    def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
-        return not any(module.children())
-
-
-def fold_batch_norms(model: nn.Module) -> nn.Module:
-    """A copy of an evaluation-mode model with each batch norm folded into the convolution
-    before it: the same outputs with one pass over the activations fewer per layer."""
-    graph = _LeafModuleTracer().trace(model)
-    return fuse(fx.GraphModule(model, graph), no_trace=True)
-
-
 class ExpressionClassifier:
     """A FER classifier: ``predict_proba`` and ``predict`` on uint8 (N, 48, 48) faces.
 
-    ``tta`` (test-time augmentation, see `ferlab.evaluate.tta_views`): "flip" averages the
-    logits of each face and its mirror image, "shift" also of 2-pixel shifts (10 views).
+    ``tta`` (test-time augmentation, see `ferlab.tta`): "flip" averages the logits of each
+    face and its mirror image, "shift" also of 2-pixel shifts (10 views). Subclasses run the
+    network: `ferlab.torch_classifier.TorchExpressionClassifier`, `OnnxExpressionClassifier`.
     """
 
     labels = EMOTIONS
 
-    def __init__(self, model: nn.Module, card: dict, batch_size: int = DEFAULT_BATCH_SIZE, tta: str = "none"):
+    def __init__(self, card: dict, batch_size: int = DEFAULT_BATCH_SIZE, tta: str = "none"):
         self.card = card
         self.batch_size = batch_size
         self.tta = check_tta(tta)
-        normalisation = card["input"]
-        model = fold_batch_norms(model.eval())
-        self.network = WithPreprocessing(model, normalisation["mean"], normalisation["std"],
-                                         card.get("temperature", 1.0)).eval()
-        self.network = self.network.to(memory_format=torch.channels_last)
-        self.network_bf16 = copy.deepcopy(self.network).to(torch.bfloat16) if bf16_is_native() else None
 
-    @torch.inference_mode()
     def predict_proba(self, faces) -> np.ndarray:
-        faces = _check_faces(faces)
+        faces = check_faces(faces)
         out = []
         # All views of a face go through the network in one pass (one face's 10 views cost
         # about what one view does), with passes kept near batch_size rows.
@@ -142,9 +78,7 @@ class ExpressionClassifier:
 
     def _probabilities(self, pixels: np.ndarray) -> np.ndarray:
         """Probabilities (n, 7) for raw 0..255 float32 pixels (n, 1, 48, 48)."""
-        use_bf16 = self.network_bf16 is not None and len(pixels) >= BF16_MIN_FACES
-        network = self.network_bf16 if use_bf16 else self.network
-        return network(torch.from_numpy(pixels).contiguous(memory_format=torch.channels_last)).numpy()
+        raise NotImplementedError
 
     def predict(self, faces) -> np.ndarray:
         return self.predict_proba(faces).argmax(1)
@@ -160,80 +94,43 @@ class ExpressionClassifier:
             best = max(best, len(faces) / (time.perf_counter() - start))
         return best
 
-    def export_onnx(self, path: str | Path, calibration_faces: np.ndarray | None = None) -> Path:
-        """Write the model (preprocessing and soft-max included) as ONNX, with its card beside it.
-
-        With ``calibration_faces`` (uint8 (N, 48, 48) training faces; a thousand is plenty)
-        weights and activations are stored as int8, their ranges measured on those faces
-        (ONNX Runtime's static quantization): a file a quarter of the size that ONNX Runtime
-        runs faster on CPUs with int8 instructions. The card records this in ``onnx``."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        card = dict(self.card)
-        if calibration_faces is None:
-            self._export_fp32(path)
-        else:
-            faces = _check_faces(calibration_faces)
-            with tempfile.TemporaryDirectory() as tmp:
-                fp32 = Path(tmp) / "fp32.onnx"
-                self._export_fp32(fp32)
-                _quantize_int8(fp32, path, faces)
-            card["onnx"] = {"precision": "int8", "calibration_faces": len(faces)}
-        path.with_suffix(".json").write_text(json.dumps(card, indent=2))
-        return path
-
-    def _export_fp32(self, path: Path) -> None:
-        example = torch.zeros(2, 1, IMAGE_SIZE, IMAGE_SIZE)
-        torch.onnx.export(
-            self.network, (example,), str(path), input_names=["pixels"], output_names=["probabilities"],
-            dynamic_axes={"pixels": {0: "batch"}, "probabilities": {0: "batch"}}, dynamo=False,
-        )
-
-
-def _quantize_int8(source: Path, target: Path, faces: np.ndarray, batch_size: int = 64) -> None:
-    """Static int8 quantization of an fp32 ONNX classifier, activation ranges from ``faces``."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    class FaceBatches(CalibrationDataReader):
-        def __init__(self):
-            self.batches = (faces[i : i + batch_size, None].astype(np.float32) for i in range(0, len(faces), batch_size))
-
-        def get_next(self) -> dict | None:
-            batch = next(self.batches, None)
-            return None if batch is None else {"pixels": batch}
-
-    prepared = source.with_name("prepared.onnx")
-    quant_pre_process(str(source), str(prepared))  # shape inference and graph clean-up first, as ORT advises
-    # QDQ format: ORT's other format (QOperator) mis-quantized this graph in onnxruntime 1.32
-    # (1.6% accuracy on PublicTest), while QDQ kept the fp32 model's accuracy within 0.6 points.
-    # Only the layers with weights (and pooling between them) go int8: the soft-max stays fp32,
-    # so probabilities still sum to 1 rather than moving in steps of 1/255.
-    quantize_static(
-        str(prepared), str(target), FaceBatches(), quant_format=QuantFormat.QDQ, per_channel=True,
-        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-        op_types_to_quantize=["Conv", "Gemm", "MaxPool"],
-    )
-
 
 class OnnxExpressionClassifier(ExpressionClassifier):
-    """The same API on ONNX Runtime (a model written by `ExpressionClassifier.export_onnx`)."""
+    """The same API on ONNX Runtime (a model written by `TorchExpressionClassifier.export_onnx`)."""
 
     def __init__(self, path: str | Path, card: dict, batch_size: int = DEFAULT_BATCH_SIZE, tta: str = "none"):
         import onnxruntime as ort
 
-        self.card = card
-        self.batch_size = batch_size
-        self.tta = check_tta(tta)
+        super().__init__(card, batch_size, tta)
+        self.path = Path(path)
         options = ort.SessionOptions()
-        # An explicit thread count: left at 0, ONNX Runtime pins its threads to cores, and
-        # on the 2-core EPYC runs of benchmarks/classifier_throughput.py then flipped
-        # between about 4,600 and 5,700 faces/s (int8 `fast`); unpinned, 6,020 three times.
-        options.intra_op_num_threads = torch.get_num_threads()
+        # An explicit thread count, one per CPU this process may use: left at 0, ONNX Runtime
+        # pins its threads to cores, and on the 2-core EPYC runs of
+        # benchmarks/classifier_throughput.py then flipped between about 4,600 and 5,700
+        # faces/s (int8 `fast`); unpinned, 6,020 three times.
+        options.intra_op_num_threads = usable_cpus()
+        # Threads that sleep between calls instead of spinning: spinning ones held the cores
+        # while the face detector ran next, and a 640x480 photo took about 13-16 ms instead
+        # of 9.5 (benchmarks/photo_latency.py --backend onnx, EPYC); batched throughput was
+        # the same either way.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def _probabilities(self, pixels: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"pixels": pixels})[0]
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity where the OS tells it, else all of them)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def torch_installed() -> bool:
+    try:
+        import torch  # noqa: F401  (imported anyway by the PyTorch backend that asks)
+    except ImportError:
+        return False
+    return True
 
 
 def bundled_models() -> list[str]:
@@ -243,7 +140,7 @@ def bundled_models() -> list[str]:
 
 
 def bundled_path(name: str = BUNDLED) -> Path:
-    """The weights of a bundled model: PyTorch safetensors, or ONNX for one exported as int8."""
+    """The weights of a bundled model: PyTorch safetensors, or ONNX for one shipped only so (int8)."""
     folder = Path(str(resources.files("ferlab") / "pretrained"))
     candidates = [folder / f"{name}{suffix}" for suffix in BUNDLED_SUFFIXES]
     return next((path for path in candidates if path.exists()), candidates[0])
@@ -261,21 +158,45 @@ def resolve_model(name_or_path: str | Path | None = None) -> Path:
     return path
 
 
-def load_model(name_or_path: str | Path | None = None, tta: str = "none") -> ExpressionClassifier:
+def load_model(name_or_path: str | Path | None = None, tta: str = "none", backend: str = "auto") -> ExpressionClassifier:
     """The bundled default model (no argument), another bundled model by name ("fast", "fast-int8"), or
     one trained by ferlab: a run folder, a ``.safetensors`` file with its ``.json`` card
     beside it, or an exported ``.onnx``. A path that exists wins over a bundled name.
-    ``tta`` is "none", "flip" or "shift" (see `ExpressionClassifier`)."""
+    ``tta`` is "none", "flip" or "shift" (see `ExpressionClassifier`).
+
+    ``backend``: "auto" runs ``.onnx`` files on ONNX Runtime and the rest on PyTorch, or,
+    where PyTorch is not installed, on ONNX Runtime from the ``.onnx`` twin beside a
+    ``.safetensors`` file (every bundled model has one); "onnx" always takes the ONNX form,
+    "torch" always PyTorch."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     path = resolve_model(name_or_path)
     if path.suffix == ".onnx":
+        if backend == "torch":
+            raise ValueError(f"{path}: an ONNX model runs on ONNX Runtime; backend='torch' needs a run folder "
+                             "or a .safetensors file")
         return OnnxExpressionClassifier(path, card_beside(path), tta=tta)
+    twin = path.with_suffix(".onnx")
+    has_twin = path.suffix == ".safetensors" and twin.exists()
+    if backend == "onnx" or (backend == "auto" and has_twin and not torch_installed()):
+        if not has_twin:
+            raise FileNotFoundError(f"{path}: no ONNX export beside it; write one with `ferlab export --onnx "
+                                    f"{twin} --model {path}`")
+        return OnnxExpressionClassifier(twin, card_beside(twin), tta=tta)
+    if not torch_installed():
+        raise ImportError(f"{path} is a PyTorch model and PyTorch is not installed: {TRAIN_EXTRA}, "
+                          "or load an .onnx export of it (ferlab export --onnx, where PyTorch is)")
+    from .models import load_trained
+    from .torch_classifier import TorchExpressionClassifier
+
     model, card = load_trained(path)
-    return ExpressionClassifier(model, card, tta=tta)
+    return TorchExpressionClassifier(model, card, tta=tta)
 
 
 def evaluate_exported(path: str | Path, data) -> dict:
     """`ferlab.evaluate.evaluate_trained`'s test-split metrics for an exported ``.onnx`` model
     (``data``: a loaded FER2013), run through ONNX Runtime as users run it."""
+    from .evaluate import evaluate_predictions
 
     classifiers = {tta: load_model(path, tta=tta) for tta in TTA_VIEWS}  # one ONNX Runtime session each
 

@@ -13,6 +13,7 @@ from torch import nn
 
 from .data import EMOTIONS, FER2013, PIXEL_MEAN, PIXEL_STD, train_val_test, training_duplicates_mask
 from .models import load_trained
+from .tta import AUGMENTED_TTA_MODES, TTA_SHIFT, tta_views
 
 # The paper's suggested regroupings (Section 5): attitude, and anger merged with disgust.
 ATTITUDE = {"positive": (3,), "negative": (0, 1, 2, 4), "neutral": (5, 6)}
@@ -48,40 +49,6 @@ def to_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:
         images = images.unsqueeze(1)
     x = images.to(device, non_blocking=True).float().div_(255).sub_(PIXEL_MEAN).div_(PIXEL_STD)
     return x.contiguous(memory_format=torch.channels_last)
-
-
-# Test-time augmentation: "flip" averages each face with its mirror; "shift" also averages
-# in copies moved TTA_SHIFT pixels up, down, left and right (edges repeated), 10 views in
-# all. The shift was chosen on PublicTest (reports/experiments.md).
-TTA_VIEWS = {"none": 1, "flip": 2, "shift": 10}
-TTA_MODES = tuple(TTA_VIEWS)
-TTA_SHIFT = 2
-AUGMENTED_TTA_MODES = TTA_MODES[1:]  # the modes whose accuracy runs and model cards report
-
-
-def check_tta(tta: str) -> str:
-    if tta not in TTA_MODES:
-        raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
-    return tta
-
-
-def tta_views(faces: np.ndarray, tta: str = "none", shift: int = TTA_SHIFT) -> list[np.ndarray]:
-    """The views of faces shaped (..., H, W) that ``tta`` averages over (``shift`` pixels for "shift").
-
-    Built with NumPy, not torch: the ONNX Runtime classifier prepares its batches here too,
-    and a torch operation between its calls wakes torch's thread pool, whose spinning threads
-    then took the two cores from ONNX Runtime's (int8 `fast` on the 2-core EPYC: about 3,800
-    instead of 6,000 faces/s)."""
-    check_tta(tta)
-    views = [faces]
-    if tta == "shift":
-        padded = np.pad(faces, [(0, 0)] * (faces.ndim - 2) + [(shift, shift)] * 2, mode="edge")
-        height, width = faces.shape[-2:]
-        for dy, dx in ((shift, 0), (-shift, 0), (0, shift), (0, -shift)):
-            views.append(padded[..., shift - dy : shift - dy + height, shift - dx : shift - dx + width])
-    if tta != "none":
-        views += [view[..., ::-1] for view in views]
-    return views
 
 
 @torch.no_grad()

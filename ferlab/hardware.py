@@ -10,8 +10,6 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
-import torch
-
 # CPU flags that decide how fast bf16/int8 convolutions run, as /proc/cpuinfo spells them.
 MATRIX_FLAGS = {"amx_tile": "AMX", "avx512_bf16": "AVX-512 bf16", "avx512_vnni": "AVX-512 VNNI"}
 
@@ -30,11 +28,20 @@ def cpu_model_and_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, set
 
 
 def machine_description(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    """For example 'AMD EPYC (x86_64; AVX-512 bf16, AVX-512 VNNI, no AMX), 2 threads, PyTorch 2.13.0+cpu'."""
+    """For example 'AMD EPYC (x86_64; AVX-512 bf16, AVX-512 VNNI, no AMX), 2 threads, PyTorch 2.13.0+cpu'
+    (ONNX Runtime's version instead where PyTorch is not installed)."""
     model, flags = cpu_model_and_flags(cpuinfo)
     features = [name for flag, name in MATRIX_FLAGS.items() if flag in flags]
     if flags and "amx_tile" not in flags:
         features.append("no AMX")
     detail = platform.machine() + (f"; {', '.join(features)}" if features else "")
+    try:
+        import torch
+    except ImportError:  # an inference-only install: its figures come from ONNX Runtime
+        import onnxruntime
+
+        from .classifier import usable_cpus
+
+        return f"{model} ({detail}), {usable_cpus()} threads, ONNX Runtime {onnxruntime.__version__}"
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     return f"{model} ({detail}), {torch.get_num_threads()} threads{gpu}, PyTorch {torch.__version__}"

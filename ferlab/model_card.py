@@ -13,15 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from .data import EMOTIONS, file_sha256, load_fer2013, train_val_test
-from .evaluate import (
-    AUGMENTED_TTA_MODES,
-    TTA_VIEWS,
-    classification_metrics,
-    evaluate_trained,
-    fit_temperature,
-    predict_logits,
-)
+from .evaluate import classification_metrics, evaluate_trained, fit_temperature, predict_logits
 from .hardware import machine_description
+from .tta import AUGMENTED_TTA_MODES, TTA_VIEWS
 
 
 def classifier_speed(run_dir: Path, faces: int = 8192) -> float:
@@ -54,7 +48,9 @@ def package_model(
     run_dir: str | Path, data_path: str | Path, out_dir: str | Path, name: str, command: str, note: str = "",
 ) -> Path:
     """Evaluate the run's best weights, time the classifier, and write ``<name>.safetensors``,
-    ``<name>.json`` and ``<name>.md`` into ``out_dir``. Returns the JSON card's path.
+    ``<name>.json`` and ``<name>.md`` into ``out_dir``, with ``<name>.onnx``, the same model
+    exported for ONNX Runtime, on which ferlab runs it where PyTorch is not installed.
+    Returns the JSON card's path.
 
     ``run_dir`` may also be an ``.onnx`` file written by ``ferlab export`` (int8 for CPUs
     without AMX): it is measured through ONNX Runtime and shipped as ``<name>.onnx``."""
@@ -102,6 +98,10 @@ def package_model(
     shutil.copyfile(weights, out_dir / f"{name}{weights.suffix}")
     card_path = out_dir / f"{name}.json"
     card_path.write_text(json.dumps(card, indent=2))
+    if weights.suffix == ".safetensors":
+        from .classifier import load_model
+
+        load_model(out_dir / f"{name}.safetensors", backend="torch").export_onnx(out_dir / f"{name}.onnx")
     (out_dir / f"{name}.md").write_text(markdown_card(card))
     return card_path
 

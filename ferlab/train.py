@@ -21,7 +21,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -34,71 +34,11 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 from tqdm import tqdm
 
+from .config import TrainConfig
 from .data import FER2013, PIXEL_MEAN, PIXEL_STD, train_val_test
 from .evaluate import autocast, classification_metrics, pick_device, predict_logits, to_input
 from .hardware import machine_description
 from .models import create_model, load_trained
-
-
-def option(default, help: str, choices: tuple[str, ...] | None = None):
-    """A `TrainConfig` field with the help text and choices that `ferlab train --help` shows."""
-    return field(default=default, metadata={"help": help, "choices": choices})
-
-
-@dataclass
-class TrainConfig:
-    model: str = option("paper_cnn", "architecture from the model registry (ferlab.models)")
-    model_options: dict = field(default_factory=dict)
-    epochs: int = option(30, "passes over the Training split")
-    batch_size: int = option(128, "faces per optimizer step")
-    optimizer: str = option("adam", "sgd uses Nesterov momentum 0.9", ("adam", "adamw", "sgd"))
-    lr: float = option(1e-3, "peak learning rate")
-    beta1: float = option(0.9, "Adam/AdamW first-moment decay (SGD: unused)")
-    beta2: float = option(0.999, "Adam/AdamW second-moment decay (SGD: unused)")
-    weight_decay: float = option(0.0, "L2 penalty (decoupled for adamw)")
-    schedule: str = option("constant", "learning-rate schedule over the epochs", ("constant", "cosine", "onecycle"))
-    label_smoothing: float = option(0.0, "share of each target spread evenly over the 7 classes")
-    augment: str = option("light", "light: flips and shifts; strong: also rotations, scaling, random erasing",
-                          ("none", "light", "strong"))
-    mix: str = option("none", "blend pairs of training faces and their labels", ("none", "mixup", "cutmix"))
-    mix_prob: float = option(0.5, "share of batches that are mixed")
-    mix_alpha: float = option(1.0, "Beta(alpha, alpha) draws the mixing weight")
-    ema_decay: float = option(0.0, "above 0: evaluate and keep an exponential moving average of the weights")
-    teacher: str = option("", "knowledge distillation: comma-separated trained models (run folders or .safetensors)")
-    distill_weight: float = option(0.5, "share of the loss that matches the teachers' softened probabilities")
-    distill_temperature: float = option(2.0, "softens the teachers' and the student's probabilities")
-    max_train: int | None = option(None, "train on a random subset of this many faces (search, smoke tests)")
-    seed: int = option(0, "seeds the weights, the augmentation and the batch order")
-    device: str = option("auto", "auto: CUDA when present, else cpu; or cpu, cuda, cuda:1, ...")
-    precision: str = option("auto", "auto: bf16 where the hardware runs it natively", ("auto", "bf16", "fp32"))
-
-    def __post_init__(self) -> None:
-        # Checked here, before any data is read or a run folder written: a typo in a long
-        # run's command should fail at once, not after the first epoch.
-        for f in fields(self):
-            allowed = f.metadata.get("choices")
-            if allowed and getattr(self, f.name) not in allowed:
-                raise ValueError(f"unknown {f.name} {getattr(self, f.name)!r}; use one of {', '.join(allowed)}")
-        rules = [  # (fields, test, what a valid value is)
-            (("epochs",), lambda v: v >= 1, "at least 1"),
-            (("batch_size",), lambda v: v >= 2, "at least 2 (batch norm needs two faces)"),
-            (("lr", "mix_alpha", "distill_temperature"), lambda v: v > 0, "above 0"),
-            (("weight_decay",), lambda v: v >= 0, "0 or more"),
-            (("beta1", "beta2", "label_smoothing", "ema_decay"), lambda v: 0 <= v < 1, "in [0, 1)"),
-            (("mix_prob", "distill_weight"), lambda v: 0 <= v <= 1, "in [0, 1]"),
-        ]
-        for names, valid, wording in rules:
-            for name in names:
-                if not valid(getattr(self, name)):
-                    raise ValueError(f"{name} must be {wording}, not {getattr(self, name)}")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown training option(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**values)
 
 
 def augment_batch(images: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Tensor:

@@ -80,3 +80,17 @@ def tiny_model(tmp_path) -> Path:
     out.mkdir()
     save_weights(model, config, out, {"epoch": 0, "val_accuracy": 0.0})
     return out
+
+
+def run_without_training_tools(code: str, cwd) -> str:
+    """Runs ``code`` in a fresh interpreter in which the modules of the training extra cannot
+    be imported, as after `pip install ferlab` without "[train]"; returns what it printed."""
+    import subprocess
+    import sys
+
+    from ferlab.cli import TRAINING_MODULES
+
+    blocked = f"import sys; sys.modules.update(dict.fromkeys({sorted(TRAINING_MODULES)}))\n"
+    result = subprocess.run([sys.executable, "-c", blocked + code], capture_output=True, text=True, cwd=cwd, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout

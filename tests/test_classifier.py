@@ -19,8 +19,8 @@ def test_predict_proba_shapes_and_sums(tiny_model):
 def test_folded_batch_norm_and_batch_sizes_do_not_change_the_answer():
     import torch
 
-    from ferlab.classifier import ExpressionClassifier
     from ferlab.models import create_model
+    from ferlab.torch_classifier import TorchExpressionClassifier
 
     torch.manual_seed(0)
     network = create_model("fast_cnn").eval()
@@ -33,7 +33,7 @@ def test_folded_batch_norm_and_batch_sizes_do_not_change_the_answer():
     faces = np.random.default_rng(1).integers(0, 256, (100, 48, 48), dtype=np.uint8)
     with torch.no_grad():
         reference = torch.softmax(network(torch.from_numpy(faces).unsqueeze(1).float() / 64 - 2), 1).numpy()
-    model = ExpressionClassifier(network, card)
+    model = TorchExpressionClassifier(network, card)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.network.modules())  # folded into convs
     # The fast pooling layer survives tracing whole (it picks its code at run time).
     assert any(type(m).__name__ == "MaxPool2x2" for m in model.network.modules())
@@ -164,3 +164,53 @@ def test_a_pickle_offered_as_weights_is_refused_not_loaded(tiny_model, tmp_path)
     with pytest.raises(ValueError, match="not a valid safetensors"):
         load_model(tiny_model)
     assert not marker.exists()
+
+
+def test_the_backend_can_be_chosen_and_says_what_it_needs(tiny_model, tmp_path):
+    from ferlab.classifier import OnnxExpressionClassifier
+    from ferlab.torch_classifier import TorchExpressionClassifier
+
+    weights = tiny_model / "best.safetensors"
+    with pytest.raises(FileNotFoundError, match="ferlab export --onnx"):
+        load_model(weights, backend="onnx")  # no ONNX export beside it yet
+    torch_model = load_model(weights, backend="torch")
+    torch_model.export_onnx(weights.with_suffix(".onnx"))
+    assert isinstance(torch_model, TorchExpressionClassifier)
+    assert isinstance(load_model(weights), TorchExpressionClassifier)  # PyTorch is installed here
+    assert isinstance(load_model(weights, backend="onnx"), OnnxExpressionClassifier)
+    with pytest.raises(ValueError, match="runs on ONNX Runtime"):
+        load_model(weights.with_suffix(".onnx"), backend="torch")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        load_model(weights, backend="tensorflow")
+
+
+def test_without_pytorch_the_bundled_models_run_on_onnx_runtime(tiny_model, tmp_path):
+    from ferlab.classifier import bundled_path
+
+    from .conftest import run_without_training_tools
+
+    faces = np.random.default_rng(7).integers(0, 256, (16, 48, 48), dtype=np.uint8)
+    np.save(tmp_path / "faces.npy", faces)
+    out = run_without_training_tools(f"""
+import json
+import numpy as np
+import ferlab
+from ferlab.classifier import OnnxExpressionClassifier
+faces = np.load("faces.npy")
+for name in ("default", "fast", "fast-int8"):
+    model = ferlab.load_model(name, tta="flip")
+    assert isinstance(model, OnnxExpressionClassifier), name
+    np.save(name + ".npy", model.predict_proba(faces))
+try:
+    ferlab.load_model({str(tiny_model)!r})
+except ImportError as error:
+    print(error)
+assert "torch" not in sys.modules or sys.modules["torch"] is None
+""", tmp_path)
+    assert "PyTorch is not installed" in out and "ferlab[train]" in out  # a run folder needs PyTorch
+    for name in ("default", "fast"):  # each .onnx twin gives its safetensors' probabilities
+        assert bundled_path(name).with_suffix(".onnx").exists()
+        reference = load_model(name, tta="flip")
+        reference.network_bf16 = None  # fp32, as ONNX Runtime runs it
+        np.testing.assert_allclose(np.load(tmp_path / f"{name}.npy"), reference.predict_proba(faces), atol=1e-4)
+    np.testing.assert_allclose(np.load(tmp_path / "fast-int8.npy"), load_model("fast-int8", tta="flip").predict_proba(faces))

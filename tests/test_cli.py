@@ -159,6 +159,8 @@ def test_demo_writes_annotated_photo_and_json(tiny_model, tmp_path):
     assert main(["demo", "--model", str(tiny_model), "--out", str(tmp_path / "demo")]) == 0
     assert (tmp_path / "demo" / "astronaut.annotated.jpg").stat().st_size > 0
     assert len(json.loads((tmp_path / "demo" / "astronaut.json").read_text())["faces"]) == 1
+    assert main(["demo", "--backend", "onnx", "--out", str(tmp_path / "onnx")]) == 0  # the bundled default's twin
+    assert json.loads((tmp_path / "onnx" / "astronaut.json").read_text())["faces"][0]["label"] == "Happy"
 
 
 def test_package_model_writes_weights_and_measured_cards(tiny_csv, tmp_path):
@@ -203,6 +205,10 @@ def test_package_model_writes_weights_and_measured_cards(tiny_csv, tmp_path):
     np.testing.assert_allclose(shipped.predict_proba(images), softmax(logits / card["temperature"], axis=1), atol=2e-3)
     scaled = classification_metrics(labels, logits / card["temperature"])
     assert calibration["PrivateTest_nll"] == pytest.approx(scaled["loss"], rel=1e-2)
+    # The ONNX twin that installs without PyTorch run: the same model, card and probabilities.
+    twin = load_model(out / "m.safetensors", backend="onnx")
+    assert twin.path == out / "m.onnx" and twin.card == shipped.card
+    np.testing.assert_allclose(twin.predict_proba(images), softmax(logits / card["temperature"], axis=1), atol=1e-4)
 
 
 def test_package_model_ships_an_int8_onnx_measured_through_onnx_runtime(tiny_csv, tiny_model, tmp_path, capsys):
@@ -239,26 +245,6 @@ def test_package_model_ships_an_int8_onnx_measured_through_onnx_runtime(tiny_csv
     assert metrics["test_shift_tta_accuracy"] == card["accuracy_with_tta"]["shift"]["PrivateTest"]
     assert main(["evaluate", str(out / "m-int8.onnx"), str(out / "m.safetensors"), "--data", str(tiny_csv)]) == 2
     assert "ensembles take PyTorch models" in capsys.readouterr().err
-
-
-def test_cli_offers_every_tta_mode():
-    from ferlab.cli import TTA_CHOICES
-    from ferlab.evaluate import TTA_MODES
-
-    assert tuple(TTA_CHOICES) == TTA_MODES
-
-
-def test_cli_offers_every_detector_with_its_margin():
-    from ferlab.cli import DETECTOR_MARGINS
-    from ferlab.detect import DEFAULT_MARGIN
-
-    assert DEFAULT_MARGIN == DETECTOR_MARGINS
-
-
-def test_cli_aligns_faces_at_the_detectors_tilt():
-    from ferlab import cli, detect
-
-    assert cli.ALIGN_MIN_TILT == detect.ALIGN_MIN_TILT
 
 
 def test_cli_names_the_searched_hyper_parameters():
@@ -306,3 +292,19 @@ def test_video_command_stops_at_max_seconds(astronaut, tiny_model, tmp_path, cap
     assert [f["frame"] for f in frames] == [0, 2, 4] and [f["time_s"] for f in frames] == [0.0, 0.2, 0.4]
     assert [[face["track"] for face in f["faces"]] for f in frames] == [[0], [0], [0]]
     assert json.loads(printed.err)["analyzed_frames"] == 3
+
+
+def test_without_the_training_tools_the_cli_recognizes_and_says_what_training_needs(tmp_path):
+    from .conftest import run_without_training_tools
+
+    out = run_without_training_tools("""
+import contextlib, io
+from ferlab.cli import main
+assert main(["demo", "--out", "demo"]) == 0  # the bundled default, on ONNX Runtime
+with contextlib.redirect_stderr(io.StringIO()) as err:
+    assert main(["demo", "--out", "demo-torch", "--backend", "torch"]) == 2
+    assert main(["train", "--data", "missing.csv", "--out", "run"]) == 2
+print(err.getvalue())
+""", tmp_path)
+    assert "PyTorch is not installed" in out and "needs torch" in out and 'pip install "ferlab[train]"' in out
+    assert len(json.loads((tmp_path / "demo" / "astronaut.json").read_text())["faces"]) == 1

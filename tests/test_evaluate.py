@@ -3,7 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from ferlab.evaluate import TTA_SHIFT, calibration_error, classification_metrics, predict_logits, tta_views
+from ferlab.evaluate import calibration_error, classification_metrics, predict_logits
+from ferlab.tta import TTA_SHIFT, tta_views
 
 
 def test_metrics_on_hand_made_predictions():
