@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--tta", default="none", choices=TTA_MODES, help="test-time augmentation")
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--backend", default="auto", choices=BACKENDS,
-                        help="auto: PyTorch where installed, else ONNX Runtime (ferlab.load_model)")
+                        help="auto: ONNX Runtime where the model has an ONNX form, else PyTorch (ferlab.load_model)")
     args = parser.parse_args()
     portrait = load_image(str(resources.files("ferlab") / "assets" / "astronaut.jpg"))
     photo = np.full((480, 640, 3), 90, np.uint8)

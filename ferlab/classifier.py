@@ -8,10 +8,10 @@ Faces are FER2013-framed grayscale crops; the probabilities follow FER2013's lab
 (`ferlab.EMOTIONS`). Normalisation comes from the model's card, so weights and
 preprocessing cannot drift apart.
 
-This module needs no PyTorch: each bundled model ships both as safetensors (run by PyTorch,
-`ferlab.torch_classifier`, when it is installed) and as an ONNX twin exported from those
-weights (run by ONNX Runtime), so ``pip install ferlab`` without the training extra still
-recognizes expressions.
+This module needs no PyTorch: each bundled model ships both as safetensors (for training,
+distillation and PyTorch inference, `ferlab.torch_classifier`) and as an ONNX twin exported
+from those weights, which ONNX Runtime runs by default, so ``pip install ferlab`` without the
+training extra recognizes expressions too.
 """
 
 from __future__ import annotations
@@ -164,10 +164,13 @@ def load_model(name_or_path: str | Path | None = None, tta: str = "none", backen
     beside it, or an exported ``.onnx``. A path that exists wins over a bundled name.
     ``tta`` is "none", "flip" or "shift" (see `ExpressionClassifier`).
 
-    ``backend``: "auto" runs ``.onnx`` files on ONNX Runtime and the rest on PyTorch, or,
-    where PyTorch is not installed, on ONNX Runtime from the ``.onnx`` twin beside a
-    ``.safetensors`` file (every bundled model has one); "onnx" always takes the ONNX form,
-    "torch" always PyTorch."""
+    ``backend``: "auto" runs a model on ONNX Runtime where it has an ONNX form (an ``.onnx``
+    file, or the ``.onnx`` twin beside a ``.safetensors`` file: every bundled model has one),
+    else on PyTorch; "onnx" insists on the ONNX form; "torch" takes PyTorch, which computes
+    big batches of crops in bf16 where the CPU does so natively (about twice ONNX Runtime's
+    fp32 throughput for the default model on the 2-core EPYC), while ONNX Runtime took about
+    half PyTorch's time per photo beside the face detector and needs no PyTorch import
+    (benchmarks/photo_latency.py, benchmarks/classifier_throughput.py)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     path = resolve_model(name_or_path)
@@ -178,7 +181,7 @@ def load_model(name_or_path: str | Path | None = None, tta: str = "none", backen
         return OnnxExpressionClassifier(path, card_beside(path), tta=tta)
     twin = path.with_suffix(".onnx")
     has_twin = path.suffix == ".safetensors" and twin.exists()
-    if backend == "onnx" or (backend == "auto" and has_twin and not torch_installed()):
+    if backend == "onnx" or (backend == "auto" and has_twin):
         if not has_twin:
             raise FileNotFoundError(f"{path}: no ONNX export beside it; write one with `ferlab export --onnx "
                                     f"{twin} --model {path}`")

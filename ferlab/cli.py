@@ -303,8 +303,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="average each face with its mirror (flip) or also 2-pixel shifts (shift): "
                              "more accurate, 2 or 10 times the classifier's work (default: %(default)s)")
     parser.add_argument("--backend", default="auto", choices=BACKENDS,
-                        help="auto (default): PyTorch where installed, else ONNX Runtime; onnx: ONNX Runtime, which "
-                             "starts about 1.4 s sooner (no PyTorch import) and is as quick per photo")
+                        help="auto (default): ONNX Runtime for a model with an ONNX form (every bundled model has one), "
+                             "else PyTorch; torch: PyTorch, quicker on big batches of crops where the CPU has bf16")
 
 
 def build_parser() -> argparse.ArgumentParser:

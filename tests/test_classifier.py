@@ -132,7 +132,7 @@ def test_the_cards_temperature_scales_the_soft_max_in_pytorch_and_onnx(tiny_mode
     np.testing.assert_allclose(exported.predict_proba(faces), q, atol=1e-4)
     warm.with_suffix(".json").write_text(json.dumps({**plain.card, "temperature": 0}))
     with pytest.raises(ValueError, match="temperature must be positive"):
-        load_model(warm)
+        load_model(warm, backend="torch")
 
 
 def test_weights_that_do_not_fit_are_refused(tiny_model, tmp_path):
@@ -176,7 +176,7 @@ def test_the_backend_can_be_chosen_and_says_what_it_needs(tiny_model, tmp_path):
     torch_model = load_model(weights, backend="torch")
     torch_model.export_onnx(weights.with_suffix(".onnx"))
     assert isinstance(torch_model, TorchExpressionClassifier)
-    assert isinstance(load_model(weights), TorchExpressionClassifier)  # PyTorch is installed here
+    assert isinstance(load_model(weights), OnnxExpressionClassifier)  # the ONNX twin first, as for bundled models
     assert isinstance(load_model(weights, backend="onnx"), OnnxExpressionClassifier)
     with pytest.raises(ValueError, match="runs on ONNX Runtime"):
         load_model(weights.with_suffix(".onnx"), backend="torch")
@@ -210,7 +210,7 @@ assert "torch" not in sys.modules or sys.modules["torch"] is None
     assert "PyTorch is not installed" in out and "ferlab[train]" in out  # a run folder needs PyTorch
     for name in ("default", "fast"):  # each .onnx twin gives its safetensors' probabilities
         assert bundled_path(name).with_suffix(".onnx").exists()
-        reference = load_model(name, tta="flip")
+        reference = load_model(name, tta="flip", backend="torch")
         reference.network_bf16 = None  # fp32, as ONNX Runtime runs it
         np.testing.assert_allclose(np.load(tmp_path / f"{name}.npy"), reference.predict_proba(faces), atol=1e-4)
     np.testing.assert_allclose(np.load(tmp_path / "fast-int8.npy"), load_model("fast-int8", tta="flip").predict_proba(faces))

@@ -193,7 +193,7 @@ def test_package_model_writes_weights_and_measured_cards(tiny_csv, tmp_path):
     from ferlab.evaluate import classification_metrics, predict_logits
     from ferlab.models import load_trained
 
-    shipped = load_model(out / "m.safetensors")
+    shipped = load_model(out / "m.safetensors", backend="torch")
     assert shipped.card["name"] == "m"
     splits, network = train_val_test(load_fer2013(tiny_csv)), load_trained(run)[0]
     val_images, val_labels = splits["PublicTest"]
