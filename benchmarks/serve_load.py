@@ -50,13 +50,13 @@ async def load(base: str, clients: int, seconds: float) -> tuple[list, list, flo
 
 
 @contextlib.contextmanager
-def ferlab_server(model: str | None = None) -> Iterator[str]:
-    """`ferlab serve` in a subprocess on a free loopback port (bundled model unless ``model``),
-    once it answers; yields its base URL and stops it afterwards."""
+def ferlab_server(model: str | None = None, backend: str = "auto") -> Iterator[str]:
+    """`ferlab serve` in a subprocess on a free loopback port (bundled model unless ``model``,
+    on ``backend``), once it answers; yields its base URL and stops it afterwards."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "ferlab.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "ferlab.cli", "serve", "--port", str(port), "--backend", backend]
     if model:
         command += ["--model", model]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -117,7 +117,7 @@ def markdown_card(card: dict) -> str:
         f"- Trained by: `{card['training_command']}`; best epoch {card['epoch']} chosen on PublicTest.",
         f"- Data: `{card['data']['file']}`, SHA-256 `{card['data']['sha256']}`.",
         f"- Measured on: {card['measured_on']}; classifier speed {card['faces_per_second']:,} faces/s "
-        "(batched 48x48 crops, `ExpressionClassifier.predict_proba`).",
+        f"(batched 48x48 crops, `ExpressionClassifier.predict_proba` on {'ONNX Runtime' if 'onnx' in card else 'PyTorch'}).",
         *([calibration_line(card)] if card.get("calibration") else []),
         *([f"- Note: {card['note']}"] if card.get("note") else []), "",
         "| split | accuracy |", "|---|---|",

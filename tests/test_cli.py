@@ -185,6 +185,7 @@ def test_package_model_writes_weights_and_measured_cards(tiny_csv, tmp_path):
         "PrivateTest_calibration_error", "PrivateTest_nll",
         "PrivateTest_calibration_error_at_temperature_1", "PrivateTest_nll_at_temperature_1"}
     assert f"soft-max at temperature {card['temperature']}" in (out / "m.md").read_text()
+    assert "`ExpressionClassifier.predict_proba` on PyTorch" in (out / "m.md").read_text()  # what was timed
     import numpy as np
     from scipy.special import softmax
 
@@ -231,6 +232,7 @@ def test_package_model_ships_an_int8_onnx_measured_through_onnx_runtime(tiny_csv
     card = json.loads((out / "m-int8.json").read_text())
     assert card["onnx"]["precision"] == "int8" and card["faces_per_second"] > 0
     assert (out / "m-int8.onnx").exists() and not (out / "m-int8.safetensors").exists()
+    assert "`ExpressionClassifier.predict_proba` on ONNX Runtime" in (out / "m-int8.md").read_text()
     # The temperature is the source model's, built into the exported graph; the calibration is
     # measured again on the int8 model as ONNX Runtime runs it.
     assert card["temperature"] == json.loads((out / "m.json").read_text())["temperature"]
