@@ -28,20 +28,22 @@ def cpu_model_and_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, set
 
 
 def machine_description(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    """For example 'AMD EPYC (x86_64; AVX-512 bf16, AVX-512 VNNI, no AMX), 2 threads, PyTorch 2.13.0+cpu'
-    (ONNX Runtime's version instead where PyTorch is not installed)."""
+    """For example 'AMD EPYC (x86_64; AVX-512 bf16, AVX-512 VNNI, no AMX), 2 threads, PyTorch 2.13.0+cpu,
+    ONNX Runtime 1.32.0': both engines' versions, since the bundled models run on either
+    (PyTorch's is left out where it is not installed)."""
     model, flags = cpu_model_and_flags(cpuinfo)
     features = [name for flag, name in MATRIX_FLAGS.items() if flag in flags]
     if flags and "amx_tile" not in flags:
         features.append("no AMX")
     detail = platform.machine() + (f"; {', '.join(features)}" if features else "")
+    import onnxruntime
+
+    onnx_runtime = f"ONNX Runtime {onnxruntime.__version__}"
     try:
         import torch
-    except ImportError:  # an inference-only install: its figures come from ONNX Runtime
-        import onnxruntime
-
+    except ImportError:  # an install without the training extra
         from .classifier import usable_cpus
 
-        return f"{model} ({detail}), {usable_cpus()} threads, ONNX Runtime {onnxruntime.__version__}"
+        return f"{model} ({detail}), {usable_cpus()} threads, {onnx_runtime}"
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
-    return f"{model} ({detail}), {torch.get_num_threads()} threads{gpu}, PyTorch {torch.__version__}"
+    return f"{model} ({detail}), {torch.get_num_threads()} threads{gpu}, PyTorch {torch.__version__}, {onnx_runtime}"
