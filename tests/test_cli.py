@@ -296,13 +296,25 @@ def test_video_command_stops_at_max_seconds(astronaut, tiny_model, tmp_path, cap
     assert json.loads(printed.err)["analyzed_frames"] == 3
 
 
-def test_without_the_training_tools_the_cli_recognizes_and_says_what_training_needs(tmp_path):
+def test_without_the_training_tools_demo_video_and_web_api_run_and_training_says_what_it_needs(tmp_path):
     from .conftest import run_without_training_tools
 
     out = run_without_training_tools("""
 import contextlib, io
+import cv2
+from fastapi.testclient import TestClient
 from ferlab.cli import main
+from ferlab.serve import create_app
 assert main(["demo", "--out", "demo"]) == 0  # the bundled default, on ONNX Runtime
+photo = cv2.imread("demo/astronaut.annotated.jpg")
+writer = cv2.VideoWriter("clip.mp4", cv2.VideoWriter_fourcc(*"mp4v"), 10, (photo.shape[1], photo.shape[0]))
+for _ in range(3):
+    writer.write(photo)
+writer.release()
+assert main(["video", "clip.mp4", "--out", "video", "--quiet"]) == 0
+with open("demo/astronaut.annotated.jpg", "rb") as handle:
+    answer = TestClient(create_app()).post("/v1/analyze", files={"file": ("a.jpg", handle, "image/jpeg")})
+assert answer.status_code == 200 and len(answer.json()["faces"]) == 1, answer.text
 with contextlib.redirect_stderr(io.StringIO()) as err:
     assert main(["demo", "--out", "demo-torch", "--backend", "torch"]) == 2
     assert main(["train", "--data", "missing.csv", "--out", "run"]) == 2
@@ -310,3 +322,4 @@ print(err.getvalue())
 """, tmp_path)
     assert "PyTorch is not installed" in out and "needs torch" in out and 'pip install "ferlab[train]"' in out
     assert len(json.loads((tmp_path / "demo" / "astronaut.json").read_text())["faces"]) == 1
+    assert (tmp_path / "video" / "clip.timeline.csv").read_text().count("\n") == 4  # a header and 3 frames
