@@ -4,7 +4,6 @@ import torch
 from torch import nn
 
 from ferlab.evaluate import calibration_error, classification_metrics, predict_logits
-from ferlab.tta import TTA_SHIFT, tta_views
 
 
 def test_metrics_on_hand_made_predictions():
@@ -38,22 +37,6 @@ def test_calibration_error():
     assert calibration_error(np.zeros(0, int), np.zeros((0, 7))) == 0
     m = classification_metrics(labels, np.log(probabilities))
     assert m["calibration_error"] == pytest.approx(calibration_error(labels, probabilities))
-
-
-def test_tta_views_are_the_mirror_and_shifted_copies():
-    x = np.arange(2 * 48 * 48).reshape(2, 48, 48)
-    assert len(tta_views(x, "none")) == 1
-    original, mirror = tta_views(x, "flip")
-    assert np.array_equal(original, x) and np.array_equal(mirror, x[..., ::-1])
-    views = tta_views(x, "shift")
-    assert len(views) == 10 and all(v.shape == x.shape for v in views)
-    s = TTA_SHIFT
-    down = views[1]  # content moved s pixels down: the top rows repeat the edge
-    assert np.array_equal(down[:, s:], x[:, :-s])
-    assert np.array_equal(down[:, :s], np.repeat(x[:, :1], s, axis=1))
-    assert np.array_equal(tta_views(x[:, None], "shift")[1][:, 0], down)  # (N, 1, H, W) too
-    with pytest.raises(ValueError, match="tta must be one of"):
-        tta_views(x, "rotate")
 
 
 def test_tta_averages_logits_over_views():
