@@ -3,7 +3,7 @@
 The photo is the bundled astronaut portrait placed on a 640x480 canvas. Reports the median
 of many runs per detector, and the share spent detecting.
 
-    python benchmarks/photo_latency.py [--model PATH] [--runs 50] [--tta shift] [--backend onnx]
+    python benchmarks/photo_latency.py [--model PATH] [--runs 50] [--tta shift] [--backend torch]
 """
 
 from __future__ import annotations
