@@ -18,8 +18,8 @@ import numpy as np
 
 from ferlab.classifier import load_model
 from ferlab.data import load_fer2013, train_val_test
-from ferlab.evaluate import classification_metrics, fit_temperature
 from ferlab.hardware import machine_description
+from ferlab.metrics import classification_metrics, fit_temperature
 from ferlab.tta import TTA_VIEWS
 
 

@@ -179,16 +179,12 @@ def load_model(name_or_path: str | Path | None = None, tta: str = "none", backen
             raise ValueError(f"{path}: an ONNX model runs on ONNX Runtime; backend='torch' needs a run folder "
                              "or a .safetensors file")
         return OnnxExpressionClassifier(path, card_beside(path), tta=tta)
-    twin = path.with_suffix(".onnx")
-    has_twin = path.suffix == ".safetensors" and twin.exists()
+    has_twin = path.suffix == ".safetensors" and path.with_suffix(".onnx").exists()
     if backend == "onnx" or (backend == "auto" and has_twin):
-        if not has_twin:
-            raise FileNotFoundError(f"{path}: no ONNX export beside it; write one with `ferlab export --onnx "
-                                    f"{twin} --model {path}`")
+        twin = onnx_form(path)
         return OnnxExpressionClassifier(twin, card_beside(twin), tta=tta)
     if not torch_installed():
-        raise ImportError(f"{path} is a PyTorch model and PyTorch is not installed: {TRAIN_EXTRA}, "
-                          "or load an .onnx export of it (ferlab export --onnx, where PyTorch is)")
+        raise _pytorch_missing(path)
     from .models import load_trained
     from .torch_classifier import TorchExpressionClassifier
 
@@ -196,17 +192,56 @@ def load_model(name_or_path: str | Path | None = None, tta: str = "none", backen
     return TorchExpressionClassifier(model, card, tta=tta)
 
 
+def onnx_form(path: Path) -> Path:
+    """The ONNX file that runs ``path`` (a resolved model) on ONNX Runtime: itself, or the
+    twin beside a ``.safetensors`` file."""
+    if path.suffix == ".onnx":
+        return path
+    twin = path.with_suffix(".onnx")
+    if path.suffix == ".safetensors" and twin.exists():
+        return twin
+    if not torch_installed():
+        raise _pytorch_missing(path)
+    raise FileNotFoundError(f"{path}: no ONNX export beside it; write one with `ferlab export --onnx "
+                            f"{twin} --model {path}`")
+
+
+def _pytorch_missing(path: Path) -> ImportError:
+    return ImportError(f"{path} is a PyTorch model and PyTorch is not installed: {TRAIN_EXTRA}, "
+                       "or load an .onnx export of it (ferlab export --onnx, where PyTorch is)")
+
+
+def onnx_logits(path: str | Path):
+    """An ONNX model as the ``logits_of(faces, tta)`` function `ferlab.metrics` takes.
+
+    The exported graph gives probabilities at the card's temperature T; T * log(p) are its
+    logits up to a constant per face, which changes no soft-max, so accuracy, loss and
+    calibration come out as `ferlab.evaluate.evaluate_trained` measures them on the
+    PyTorch weights (at temperature 1)."""
+    classifiers = {tta: load_model(path, tta=tta, backend="onnx") for tta in TTA_VIEWS}  # one session each
+    temperature = classifiers["none"].card.get("temperature", 1.0)
+
+    def logits_of(faces: np.ndarray, tta: str) -> np.ndarray:
+        return temperature * np.log(np.maximum(classifiers[tta].predict_proba(faces), np.finfo(np.float32).tiny))
+
+    return logits_of
+
+
 def evaluate_exported(path: str | Path, data) -> dict:
-    """`ferlab.evaluate.evaluate_trained`'s test-split metrics for an exported ``.onnx`` model
-    (``data``: a loaded FER2013), run through ONNX Runtime as users run it."""
-    from .evaluate import evaluate_predictions
+    """`ferlab.evaluate.evaluate_trained`'s metrics for a model run through ONNX Runtime as
+    users run it: an exported ``.onnx``, or the twin of a ``.safetensors`` (``data``: a loaded
+    FER2013)."""
+    from .metrics import evaluate_predictions
 
-    classifiers = {tta: load_model(path, tta=tta) for tta in TTA_VIEWS}  # one ONNX Runtime session each
-
-    def log_probabilities(faces: np.ndarray, tta: str) -> np.ndarray:
-        return np.log(np.maximum(classifiers[tta].predict_proba(faces), 1e-12))
-
-    return evaluate_predictions(log_probabilities, data)
+    path = onnx_form(resolve_model(path))
+    card = card_beside(path)
+    return {
+        "model": card["model"],
+        "engine": "onnxruntime",
+        "best_epoch": card.get("epoch"),
+        "trainable_parameters": card.get("trainable_parameters"),
+        **evaluate_predictions(onnx_logits(path), data),
+    }
 
 
 def card_beside(path: Path) -> dict:

@@ -141,25 +141,57 @@ def cmd_search(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from .classifier import evaluate_exported, resolve_model
+    from .classifier import evaluate_exported, onnx_form, resolve_model
     from .data import load_fer2013
-    from .evaluate import evaluate_ensemble, evaluate_trained
+    from .metrics import evaluate_ensemble
 
     models = [resolve_model(name) for name in args.models]
-    exported = [path for path in models if path.suffix == ".onnx"]
-    if exported and len(models) > 1:
-        raise ValueError("ensembles take PyTorch models (run folders, .safetensors or bundled names); "
-                         f"evaluate {exported[0]} on its own")
+    engines = [_evaluation_engine(path, args.backend) for path in models]
     data = load_fer2013(args.data)
-    if exported:  # its metrics include every TTA mode's accuracy
-        metrics = evaluate_exported(exported[0], data)
-    elif len(models) > 1 or args.tta != "none":
-        print(json.dumps(evaluate_ensemble(models, data, args.tta), indent=2))
+    if len(models) == 1 and args.tta == "none":
+        if engines[0] == "onnx":
+            metrics = evaluate_exported(models[0], data)
+        else:
+            from .evaluate import evaluate_trained
+
+            metrics = evaluate_trained(models[0], data)
+        metrics.pop("test_predicted")
+        print(json.dumps(metrics, indent=2))
         return
-    else:
-        metrics = evaluate_trained(models[0], data)
-    metrics.pop("test_predicted")
-    print(json.dumps(metrics, indent=2))
+    # The files evaluated: a bundled model's ONNX twin where ONNX Runtime runs it.
+    models = [onnx_form(path) if engine == "onnx" else path for path, engine in zip(models, engines, strict=True)]
+    members = [_logits_function(path, engine) for path, engine in zip(models, engines, strict=True)]
+    print(json.dumps({"models": [str(path) for path in models], "engines": engines, "tta": args.tta,
+                      **evaluate_ensemble(members, data, args.tta)}, indent=2))
+
+
+def _logits_function(path: Path, engine: str):
+    """A model as the ``logits_of(faces, tta)`` function of `ferlab.metrics`, on ``engine``."""
+    if engine == "onnx":
+        from .classifier import onnx_logits
+
+        return onnx_logits(path)
+    from .evaluate import torch_logits
+    from .models import load_trained
+
+    return torch_logits(load_trained(path)[0])
+
+
+def _evaluation_engine(path: Path, backend: str) -> str:
+    """The engine, "torch" or "onnx", for one model of `ferlab evaluate`. "auto" takes PyTorch where it is
+    installed, the engine the model cards' figures were measured with, except for ``.onnx``
+    files; without PyTorch, a model's ONNX form (`ferlab.classifier.onnx_form`)."""
+    if path.suffix == ".onnx":
+        if backend == "torch":
+            raise ValueError(f"{path}: an ONNX model runs on ONNX Runtime; --backend torch needs a run folder "
+                             "or a .safetensors file")
+        return "onnx"
+    from .classifier import onnx_form, torch_installed
+
+    if backend == "torch" or (backend == "auto" and torch_installed()):
+        return "torch"
+    onnx_form(path)  # says what is missing now, before the data file is read
+    return "onnx"
 
 
 def cmd_report(args) -> None:
@@ -355,6 +387,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="test-time augmentation: the mirror image (flip), or mirror and 2-pixel shifts (shift) "
                                "(default: %(default)s)")
     evaluate.add_argument("--data", required=True, help=DATA_HELP)
+    evaluate.add_argument("--backend", default="auto", choices=BACKENDS,
+                          help="torch: PyTorch, as the model cards were measured; onnx: ONNX Runtime on the model's "
+                               "ONNX form (an .onnx file, or the twin beside a .safetensors); auto: PyTorch where it "
+                               "is installed except for .onnx files, else ONNX Runtime (default: %(default)s)")
     evaluate.set_defaults(func=cmd_evaluate)
 
     report = commands.add_parser("report", help="report.md/html and figures for a reproduce run")

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from .data import EMOTIONS, file_sha256, load_fer2013, train_val_test
-from .evaluate import classification_metrics, evaluate_trained, fit_temperature, predict_logits
+from .evaluate import evaluate_trained, torch_logits
 from .hardware import machine_description
+from .metrics import LogitsOf, classification_metrics, fit_temperature
 from .tta import AUGMENTED_TTA_MODES, TTA_VIEWS
 
 
@@ -27,16 +28,15 @@ def classifier_speed(run_dir: Path, faces: int = 8192) -> float:
     return load_model(run_dir).faces_per_second(batch, repeats=10)
 
 
-def calibrate(run_dir: Path, data) -> tuple[float, dict]:
-    """The soft-max temperature fitted on PublicTest, and PrivateTest's calibration error and
-    negative log-likelihood with it and without it (at temperature 1)."""
-    from .models import load_trained
-
-    model, _ = load_trained(run_dir)
+def calibrate(logits_of: LogitsOf, data, temperature: float | None = None) -> tuple[float, dict]:
+    """The soft-max temperature fitted on PublicTest (or the ``temperature`` given, one that
+    an exported graph has built in), and PrivateTest's calibration error and negative
+    log-likelihood with it and without it (at temperature 1)."""
     splits = train_val_test(data)
-    temperature = fit_temperature(predict_logits(model, splits["PublicTest"][0]), splits["PublicTest"][1])
+    if temperature is None:
+        temperature = fit_temperature(logits_of(splits["PublicTest"][0], "none"), splits["PublicTest"][1])
     images, labels = splits["PrivateTest"]
-    logits = predict_logits(model, images)
+    logits = logits_of(images, "none")
     scored = {"": classification_metrics(labels, logits / temperature),
               "_at_temperature_1": classification_metrics(labels, logits)}
     calibration = {f"PrivateTest_{measure}{suffix}": metrics[key] for suffix, metrics in scored.items()
@@ -57,22 +57,23 @@ def package_model(
     run_dir, out_dir, data_path = Path(run_dir), Path(out_dir), Path(data_path)
     data = load_fer2013(data_path)
     if run_dir.suffix == ".onnx":
-        from .classifier import card_beside, evaluate_exported
+        from .classifier import card_beside, evaluate_exported, onnx_logits
 
         card = card_beside(run_dir)
         if "trainable_parameters" not in card:
             raise ValueError(f"{run_dir}: its card lacks the parameter count; export it from a packaged model "
                              "(a bundled name, or a .safetensors with its card)")
-        metrics = {**evaluate_exported(run_dir, data), "trainable_parameters": card["trainable_parameters"]}
+        metrics = evaluate_exported(run_dir, data)
         weights = run_dir
         # The temperature came with the source card and is part of the exported graph.
-        calibration = {"PrivateTest_calibration_error": metrics["test"]["calibration_error"],
-                       "PrivateTest_nll": metrics["test"]["loss"]}
+        _, calibration = calibrate(onnx_logits(run_dir), data, card.get("temperature", 1.0))
     else:
+        from .models import load_trained
+
         card = json.loads((run_dir / "model.json").read_text())
         metrics = evaluate_trained(run_dir, data)
         weights = run_dir / "best.safetensors"
-        card["temperature"], calibration = calibrate(run_dir, data)
+        card["temperature"], calibration = calibrate(torch_logits(load_trained(run_dir)[0]), data)
     card.update({
         "name": name,
         "labels": list(EMOTIONS),

@@ -36,8 +36,9 @@ from tqdm import tqdm
 
 from .config import TrainConfig
 from .data import FER2013, PIXEL_MEAN, PIXEL_STD, train_val_test
-from .evaluate import autocast, classification_metrics, pick_device, predict_logits, to_input
+from .evaluate import autocast, pick_device, predict_logits, to_input
 from .hardware import machine_description
+from .metrics import classification_metrics
 from .models import create_model, load_trained
 
 

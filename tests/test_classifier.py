@@ -104,6 +104,14 @@ def test_the_cards_temperature_scales_the_soft_max_in_pytorch_and_onnx(tiny_mode
     assert (q.argmax(1) == p.argmax(1)).all()
     exported = load_model(scaled.export_onnx(tmp_path / "warm.onnx"))  # the division is in the graph
     np.testing.assert_allclose(exported.predict_proba(faces), q, atol=1e-4)
+    # Evaluation undoes it: the network's own logits, up to a constant per face.
+    from ferlab.classifier import onnx_logits
+    from ferlab.evaluate import predict_logits
+    from ferlab.models import load_trained
+
+    raw = predict_logits(load_trained(tiny_model)[0], faces, precision="fp32")
+    recovered = onnx_logits(tmp_path / "warm.onnx")(faces, "none")
+    np.testing.assert_allclose(recovered - recovered.mean(1, keepdims=True), raw - raw.mean(1, keepdims=True), atol=1e-3)
     warm.with_suffix(".json").write_text(json.dumps({**plain.card, "temperature": 0}))
     with pytest.raises(ValueError, match="temperature must be positive"):
         load_model(warm, backend="torch")

@@ -1,0 +1,126 @@
+"""The metrics the paper reports, computed from any classifier's logits.
+
+NumPy and SciPy only: the install without PyTorch evaluates ONNX models with them too.
+A classifier enters as a ``logits_of(faces, tta)`` function: uint8 faces (N, 48, 48) and a
+TTA mode in, logits (N, 7) out (`ferlab.evaluate.torch_logits` for PyTorch networks,
+`ferlab.classifier.onnx_logits` for ONNX Runtime).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .data import EMOTIONS, FER2013, train_val_test, training_duplicates_mask
+from .tta import AUGMENTED_TTA_MODES
+
+LogitsOf = Callable[[np.ndarray, str], np.ndarray]
+
+# The paper's suggested regroupings (Section 5): attitude, and anger merged with disgust.
+ATTITUDE = {"positive": (3,), "negative": (0, 1, 2, 4), "neutral": (5, 6)}
+ATTITUDE_OF_LABEL = np.array([next(i for i, g in enumerate(ATTITUDE.values()) if c in g) for c in range(7)])
+MERGE_ANGER_DISGUST = np.array([0, 0, 1, 2, 3, 4, 5])
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+
+
+def negative_log_likelihood(labels: np.ndarray, logits: np.ndarray) -> float:
+    """Mean cross-entropy of ``labels`` under the soft-max of ``logits``."""
+    return float(-log_softmax(logits)[np.arange(len(labels)), labels].mean()) if len(labels) else 0.0
+
+
+def calibration_error(labels: np.ndarray, probabilities: np.ndarray, bins: int = 15) -> float:
+    """Expected calibration error (Guo et al. 2017): how far the top label's probability is
+    from how often that label is right, averaged over ``bins`` equal-width bins of that
+    probability, weighted by their share of faces. 0 is perfectly calibrated."""
+    labels, probabilities = np.asarray(labels), np.asarray(probabilities)
+    if not len(labels):
+        return 0.0
+    confidence, correct = probabilities.max(1), probabilities.argmax(1) == labels
+    which = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)  # bin i holds (i/bins, (i+1)/bins]
+    gaps = [abs(correct[which == b].mean() - confidence[which == b].mean()) * (which == b).mean()
+            for b in range(bins) if (which == b).any()]
+    return float(sum(gaps))
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The soft-max temperature that makes ``logits`` (or log-probabilities) most likely for
+    ``labels`` (temperature scaling, Guo et al. 2017): fitted on PublicTest, it calibrates the
+    probabilities without changing any prediction."""
+    from scipy.optimize import minimize_scalar
+
+    logits, labels = np.asarray(logits, dtype=np.float64), np.asarray(labels)
+    fitted = minimize_scalar(lambda temperature: negative_log_likelihood(labels, logits / temperature),
+                             bounds=(0.05, 20.0), method="bounded")
+    return float(fitted.x)
+
+
+def accuracy(labels: np.ndarray, logits: np.ndarray) -> float:
+    return float((np.asarray(logits).argmax(1) == labels).mean()) if len(labels) else 0.0
+
+
+def classification_metrics(labels: np.ndarray, logits: np.ndarray) -> dict:
+    """Accuracy, loss, calibration, per-class recall, confusion matrices and the paper's regroupings."""
+    labels, logits = np.asarray(labels), np.asarray(logits)
+    predicted = logits.argmax(1)
+    confusion = np.zeros((7, 7), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    row_sums = confusion.sum(1, keepdims=True)
+    normalized = np.divide(confusion, row_sums, out=np.zeros((7, 7)), where=row_sums > 0)
+    return {
+        "n": int(len(labels)),
+        "accuracy": accuracy(labels, logits),
+        "loss": negative_log_likelihood(labels, logits),
+        "calibration_error": calibration_error(labels, np.exp(log_softmax(logits))),
+        "recall": {EMOTIONS[c]: float(normalized[c, c]) for c in range(7)},
+        "confusion": confusion.tolist(),
+        "confusion_normalized": normalized.round(4).tolist(),
+        "true_counts": np.bincount(labels, minlength=7).tolist(),
+        "predicted_counts": np.bincount(predicted, minlength=7).tolist(),
+        "attitude_accuracy": float((ATTITUDE_OF_LABEL[predicted] == ATTITUDE_OF_LABEL[labels]).mean()),
+        "anger_disgust_merged_accuracy": float(
+            (MERGE_ANGER_DISGUST[predicted] == MERGE_ANGER_DISGUST[labels]).mean()
+        ),
+    }
+
+
+def evaluate_predictions(logits_of: LogitsOf, data: FER2013) -> dict:
+    """A classifier's metrics on PublicTest and PrivateTest (full, and without the PrivateTest
+    faces that also appear in Training), with the accuracy of each TTA mode."""
+    splits = train_val_test(data)
+    val_images, val_labels = splits["PublicTest"]
+    test_images, test_labels = splits["PrivateTest"]
+    test_logits = logits_of(test_images, "none")
+    unseen = ~training_duplicates_mask(data, "PrivateTest") if len(test_labels) else np.zeros(0, bool)
+    return {
+        "val": classification_metrics(val_labels, logits_of(val_images, "none")),
+        "test": classification_metrics(test_labels, test_logits),
+        "test_deduplicated": classification_metrics(test_labels[unseen], test_logits[unseen]),
+        **{
+            f"{split}_{tta}_tta_accuracy": accuracy(labels, logits_of(images, tta))
+            for tta in AUGMENTED_TTA_MODES
+            for split, images, labels in (("val", val_images, val_labels), ("test", test_images, test_labels))
+        },
+        "test_predicted": test_logits.argmax(1).tolist(),
+    }
+
+
+def evaluate_ensemble(members: list[LogitsOf], data: FER2013, tta: str = "none") -> dict:
+    """Accuracy of the mean soft-max of several classifiers (each averaged over the ``tta``
+    views), on PublicTest and PrivateTest (and PrivateTest without the faces that also
+    appear in Training)."""
+    splits = train_val_test(data)
+    result = {}
+    for name, key in (("PublicTest", "val_accuracy"), ("PrivateTest", "test_accuracy")):
+        images, labels = splits[name]
+        mean_probabilities = sum(np.exp(log_softmax(logits_of(images, tta))) for logits_of in members) / len(members)
+        result[key] = accuracy(labels, mean_probabilities)
+        if name == "PrivateTest" and len(labels):
+            unseen = ~training_duplicates_mask(data, "PrivateTest")
+            result["test_deduplicated_accuracy"] = accuracy(labels[unseen], mean_probabilities[unseen])
+    return result

@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+from scipy.special import log_softmax as scipy_log_softmax
+
+from ferlab.data import load_fer2013, train_val_test
+from ferlab.metrics import (
+    calibration_error,
+    classification_metrics,
+    evaluate_ensemble,
+    evaluate_predictions,
+    fit_temperature,
+    log_softmax,
+    negative_log_likelihood,
+)
+
+
+def test_metrics_on_hand_made_predictions():
+    labels = np.array([0, 0, 1, 3, 3, 6])
+    predicted = np.array([0, 1, 0, 3, 5, 6])
+    logits = np.eye(7, dtype=np.float32)[predicted] * 5
+    m = classification_metrics(labels, logits)
+    assert m["accuracy"] == 3 / 6
+    assert m["recall"]["Angry"] == 0.5 and m["recall"]["Disgust"] == 0.0 and m["recall"]["Happy"] == 0.5
+    assert m["confusion"][0] == [1, 1, 0, 0, 0, 0, 0]
+    assert m["true_counts"] == [2, 1, 0, 2, 0, 0, 1]
+    assert m["predicted_counts"] == [2, 1, 0, 1, 0, 1, 1]
+    # anger/disgust merged: the two swaps between Angry and Disgust become right
+    assert m["anger_disgust_merged_accuracy"] == 5 / 6
+    # attitude: Happy->Surprise is positive->neutral (wrong); Angry<->Disgust stay negative
+    assert m["attitude_accuracy"] == 5 / 6
+    assert m["loss"] > 0
+
+
+def test_calibration_error():
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    # Four faces said Angry at 0.9 (three right) and two said Disgust at 0.6 (both right):
+    # gaps |0.75 - 0.9| over 4/6 of the faces and |1 - 0.6| over 2/6.
+    probabilities = np.full((6, 7), 0.1 / 6)
+    probabilities[:4, 0], probabilities[4:, 1] = 0.9, 0.6
+    probabilities[4:, [0, 2, 3, 4, 5, 6]] = 0.4 / 6
+    labels[3] = 2
+    assert calibration_error(labels, probabilities) == pytest.approx(4 / 6 * 0.15 + 2 / 6 * 0.4)
+    right = np.eye(7)[labels]  # certain and right: no gap
+    assert calibration_error(labels, right) == 0
+    assert calibration_error(np.zeros(0, int), np.zeros((0, 7))) == 0
+    m = classification_metrics(labels, np.log(probabilities))
+    assert m["calibration_error"] == pytest.approx(calibration_error(labels, probabilities))
+
+
+def test_log_softmax_and_loss_match_scipy_and_survive_huge_logits():
+    logits = np.random.default_rng(0).normal(0, 5, (20, 7))
+    np.testing.assert_allclose(log_softmax(logits), scipy_log_softmax(logits, axis=1), atol=1e-12)
+    labels = np.arange(20) % 7
+    expected = -scipy_log_softmax(logits, axis=1)[np.arange(20), labels].mean()
+    assert negative_log_likelihood(labels, logits) == pytest.approx(expected)
+    assert np.isfinite(log_softmax(np.array([[1e4, 0, 0, 0, 0, 0, -1e4]]))).all()
+    assert negative_log_likelihood(np.zeros(0, int), np.zeros((0, 7))) == 0
+
+
+def test_fit_temperature_recovers_the_temperature_that_made_the_labels():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0, 3, (4000, 7))
+    probabilities = np.exp(log_softmax(logits / 2.5))
+    labels = np.array([rng.choice(7, p=p) for p in probabilities])
+    assert fit_temperature(logits, labels) == pytest.approx(2.5, rel=0.1)
+
+
+def test_evaluate_predictions_and_ensembles_from_any_logits_function(tiny_csv):
+    data = load_fer2013(tiny_csv)
+    splits = train_val_test(data)
+    val_labels, test_labels = splits["PublicTest"][1], splits["PrivateTest"][1]
+    assert len(val_labels) == len(test_labels)  # one answer serves both splits below
+    right = np.eye(7)[test_labels] * 4
+    wrong = np.eye(7)[(test_labels + 1) % 7] * 4
+    metrics = evaluate_predictions(lambda faces, tta: right, data)
+    assert metrics["test"]["accuracy"] == 1 and metrics["test_shift_tta_accuracy"] == 1
+    assert metrics["test_predicted"] == test_labels.tolist()
+    # Two members: the mean soft-max follows the more confident one.
+    confident_right, unsure_wrong = right * 2, wrong / 2
+    result = evaluate_ensemble([lambda f, t: confident_right, lambda f, t: unsure_wrong], data)
+    assert result["test_accuracy"] == 1 and result["test_deduplicated_accuracy"] == 1
+    assert evaluate_ensemble([lambda f, t: wrong], data)["test_accuracy"] == 0
+
+
