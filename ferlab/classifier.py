@@ -31,6 +31,7 @@ BUNDLED = "default"
 BUNDLED_SUFFIXES = (".safetensors", ".onnx")
 BACKENDS = ("auto", "torch", "onnx")
 TRAIN_EXTRA = 'pip install "ferlab[train]"'
+ENSEMBLE_SEPARATOR = "+"  # load_model("default+fast"): the two bundled models as one ensemble
 
 # Measured on the 2-core CPU (benchmarks/classifier_throughput.py): batches of 64 keep a
 # batch's activations in cache and run about twice as fast per face as batches of 512.
@@ -120,6 +121,24 @@ class OnnxExpressionClassifier(ExpressionClassifier):
         return self.session.run(None, {"pixels": pixels})[0]
 
 
+class EnsembleClassifier(ExpressionClassifier):
+    """Several classifiers as one: the mean of their probabilities, each member's as its own
+    `predict_proba` gives them (its TTA views averaged, its card's temperature applied), which
+    is what `ferlab evaluate A B ...` measures. ``load_model("default+fast")`` builds one."""
+
+    def __init__(self, members: list[ExpressionClassifier]):
+        if len(members) < 2:
+            raise ValueError("an ensemble needs two models or more")
+        card = {"name": ENSEMBLE_SEPARATOR.join(str(m.card.get("name", "model")) for m in members),
+                "labels": list(EMOTIONS), "members": [m.card for m in members]}
+        super().__init__(card, members[0].batch_size, members[0].tta)
+        self.members = members
+
+    def predict_proba(self, faces) -> np.ndarray:
+        faces = check_faces(faces)
+        return (sum(member.predict_proba(faces) for member in self.members) / len(self.members)).astype(np.float32)
+
+
 def usable_cpus() -> int:
     """CPUs this process may run on (its affinity where the OS tells it, else all of them)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -158,10 +177,23 @@ def resolve_model(name_or_path: str | Path | None = None) -> Path:
     return path
 
 
+def ensemble_members(name_or_path: str | Path | None) -> list[str]:
+    """The models that a model argument names: ``"default+fast"`` names two, an existing path
+    (even one with a "+" in it) or a single name one."""
+    text = str(name_or_path if name_or_path is not None else BUNDLED)
+    if ENSEMBLE_SEPARATOR not in text or Path(text).exists():
+        return [text]
+    members = text.split(ENSEMBLE_SEPARATOR)
+    if not all(members):
+        raise ValueError(f"{text!r}: an ensemble names its models joined by {ENSEMBLE_SEPARATOR!r}, e.g. 'default+fast'")
+    return members
+
+
 def load_model(name_or_path: str | Path | None = None, tta: str = "none", backend: str = "auto") -> ExpressionClassifier:
     """The bundled default model (no argument), another bundled model by name ("fast", "fast-int8"), or
     one trained by ferlab: a run folder, a ``.safetensors`` file with its ``.json`` card
-    beside it, or an exported ``.onnx``. A path that exists wins over a bundled name.
+    beside it, or an exported ``.onnx``. A path that exists wins over a bundled name. Names
+    joined by "+" ("default+fast") give an `EnsembleClassifier` of those models.
     ``tta`` is "none", "flip" or "shift" (see `ExpressionClassifier`).
 
     ``backend``: "auto" runs a model on ONNX Runtime where it has an ONNX form (an ``.onnx``
@@ -173,7 +205,10 @@ def load_model(name_or_path: str | Path | None = None, tta: str = "none", backen
     (benchmarks/photo_latency.py, benchmarks/classifier_throughput.py)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    path = resolve_model(name_or_path)
+    members = ensemble_members(name_or_path)
+    if len(members) > 1:
+        return EnsembleClassifier([load_model(member, tta, backend) for member in members])
+    path = resolve_model(members[0])
     if path.suffix == ".onnx":
         if backend == "torch":
             raise ValueError(f"{path}: an ONNX model runs on ONNX Runtime; backend='torch' needs a run folder "

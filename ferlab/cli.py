@@ -141,11 +141,11 @@ def cmd_search(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from .classifier import evaluate_exported, onnx_form, resolve_model
+    from .classifier import ensemble_members, evaluate_exported, onnx_form, resolve_model
     from .data import load_fer2013
     from .metrics import evaluate_ensemble
 
-    models = [resolve_model(name) for name in args.models]
+    models = [resolve_model(member) for name in args.models for member in ensemble_members(name)]
     engines = [_evaluation_engine(path, args.backend) for path in models]
     data = load_fer2013(args.data)
     if len(models) == 1 and args.tta == "none":
@@ -160,21 +160,28 @@ def cmd_evaluate(args) -> None:
         return
     # The files evaluated: a bundled model's ONNX twin where ONNX Runtime runs it.
     models = [onnx_form(path) if engine == "onnx" else path for path, engine in zip(models, engines, strict=True)]
-    members = [_logits_function(path, engine) for path, engine in zip(models, engines, strict=True)]
+    members = [_ensemble_member(path, engine) for path, engine in zip(models, engines, strict=True)]
     print(json.dumps({"models": [str(path) for path in models], "engines": engines, "tta": args.tta,
                       **evaluate_ensemble(members, data, args.tta)}, indent=2))
 
 
-def _logits_function(path: Path, engine: str):
-    """A model as the ``logits_of(faces, tta)`` function of `ferlab.metrics`, on ``engine``."""
+def _ensemble_member(path: Path, engine: str):
+    """A model as the ``logits_of(faces, tta)`` function of `ferlab.metrics`, on ``engine``, with
+    its logits divided by its card's temperature (1 for a run folder): the ensemble then
+    averages each member's probabilities as its `predict_proba` gives them, as
+    `ferlab.classifier.EnsembleClassifier` does."""
     if engine == "onnx":
-        from .classifier import onnx_logits
+        from .classifier import card_beside, onnx_logits
 
-        return onnx_logits(path)
-    from .evaluate import torch_logits
-    from .models import load_trained
+        logits_of, card = onnx_logits(path), card_beside(path)
+    else:
+        from .evaluate import torch_logits
+        from .models import load_trained
 
-    return torch_logits(load_trained(path)[0])
+        model, card = load_trained(path)
+        logits_of = torch_logits(model)
+    temperature = card.get("temperature", 1.0)
+    return lambda faces, tta: logits_of(faces, tta) / temperature
 
 
 def _evaluation_engine(path: Path, backend: str) -> str:
@@ -257,8 +264,11 @@ def cmd_video(args) -> int:
 
 
 def cmd_export(args) -> None:
-    from .classifier import load_model
+    from .classifier import ensemble_members, load_model
 
+    if len(ensemble_members(args.model)) > 1:
+        raise ValueError(f"{args.model}: export one model at a time (an ONNX file each), then load them as "
+                         "'a.onnx+b.onnx'")
     if args.int8 and not args.data:
         raise ValueError("--int8 needs --data FER2013_FILE: training faces set the int8 ranges, and the "
                          "exported model's accuracy is measured on PublicTest and PrivateTest")
@@ -320,8 +330,9 @@ def cmd_package_model(args) -> None:
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="bundled model name (default, fast, fast-int8), run folder, .safetensors or .onnx "
-                                         "(default: the bundled default model)")
+    parser.add_argument("--model", help="bundled model name (default, fast, fast-int8), run folder, .safetensors or .onnx; "
+                                         "names joined by + (default+fast) run as one ensemble, the most accurate and "
+                                         "slower (default: the bundled default model)")
     parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=list(DEFAULT_MARGIN),
                         help="blazeface (default): CNN with landmarks, tiles big photos for small faces; "
                              "blazeface_short: faster, for faces filling much of the photo; hog, haar: classic")
@@ -382,7 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="metrics of a trained model, or of an ensemble of several")
     evaluate.add_argument("models", nargs="+", metavar="MODEL",
-                          help="a run folder, a .safetensors with its card, an exported .onnx, or a bundled model's name")
+                          help="a run folder, a .safetensors with its card, an exported .onnx, or a bundled model's name; "
+                               "several (or names joined by +, as in default+fast) are evaluated as one ensemble")
     evaluate.add_argument("--tta", default="none", choices=TTA_MODES,
                           help="test-time augmentation: the mirror image (flip), or mirror and 2-pixel shifts (shift) "
                                "(default: %(default)s)")

@@ -183,6 +183,7 @@ for name in ("default", "fast", "fast-int8"):
     model = ferlab.load_model(name, tta="flip")
     assert isinstance(model, OnnxExpressionClassifier), name
     np.save(name + ".npy", model.predict_proba(faces))
+np.save("default+fast.npy", ferlab.load_model("default+fast", tta="flip").predict_proba(faces))
 try:
     ferlab.load_model({str(tiny_model)!r})
 except ImportError as error:
@@ -196,3 +197,32 @@ assert "torch" not in sys.modules or sys.modules["torch"] is None
         reference.network_bf16 = None  # fp32, as ONNX Runtime runs it
         np.testing.assert_allclose(np.load(tmp_path / f"{name}.npy"), reference.predict_proba(faces), atol=1e-4)
     np.testing.assert_allclose(np.load(tmp_path / "fast-int8.npy"), load_model("fast-int8", tta="flip").predict_proba(faces))
+    mean = (np.load(tmp_path / "default.npy") + np.load(tmp_path / "fast.npy")) / 2
+    np.testing.assert_allclose(np.load(tmp_path / "default+fast.npy"), mean, atol=1e-6)
+
+
+def test_models_joined_by_plus_run_as_one_ensemble(tiny_model, tmp_path):
+    from ferlab.classifier import EnsembleClassifier
+
+    faces = np.random.default_rng(8).integers(0, 256, (6, 48, 48), dtype=np.uint8)
+    exported = load_model(tiny_model, backend="torch").export_onnx(tmp_path / "tiny.onnx")
+    ensemble = load_model(f"{tiny_model}+{exported}+fast", tta="flip")
+    assert isinstance(ensemble, EnsembleClassifier) and len(ensemble.members) == 3 and ensemble.tta == "flip"
+    assert ensemble.card["members"][-1]["name"] == "fast" and ensemble.card["name"].endswith("+fast")
+    assert ensemble.card["labels"] == list(EMOTIONS)
+    expected = sum(member.predict_proba(faces) for member in ensemble.members) / 3
+    probabilities = ensemble.predict_proba(faces)
+    np.testing.assert_allclose(probabilities, expected, atol=1e-6)
+    np.testing.assert_allclose(probabilities.sum(1), 1, atol=1e-5)
+    assert (ensemble.predict(faces) == probabilities.argmax(1)).all()
+    odd = tmp_path / "a+b"  # a path that exists is one model, "+" or not
+    odd.mkdir()
+    for name in ("best.safetensors", "model.json"):
+        (odd / name).write_bytes((tiny_model / name).read_bytes())
+    assert not isinstance(load_model(odd), EnsembleClassifier)
+    with pytest.raises(ValueError, match="joined by"):
+        load_model("default+")
+    with pytest.raises(FileNotFoundError, match="no such model"):
+        load_model("default+nonexistent")
+    with pytest.raises(ValueError, match="faces must be shaped"):
+        ensemble.predict_proba(np.zeros((2, 32, 32), np.uint8))

@@ -50,8 +50,21 @@ def test_evaluate_takes_a_bundled_model_by_name(tiny_csv, capsys):
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["model"] == "fast_cnn" and metrics["test"]["n"] == 70
     assert "seconds_per_epoch" not in metrics  # a bundled model has no training history beside it
-    assert main(["evaluate", "default", "fast", "--data", str(tiny_csv)]) == 0
-    assert 0 <= json.loads(capsys.readouterr().out)["test_accuracy"] <= 1
+    assert main(["evaluate", "default", "fast", "--data", str(tiny_csv), "--tta", "flip"]) == 0
+    separate = json.loads(capsys.readouterr().out)
+    assert 0 <= separate["test_accuracy"] <= 1 and separate["engines"] == ["torch", "torch"]
+    assert main(["evaluate", "default+fast", "--data", str(tiny_csv), "--tta", "flip"]) == 0
+    joined = json.loads(capsys.readouterr().out)
+    assert joined == separate
+    # What the ensemble classifier predicts, member by member at its own temperature.
+    from ferlab.classifier import load_model
+    from ferlab.data import load_fer2013, train_val_test
+
+    images, labels = train_val_test(load_fer2013(tiny_csv))["PrivateTest"]
+    predicted = load_model("default+fast", tta="flip", backend="torch").predict(images)
+    assert abs(float((predicted == labels).mean()) - joined["test_accuracy"]) <= 2 / 70  # bf16 batches aside
+    assert main(["export", "--onnx", "x.onnx", "--model", "default+fast"]) == 2
+    assert "export one model at a time" in capsys.readouterr().err
 
 
 def test_evaluate_runs_a_bundled_model_on_either_engine_alike(tiny_csv, capsys):
