@@ -71,15 +71,24 @@ def face_record(face: Face, probabilities: np.ndarray) -> dict:
     return record
 
 
-_default_analyzer: Analyzer | None = None
+# The analyzer of the last `analyze` call, with the model argument and detector it was built
+# for: loading a model takes longer than analyzing a photo.
+_last_analyzer: tuple[tuple, Analyzer] | None = None
 
 
-def analyze(image: ImageSource, detector: str = DEFAULT_DETECTOR) -> list[dict]:
-    """One record per face found in ``image`` (a path, encoded bytes, a PIL image or an RGB array)."""
-    global _default_analyzer
-    if _default_analyzer is None or _default_analyzer.detector != detector:
-        _default_analyzer = Analyzer(detector=detector)
-    return _default_analyzer.analyze(image)
+def analyze(image: ImageSource, detector: str = DEFAULT_DETECTOR,
+            model: str | os.PathLike | ExpressionClassifier | None = None) -> list[dict]:
+    """One record per face found in ``image`` (a path, encoded bytes, a PIL image or an RGB array).
+
+    ``model``: a loaded classifier, or what `ferlab.load_model` takes; None is the bundled
+    default, "default+fast" the two bundled models as one ensemble."""
+    global _last_analyzer
+    if isinstance(model, ExpressionClassifier):
+        return Analyzer(model, detector).analyze(image)
+    key = (None if model is None else str(model), detector)
+    if _last_analyzer is None or _last_analyzer[0] != key:
+        _last_analyzer = (key, Analyzer(load_model(model), detector))
+    return _last_analyzer[1].analyze(image)
 
 
 def expand_inputs(items: Iterable[str]) -> Iterator[Path]:

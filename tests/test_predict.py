@@ -26,6 +26,20 @@ def test_analyze_returns_json_safe_records(astronaut, tiny_model):
     assert analyzer.analyze(np.full((100, 100, 3), 200, np.uint8)) == []
 
 
+def test_analyze_takes_a_model_by_name_or_loaded(astronaut, tiny_model):
+    from ferlab import predict
+
+    default = predict.analyze(astronaut)
+    ensemble = predict.analyze(astronaut, model="default+fast")
+    assert predict._last_analyzer[0] == ("default+fast", "blazeface")  # loaded once, reused
+    assert ensemble[0]["box"] == default[0]["box"]
+    fast = predict.analyze(astronaut, model="fast")[0]["probabilities"]
+    mean = {e: (default[0]["probabilities"][e] + fast[e]) / 2 for e in EMOTIONS}
+    assert ensemble[0]["probabilities"] == pytest.approx(mean, abs=2e-4)  # records round to 4 places
+    loaded = predict.analyze(astronaut, model=load_model(tiny_model), detector="hog")
+    assert len(loaded) == 1 and predict._last_analyzer[0] == ("fast", "blazeface")  # the cache is left alone
+
+
 def test_folder_with_good_bad_and_faceless_images(astronaut, tiny_model, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
