@@ -1,7 +1,7 @@
 """How far can the probabilities ferlab prints be trusted? Calibration on FER2013.
 
 For each model and test-time augmentation: accuracy, the mean probability of the top label
-(confidence), the expected calibration error (ECE, 15 bins; `ferlab.evaluate.calibration_error`)
+(confidence), the expected calibration error (ECE, 15 bins; `ferlab.metrics.calibration_error`)
 and the negative log-likelihood, on PublicTest and PrivateTest. Then temperature scaling
 (Guo et al. 2017): one more temperature fitted on PublicTest by likelihood, applied to the
 log probabilities, scored on PrivateTest (about 1 once the model's card carries its own).
