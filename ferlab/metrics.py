@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy import special
 
 from .data import EMOTIONS, FER2013, train_val_test, training_duplicates_mask
 from .tta import AUGMENTED_TTA_MODES
@@ -24,9 +25,8 @@ MERGE_ANGER_DISGUST = np.array([0, 0, 1, 2, 3, 4, 5])
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
-    logits = np.asarray(logits, dtype=np.float64)
-    shifted = logits - logits.max(1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+    """Row-wise log soft-max in float64, stable for huge logits."""
+    return special.log_softmax(np.asarray(logits, dtype=np.float64), axis=1)
 
 
 def negative_log_likelihood(labels: np.ndarray, logits: np.ndarray) -> float:
