@@ -90,7 +90,15 @@ def run_without_training_tools(code: str, cwd) -> str:
 
     from ferlab.cli import TRAINING_MODULES
 
-    blocked = f"import sys; sys.modules.update(dict.fromkeys({sorted(TRAINING_MODULES)}))\n"
+    # A finder that fails their imports as for a package not installed; None entries in
+    # sys.modules would not do: libraries that look for torch there (SciPy) take them for it.
+    blocked = f"""import sys
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {sorted(TRAINING_MODULES)}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+sys.meta_path.insert(0, NotInstalled())
+"""
     result = subprocess.run([sys.executable, "-c", blocked + code], capture_output=True, text=True, cwd=cwd, timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout
