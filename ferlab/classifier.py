@@ -209,10 +209,7 @@ def load_model(name_or_path: str | Path | None = None, tta: str = "none", backen
     if len(members) > 1:
         return EnsembleClassifier([load_model(member, tta, backend) for member in members])
     path = resolve_model(members[0])
-    if path.suffix == ".onnx":
-        if backend == "torch":
-            raise ValueError(f"{path}: an ONNX model runs on ONNX Runtime; backend='torch' needs a run folder "
-                             "or a .safetensors file")
+    if is_onnx_file(path, backend):
         return OnnxExpressionClassifier(path, card_beside(path), tta=tta)
     has_twin = path.suffix == ".safetensors" and path.with_suffix(".onnx").exists()
     if backend == "onnx" or (backend == "auto" and has_twin):
@@ -225,6 +222,17 @@ def load_model(name_or_path: str | Path | None = None, tta: str = "none", backen
 
     model, card = load_trained(path)
     return TorchExpressionClassifier(model, card, tta=tta)
+
+
+def is_onnx_file(path: Path, backend: str) -> bool:
+    """Whether ``path`` is an exported ``.onnx`` file, which only ONNX Runtime runs: refused
+    with a one-line error when ``backend`` asks for PyTorch."""
+    if path.suffix != ".onnx":
+        return False
+    if backend == "torch":
+        raise ValueError(f"{path}: an ONNX model runs on ONNX Runtime; the torch backend needs a run folder "
+                         "or a .safetensors file")
+    return True
 
 
 def onnx_form(path: Path) -> Path:

@@ -188,13 +188,10 @@ def _evaluation_engine(path: Path, backend: str) -> str:
     """The engine, "torch" or "onnx", for one model of `ferlab evaluate`. "auto" takes PyTorch where it is
     installed, the engine the model cards' figures were measured with, except for ``.onnx``
     files; without PyTorch, a model's ONNX form (`ferlab.classifier.onnx_form`)."""
-    if path.suffix == ".onnx":
-        if backend == "torch":
-            raise ValueError(f"{path}: an ONNX model runs on ONNX Runtime; --backend torch needs a run folder "
-                             "or a .safetensors file")
-        return "onnx"
-    from .classifier import onnx_form, torch_installed
+    from .classifier import is_onnx_file, onnx_form, torch_installed
 
+    if is_onnx_file(path, backend):
+        return "onnx"
     if backend == "torch" or (backend == "auto" and torch_installed()):
         return "torch"
     onnx_form(path)  # says what is missing now, before the data file is read
