@@ -254,18 +254,22 @@ def _pytorch_missing(path: Path) -> ImportError:
                        "or load an .onnx export of it (ferlab export --onnx, where PyTorch is)")
 
 
-def onnx_logits(path: str | Path):
+def onnx_logits(path: str | Path, at_card_temperature: bool = False):
     """An ONNX model as the ``logits_of(faces, tta)`` function `ferlab.metrics` takes.
 
-    The exported graph gives probabilities at the card's temperature T; T * log(p) are its
-    logits up to a constant per face, which changes no soft-max, so accuracy, loss and
-    calibration come out as `ferlab.evaluate.evaluate_trained` measures them on the
-    PyTorch weights (at temperature 1)."""
-    classifiers = {tta: load_model(path, tta=tta, backend="onnx") for tta in TTA_VIEWS}  # one session each
-    temperature = classifiers["none"].card.get("temperature", 1.0)
+    The exported graph gives probabilities at the card's temperature T. Their logs are its
+    logits at T up to a constant per face, which changes no soft-max: what an ensemble
+    averages (``at_card_temperature``). T times them are its logits at temperature 1, so that
+    accuracy, loss and calibration come out as `ferlab.evaluate.evaluate_trained` measures
+    them on the PyTorch weights. Each TTA mode opens its ONNX Runtime session when first asked."""
+    path = onnx_form(resolve_model(path))
+    scale = 1.0 if at_card_temperature else card_beside(path).get("temperature", 1.0)
+    classifiers: dict[str, ExpressionClassifier] = {}
 
     def logits_of(faces: np.ndarray, tta: str) -> np.ndarray:
-        return temperature * np.log(np.maximum(classifiers[tta].predict_proba(faces), np.finfo(np.float32).tiny))
+        if tta not in classifiers:
+            classifiers[tta] = load_model(path, tta=tta, backend="onnx")
+        return scale * np.log(np.maximum(classifiers[tta].predict_proba(faces), np.finfo(np.float32).tiny))
 
     return logits_of
 

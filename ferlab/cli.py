@@ -166,21 +166,18 @@ def cmd_evaluate(args) -> None:
 
 
 def _ensemble_member(path: Path, engine: str):
-    """A model as the ``logits_of(faces, tta)`` function of `ferlab.metrics`, on ``engine``, with
-    its logits divided by its card's temperature (1 for a run folder): the ensemble then
-    averages each member's probabilities as its `predict_proba` gives them, as
-    `ferlab.classifier.EnsembleClassifier` does."""
+    """A model as the ``logits_of(faces, tta)`` function of `ferlab.metrics`, on ``engine``, at
+    its card's temperature (1 for a run folder): the ensemble then averages each member's
+    probabilities as its `predict_proba` gives them, as `ferlab.classifier.EnsembleClassifier` does."""
     if engine == "onnx":
-        from .classifier import card_beside, onnx_logits
+        from .classifier import onnx_logits
 
-        logits_of, card = onnx_logits(path), card_beside(path)
-    else:
-        from .evaluate import torch_logits
-        from .models import load_trained
+        return onnx_logits(path, at_card_temperature=True)
+    from .evaluate import torch_logits
+    from .models import load_trained
 
-        model, card = load_trained(path)
-        logits_of = torch_logits(model)
-    temperature = card.get("temperature", 1.0)
+    model, card = load_trained(path)
+    logits_of, temperature = torch_logits(model), card.get("temperature", 1.0)
     return lambda faces, tta: logits_of(faces, tta) / temperature
 
 

@@ -112,6 +112,8 @@ def test_the_cards_temperature_scales_the_soft_max_in_pytorch_and_onnx(tiny_mode
     raw = predict_logits(load_trained(tiny_model)[0], faces, precision="fp32")
     recovered = onnx_logits(tmp_path / "warm.onnx")(faces, "none")
     np.testing.assert_allclose(recovered - recovered.mean(1, keepdims=True), raw - raw.mean(1, keepdims=True), atol=1e-3)
+    at_card = onnx_logits(tmp_path / "warm.onnx", at_card_temperature=True)(faces, "none")  # what ensembles average
+    np.testing.assert_allclose(2 * at_card, recovered, rtol=1e-6)
     warm.with_suffix(".json").write_text(json.dumps({**plain.card, "temperature": 0}))
     with pytest.raises(ValueError, match="temperature must be positive"):
         load_model(warm, backend="torch")
