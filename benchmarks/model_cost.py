@@ -13,7 +13,7 @@ import argparse
 import torch
 
 from ferlab.classifier import resolve_model
-from ferlab.models import load_trained
+from ferlab.models import load_trained, trainable_parameters
 
 
 def multiply_adds_per_face(network: torch.nn.Module) -> int:
@@ -43,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     for name in args.model:
         network, card = load_trained(resolve_model(name))
-        parameters = sum(p.numel() for p in network.parameters() if p.requires_grad)
+        parameters = trainable_parameters(network)
         print(f"{name:10s} {card['model']} {card.get('model_options') or {}}: "
               f"{multiply_adds_per_face(network) / 1e6:6.1f} M multiply-adds per face, {parameters:,} parameters")
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from .data import FER2013, PIXEL_MEAN, PIXEL_STD
 from .metrics import LogitsOf, evaluate_predictions
-from .models import load_trained
+from .models import load_trained, trainable_parameters
 from .tta import TTA_SHIFT, tta_views
 
 
@@ -94,7 +94,7 @@ def evaluate_trained(model_dir: str | Path, data: FER2013) -> dict:
         "engine": "torch",
         "best_epoch": card["epoch"],
         **training,
-        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "trainable_parameters": trainable_parameters(model),
         **evaluate_predictions(torch_logits(model), data),
     }
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from .data import EMOTIONS, file_sha256, load_fer2013, train_val_test
-from .evaluate import evaluate_trained, torch_logits
+from .evaluate import torch_logits
 from .hardware import machine_description
-from .metrics import LogitsOf, classification_metrics, fit_temperature
+from .metrics import LogitsOf, classification_metrics, evaluate_predictions, fit_temperature, remembered
 from .tta import AUGMENTED_TTA_MODES, TTA_VIEWS
 
 
@@ -57,29 +57,31 @@ def package_model(
     run_dir, out_dir, data_path = Path(run_dir), Path(out_dir), Path(data_path)
     data = load_fer2013(data_path)
     if run_dir.suffix == ".onnx":
-        from .classifier import card_beside, evaluate_exported, onnx_logits
+        from .classifier import card_beside, onnx_logits
 
         card = card_beside(run_dir)
         if "trainable_parameters" not in card:
             raise ValueError(f"{run_dir}: its card lacks the parameter count; export it from a packaged model "
                              "(a bundled name, or a .safetensors with its card)")
-        metrics = evaluate_exported(run_dir, data)
-        weights = run_dir
+        weights, logits_of = run_dir, onnx_logits(run_dir)
         # The temperature came with the source card and is part of the exported graph.
-        _, calibration = calibrate(onnx_logits(run_dir), data, card.get("temperature", 1.0))
+        temperature, parameters = card.get("temperature", 1.0), card["trainable_parameters"]
     else:
-        from .models import load_trained
+        from .models import load_trained, trainable_parameters
 
         card = json.loads((run_dir / "model.json").read_text())
-        metrics = evaluate_trained(run_dir, data)
-        weights = run_dir / "best.safetensors"
-        card["temperature"], calibration = calibrate(torch_logits(load_trained(run_dir)[0]), data)
+        model, _ = load_trained(run_dir)
+        weights, logits_of, temperature = run_dir / "best.safetensors", torch_logits(model), None
+        parameters = trainable_parameters(model)
+    logits_of = remembered(logits_of)  # the calibration scores the splits the accuracies did
+    metrics = evaluate_predictions(logits_of, data)
+    card["temperature"], calibration = calibrate(logits_of, data, temperature)
     card.update({
         "name": name,
         "labels": list(EMOTIONS),
         "training_command": command,
         "data": {"file": data_path.name, "sha256": file_sha256(data_path)},
-        "trainable_parameters": metrics["trainable_parameters"],
+        "trainable_parameters": parameters,
         "accuracy": {
             "PublicTest": metrics["val"]["accuracy"],
             "PrivateTest": metrics["test"]["accuracy"],

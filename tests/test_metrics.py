@@ -10,6 +10,7 @@ from ferlab.metrics import (
     fit_temperature,
     log_softmax,
     negative_log_likelihood,
+    remembered,
 )
 
 
@@ -81,3 +82,22 @@ def test_evaluate_predictions_and_ensembles_from_any_logits_function(tiny_csv):
     assert evaluate_ensemble([lambda f, t: wrong], data)["test_accuracy"] == 0
 
 
+
+
+def test_remembered_runs_the_classifier_once_per_faces_and_tta_mode():
+    calls = []
+
+    def logits_of(faces, tta):
+        calls.append(tta)
+        return np.full((len(faces), 7), float(faces.sum()))
+
+    faces = np.random.default_rng(0).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    once = remembered(logits_of)
+    first = once(faces, "none")
+    assert once(faces.copy(), "none") is first and calls == ["none"]  # equal faces, not only the same array
+    once(faces, "flip")
+    once(faces[:3], "none")
+    other = faces.copy()
+    other[0, 0, 0] ^= 1
+    once(other, "none")
+    assert calls == ["none", "flip", "none", "none"]

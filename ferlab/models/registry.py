@@ -41,6 +41,11 @@ def list_models(pattern: str = "*") -> list[str]:
     return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
 
 
+def trainable_parameters(model: nn.Module) -> int:
+    """The paper's parameter count: weights the optimizer updates (not batch-norm statistics)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
 def load_trained(weights: str | Path, card: dict | None = None) -> tuple[nn.Module, dict]:
     """A model from safetensors weights and its JSON card (``model.json`` beside them).
 
