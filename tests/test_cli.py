@@ -201,7 +201,8 @@ def test_package_model_writes_weights_and_measured_cards(tiny_csv, tmp_path):
                  "--command", "ferlab train ...", "--note", "best so far"]) == 0
     card = json.loads((out / "m.json").read_text())
     assert card["data"]["sha256"] and 0 <= card["accuracy"]["PrivateTest"] <= 1
-    assert card["faces_per_second"] > 0 and card["note"] == "best so far"
+    assert set(card["faces_per_second"]) == {"onnxruntime", "torch"} and min(card["faces_per_second"].values()) > 0
+    assert card["note"] == "best so far"
     assert set(card["accuracy_with_tta"]) == {"flip", "shift"}
     assert 0 <= card["accuracy_with_tta"]["shift"]["PrivateTest"] <= 1
     assert "PrivateTest (test)" in (out / "m.md").read_text() and "best so far" in (out / "m.md").read_text()
@@ -212,7 +213,9 @@ def test_package_model_writes_weights_and_measured_cards(tiny_csv, tmp_path):
         "PrivateTest_calibration_error", "PrivateTest_nll",
         "PrivateTest_calibration_error_at_temperature_1", "PrivateTest_nll_at_temperature_1"}
     assert f"soft-max at temperature {card['temperature']}" in (out / "m.md").read_text()
-    assert "`ExpressionClassifier.predict_proba` on PyTorch" in (out / "m.md").read_text()  # what was timed
+    speeds = card["faces_per_second"]  # what was timed, on each engine
+    assert f"{speeds['onnxruntime']:,} faces/s on ONNX Runtime, {speeds['torch']:,} faces/s on PyTorch" in (
+        out / "m.md").read_text()
     import numpy as np
     from scipy.special import softmax
 
@@ -258,9 +261,9 @@ def test_package_model_ships_an_int8_onnx_measured_through_onnx_runtime(tiny_csv
                  str(tiny_csv), "--calibration-faces", "100"]) == 0
     assert main(["package-model", str(int8), *package]) == 0
     card = json.loads((out / "m-int8.json").read_text())
-    assert card["onnx"]["precision"] == "int8" and card["faces_per_second"] > 0
+    assert card["onnx"]["precision"] == "int8" and list(card["faces_per_second"]) == ["onnxruntime"]
     assert (out / "m-int8.onnx").exists() and not (out / "m-int8.safetensors").exists()
-    assert "`ExpressionClassifier.predict_proba` on ONNX Runtime" in (out / "m-int8.md").read_text()
+    assert "faces/s on ONNX Runtime (batched" in (out / "m-int8.md").read_text()
     # The temperature is the source model's, built into the exported graph; the calibration is
     # measured again on the int8 model as ONNX Runtime runs it.
     assert card["temperature"] == json.loads((out / "m.json").read_text())["temperature"]
