@@ -106,6 +106,25 @@ def classification_metrics(labels: np.ndarray, logits: np.ndarray) -> dict:
     }
 
 
+def paired_comparison(labels: np.ndarray, predicted_a: np.ndarray, predicted_b: np.ndarray) -> dict:
+    """Two classifiers' labels for the same faces: how many faces only A gets right, how many
+    only B, and the two-sided p-value of McNemar's exact test that both are equally accurate
+    (faces both get right or both miss say nothing about which is better)."""
+    from scipy.stats import binomtest
+
+    labels = np.asarray(labels)
+    right_a, right_b = np.asarray(predicted_a) == labels, np.asarray(predicted_b) == labels
+    only_a, only_b = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
+    return {
+        "n": int(len(labels)),
+        "accuracy_a": float(right_a.mean()) if len(labels) else 0.0,
+        "accuracy_b": float(right_b.mean()) if len(labels) else 0.0,
+        "only_a_right": only_a,
+        "only_b_right": only_b,
+        "p_value": float(binomtest(only_a, only_a + only_b).pvalue) if only_a + only_b else 1.0,
+    }
+
+
 def evaluate_predictions(logits_of: LogitsOf, data: FER2013) -> dict:
     """A classifier's metrics on PublicTest and PrivateTest (full, and without the PrivateTest
     faces that also appear in Training), with the accuracy of each TTA mode."""

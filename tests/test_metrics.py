@@ -10,6 +10,7 @@ from ferlab.metrics import (
     fit_temperature,
     log_softmax,
     negative_log_likelihood,
+    paired_comparison,
     remembered,
 )
 
@@ -101,3 +102,16 @@ def test_remembered_runs_the_classifier_once_per_faces_and_tta_mode():
     other[0, 0, 0] ^= 1
     once(other, "none")
     assert calls == ["none", "flip", "none", "none"]
+
+
+def test_paired_comparison_counts_the_faces_that_tell_two_classifiers_apart():
+    labels = np.zeros(100, int)
+    a = np.where(np.arange(100) < 60, 0, 1)  # right on faces 0-59
+    b = np.where((np.arange(100) >= 10) & (np.arange(100) < 65), 0, 1)  # right on faces 10-64
+    result = paired_comparison(labels, a, b)
+    assert (result["only_a_right"], result["only_b_right"]) == (10, 5)
+    assert (result["accuracy_a"], result["accuracy_b"]) == (0.60, 0.55)
+    assert result["p_value"] == pytest.approx(0.3018, abs=1e-4)  # 2 * P(Binomial(15, 1/2) <= 5)
+    assert paired_comparison(labels, a, a)["p_value"] == 1.0
+    lopsided = paired_comparison(labels, np.zeros(100, int), np.ones(100, int))
+    assert lopsided["only_a_right"] == 100 and lopsided["p_value"] < 1e-20
