@@ -20,10 +20,10 @@ import time
 from collections.abc import Iterator
 from importlib import resources
 
-import httpx
+import httpx2
 
 
-async def client_loop(client: httpx.AsyncClient, url: str, photo: bytes, stop: float, latencies: list, errors: list):
+async def client_loop(client: httpx2.AsyncClient, url: str, photo: bytes, stop: float, latencies: list, errors: list):
     while time.perf_counter() < stop:
         start = time.perf_counter()
         try:
@@ -32,15 +32,15 @@ async def client_loop(client: httpx.AsyncClient, url: str, photo: bytes, stop: f
                 errors.append(f"HTTP {response.status_code}")
             else:
                 latencies.append(time.perf_counter() - start)
-        except httpx.HTTPError as error:
+        except httpx2.HTTPError as error:
             errors.append(type(error).__name__)
 
 
 async def load(base: str, clients: int, seconds: float) -> tuple[list, list, float]:
     photo = (resources.files("ferlab") / "assets" / "astronaut.jpg").read_bytes()
     latencies, errors = [], []
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+    limits = httpx2.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx2.AsyncClient(timeout=120, limits=limits) as client:
         start = time.perf_counter()
         stop = start + seconds
         await asyncio.gather(*(client_loop(client, base + "/v1/analyze", photo, stop, latencies, errors)
@@ -64,9 +64,9 @@ def ferlab_server(model: str | None = None, backend: str = "auto") -> Iterator[s
     try:
         for _ in range(300):
             try:
-                if httpx.get(base + "/v1/health", timeout=1).status_code == 200:
+                if httpx2.get(base + "/v1/health", timeout=1).status_code == 200:
                     break
-            except httpx.HTTPError:
+            except httpx2.HTTPError:
                 time.sleep(0.1)
         yield base
     finally:

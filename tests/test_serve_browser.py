@@ -115,7 +115,7 @@ def test_live_webcam_analyzes_frame_after_frame_until_stopped(server, astronaut,
 
 
 def test_a_slow_client_is_cut_off_without_blocking_others(tiny_model, astronaut):
-    import httpx
+    import httpx2
 
     app = create_app(Analyzer(load_model(tiny_model)), body_seconds=3.0)
     with running(app) as port:
@@ -123,7 +123,7 @@ def test_a_slow_client_is_cut_off_without_blocking_others(tiny_model, astronaut)
         slow.sendall(b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
                      b"Content-Length: 100000\r\n\r\n--b\r\n")
         start = time.time()
-        fast = httpx.post(f"http://127.0.0.1:{port}/v1/analyze",
+        fast = httpx2.post(f"http://127.0.0.1:{port}/v1/analyze",
                           files={"file": ("a.jpg", astronaut.read_bytes(), "image/jpeg")}, timeout=30)
         assert fast.status_code == 200 and time.time() - start < 3.0  # served while the slow one waits
         slow.settimeout(10)
