@@ -131,8 +131,27 @@ class EnsembleClassifier(ExpressionClassifier):
             raise ValueError("an ensemble needs two models or more")
         card = {"name": ENSEMBLE_SEPARATOR.join(str(m.card.get("name", "model")) for m in members),
                 "labels": list(EMOTIONS), "members": [m.card for m in members]}
+        self.members = members  # before the base class sets batch_size and tta through the properties below
         super().__init__(card, members[0].batch_size, members[0].tta)
-        self.members = members
+
+    # The members do the batching and the TTA, so setting either on the ensemble sets it on each.
+    @property
+    def batch_size(self) -> int:
+        return self.members[0].batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        for member in self.members:
+            member.batch_size = value
+
+    @property
+    def tta(self) -> str:
+        return self.members[0].tta
+
+    @tta.setter
+    def tta(self, value: str) -> None:
+        for member in self.members:
+            member.tta = check_tta(value)
 
     def predict_proba(self, faces) -> np.ndarray:
         faces = check_faces(faces)

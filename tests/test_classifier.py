@@ -217,6 +217,8 @@ def test_models_joined_by_plus_run_as_one_ensemble(tiny_model, tmp_path):
     np.testing.assert_allclose(probabilities, expected, atol=1e-6)
     np.testing.assert_allclose(probabilities.sum(1), 1, atol=1e-5)
     assert (ensemble.predict(faces) == probabilities.argmax(1)).all()
+    ensemble.batch_size, ensemble.tta = 5, "shift"  # set on the ensemble, used by every member
+    assert [(m.batch_size, m.tta) for m in ensemble.members] == [(5, "shift")] * 3
     odd = tmp_path / "a+b"  # a path that exists is one model, "+" or not
     odd.mkdir()
     for name in ("best.safetensors", "model.json"):
