@@ -18,4 +18,5 @@ fast3-kd120 c5c7b8d
 fast3w-kd100 2d29379
 fast3w-kd100-s1 68cdd3d
 fast3w-kd100-s3 7dcc852
+fast3w-kdD-s1 dc2231b
 RUNS
