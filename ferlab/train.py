@@ -35,11 +35,11 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 from tqdm import tqdm
 
 from .config import TrainConfig
-from .data import FER2013, PIXEL_MEAN, PIXEL_STD, train_val_test
+from .data import FER2013, PIXEL_MEAN, PIXEL_STD, file_sha256, train_val_test
 from .evaluate import autocast, pick_device, predict_logits, to_input
 from .hardware import machine_description
 from .metrics import classification_metrics
-from .models import create_model, load_trained
+from .models import create_model, load_trained, weights_file
 
 
 def augment_batch(images: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Tensor:
@@ -105,13 +105,18 @@ def mix_batch(
 
 class Teacher:
     """Trained models whose averaged softened probabilities the student learns to match
-    (Hinton et al. 2015), computed on the student's own augmented (and mixed) batches."""
+    (Hinton et al. 2015), computed on the student's own augmented (and mixed) batches.
+    ``sha256`` fingerprints each teacher's weights: the config names teachers by path, and a
+    file replaced under the same path (a bundled default, say) would silently change a
+    resumed run's targets."""
 
     def __init__(self, paths: str, temperature: float, device: torch.device):
         self.temperature = temperature
         self.models = []
+        self.sha256: dict[str, str] = {}
         for path in filter(None, (p.strip() for p in paths.split(","))):
             model, card = load_trained(path)
+            self.sha256[path] = file_sha256(weights_file(path))
             if (card["input"]["mean"], card["input"]["std"]) != (PIXEL_MEAN, PIXEL_STD):
                 raise ValueError(f"teacher {path}: its input normalisation differs from this training's")
             # Inference only: batch norm folded into the convolutions makes the teachers cheaper.
@@ -256,12 +261,20 @@ def train(
         bn_rows = torch.randperm(len(labels), generator=torch.Generator().manual_seed(config.seed))[:4096]
         bn_batches = [to_input(images[bn_rows[i : i + 512]], device) for i in range(0, len(bn_rows), 512)]
 
+    teacher = Teacher(config.teacher, config.distill_temperature, device) if config.teacher else None
+    teachers_sha256 = {"teacher_sha256": teacher.sha256} if teacher is not None else {}
+
     checkpoint_path = out_dir / "last.pt"
     if resume and checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location=device, weights_only=True)
         # Options added since the checkpoint was written count as their defaults.
         if {**asdict(TrainConfig()), **state["config"]} != asdict(config):
             raise ValueError(f"{checkpoint_path}: saved with a different config; use a new run folder or drop --resume")
+        # Checkpoints from before the fingerprints have none to compare.
+        changed = [path for path, digest in state.get("teacher_sha256", {}).items() if teacher.sha256[path] != digest]
+        if changed:
+            raise ValueError(f"{checkpoint_path}: teacher {', '.join(changed)} has other weights than when the run "
+                             "started; put the original file back or use a new run folder")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -270,7 +283,6 @@ def train(
             ema.load_state_dict(state["ema"])
     candidates = {"weights": model, **({"ema": ema.module} if ema is not None else {})}
     network = nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    teacher = Teacher(config.teacher, config.distill_temperature, device) if config.teacher else None
 
     # Per epoch, because a resumed run may continue on another machine (speeds differ 2.5x).
     machine = machine_description()
@@ -303,10 +315,10 @@ def train(
             if val["accuracy"] > best_val:
                 best_val = val["accuracy"]
                 save_weights(candidates[chosen], config, out_dir,
-                             {"epoch": epoch + 1, "val_accuracy": best_val, "weights": chosen})
+                             {"epoch": epoch + 1, "val_accuracy": best_val, "weights": chosen, **teachers_sha256})
             _atomic_torch_save({
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "history": history, "config": asdict(config),
+                "scheduler": scheduler.state_dict(), "history": history, "config": asdict(config), **teachers_sha256,
                 **({"ema": ema.state_dict()} if ema is not None else {}),
             }, checkpoint_path)
             _atomic_write_text(out_dir / "history.json", json.dumps(history, indent=2))

@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import load_file
 
 import ferlab.train as train_module
-from ferlab.data import load_fer2013
+from ferlab.data import file_sha256, load_fer2013
 from ferlab.evaluate import predict_logits
 from ferlab.models import load_trained
 from ferlab.train import TrainConfig, augment_batch, distillation_loss, mix_batch, train
@@ -120,6 +120,20 @@ def test_a_student_distilled_from_a_teacher_alone_learns_its_answers(tiny_csv, t
     assert (taught == answers).mean() >= 0.9
     with pytest.raises(FileNotFoundError):
         train(TrainConfig(epochs=1, teacher=str(tmp_path / "nowhere"), **FAST), data, tmp_path / "x", progress=False)
+
+
+def test_resume_refuses_a_teacher_replaced_under_the_same_path(tiny_csv, tmp_path):
+    data = load_fer2013(tiny_csv)
+    train(TrainConfig(epochs=1, **FAST), data, tmp_path / "teacher", progress=False)
+    teacher_weights = tmp_path / "teacher" / "best.safetensors"
+    student = TrainConfig(epochs=2, teacher=str(tmp_path / "teacher"), **FAST)
+    train(student, data, tmp_path / "student", progress=False, max_minutes=0)  # stops after epoch 1
+    card = json.loads((tmp_path / "student" / "model.json").read_text())
+    assert card["teacher_sha256"] == {str(tmp_path / "teacher"): file_sha256(teacher_weights)}
+    train(TrainConfig(epochs=1, seed=5, **FAST), data, tmp_path / "other", progress=False)
+    teacher_weights.write_bytes((tmp_path / "other" / "best.safetensors").read_bytes())  # other weights, same path
+    with pytest.raises(ValueError, match="other weights"):
+        train(student, data, tmp_path / "student", resume=True, progress=False)
 
 
 def test_a_checkpoint_from_before_a_new_option_resumes(tiny_csv, tmp_path):

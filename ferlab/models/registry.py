@@ -46,15 +46,19 @@ def trainable_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def weights_file(path: str | Path) -> Path:
+    """The safetensors file of a trained model given as that file or as its run folder."""
+    path = Path(path)
+    return path / "best.safetensors" if path.is_dir() else path
+
+
 def load_trained(weights: str | Path, card: dict | None = None) -> tuple[nn.Module, dict]:
     """A model from safetensors weights and its JSON card (``model.json`` beside them).
 
     ``weights`` is the ``.safetensors`` file or the folder holding ``best.safetensors``.
     Returns the model in eval mode and the card.
     """
-    weights = Path(weights)
-    if weights.is_dir():
-        weights = weights / "best.safetensors"
+    weights = weights_file(weights)
     if card is None:
         card_path = weights.with_suffix(".json")
         if not card_path.exists():
