@@ -62,6 +62,32 @@ def test_fast_pooling_matches_max_pool_and_state_dicts_keep_their_names():
     assert "features.0.weight" in keys and "features.21.weight" in keys  # the bundled weights' names
 
 
+def test_rep_branches_train_three_paths_and_fold_into_the_plain_network_exactly():
+    from ferlab.models.fast_cnn import RepConvBN
+
+    torch.manual_seed(0)
+    model = create_model("fast_cnn", rep_branches=True, convs_per_stage=3)
+    blocks = [m for m in model.modules() if isinstance(m, RepConvBN)]
+    assert len(blocks) == 10 and sum(b.norm_identity is not None for b in blocks) == 6
+    model.train()
+    for _ in range(3):  # batch statistics and affine parameters away from their initial values
+        model(torch.randn(16, 1, 48, 48) * 2 + 1)
+    for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        torch.nn.init.uniform_(norm.weight, 0.5, 1.5)
+        torch.nn.init.uniform_(norm.bias, -0.5, 0.5)
+    x = torch.randn(8, 1, 48, 48)
+    with torch.no_grad():
+        branched = model.eval()(x)
+        model.fold_branches()
+        folded = model(x)
+    assert not any(isinstance(m, RepConvBN) for m in model.modules())
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 10 and all(c.kernel_size == (3, 3) for c in convs)
+    assert torch.allclose(folded, branched, atol=1e-4)
+    plain = create_model("fast_cnn", convs_per_stage=3)
+    assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in plain.parameters())
+
+
 def test_ablations_drop_what_they_say():
     no_bn = create_model("paper_cnn_no_bn")
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in no_bn.modules())

@@ -29,6 +29,7 @@ class FastCNNConfig:
     num_classes: int = 7
     in_size: int = 48
     se_reduction: int = 0  # above 0: a squeeze-and-excitation gate ends each stage, this many times thinner
+    rep_branches: bool = False  # train each 3x3 conv beside 1x1 and identity branches (RepVGG), folded for inference
 
 
 class MaxPool2x2(nn.Module):
@@ -67,8 +68,56 @@ class SqueezeExcite(nn.Module):
         return x * self.gate(x)
 
 
-def conv_bn(in_channels: int, out_channels: int) -> list[nn.Module]:
+def conv_bn(in_channels: int, out_channels: int, rep_branches: bool = False) -> list[nn.Module]:
+    if rep_branches:
+        return [RepConvBN(in_channels, out_channels)]
     return [nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels)]
+
+
+def _folded(kernel: torch.Tensor, norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """The kernel and bias of a convolution followed by ``norm`` in evaluation mode, as one."""
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    return kernel * scale.reshape(-1, 1, 1, 1), norm.bias - norm.running_mean * scale
+
+
+class RepConvBN(nn.Module):
+    """A 3x3 conv + batch norm trained with parallel branches (Ding et al., RepVGG, 2021).
+
+    Beside the 3x3 convolution run a 1x1 convolution and, where the width does not change,
+    the input itself, each with its own batch norm, and the three are summed. The extra
+    paths make the network easier to optimize; being linear, they fold into one 3x3
+    convolution afterwards (`folded`), so the trained model classifies exactly as fast as
+    one trained without them.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv3 = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
+        self.norm3 = nn.BatchNorm2d(out_channels)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 1, bias=False)
+        self.norm1 = nn.BatchNorm2d(out_channels)
+        self.norm_identity = nn.BatchNorm2d(out_channels) if in_channels == out_channels else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.norm3(self.conv3(x)) + self.norm1(self.conv1(x))
+        return out + self.norm_identity(x) if self.norm_identity is not None else out
+
+    @torch.no_grad()
+    def folded(self) -> nn.Conv2d:
+        """The single 3x3 convolution (with bias) this block computes in evaluation mode."""
+        kernel, bias = _folded(self.conv3.weight, self.norm3)
+        kernel1, bias1 = _folded(self.conv1.weight, self.norm1)
+        kernel, bias = kernel + F.pad(kernel1, [1, 1, 1, 1]), bias + bias1
+        if self.norm_identity is not None:
+            identity = torch.zeros_like(kernel)
+            identity[range(len(kernel)), range(len(kernel)), 1, 1] = 1.0
+            kernel_id, bias_id = _folded(identity, self.norm_identity)
+            kernel, bias = kernel + kernel_id, bias + bias_id
+        conv = nn.Conv2d(self.conv3.in_channels, self.conv3.out_channels, 3, padding=1,
+                         device=kernel.device, dtype=kernel.dtype)
+        conv.weight.copy_(kernel)
+        conv.bias.copy_(bias)
+        return conv
 
 
 class FastCNN(nn.Module):
@@ -77,11 +126,11 @@ class FastCNN(nn.Module):
         self.config = config
         # ReLU and max pooling commute, so each stage pools first and applies ReLU to a
         # quarter of the values.
-        layers = [*conv_bn(1, config.stem_width), MaxPool2x2(), nn.ReLU(inplace=True)]
+        layers = [*conv_bn(1, config.stem_width, config.rep_branches), MaxPool2x2(), nn.ReLU(inplace=True)]
         channels = config.stem_width
         for width in config.widths:
             for index in range(config.convs_per_stage):
-                layers += conv_bn(channels, width)
+                layers += conv_bn(channels, width, config.rep_branches)
                 channels = width
                 if index < config.convs_per_stage - 1:
                     layers.append(nn.ReLU(inplace=True))
@@ -102,6 +151,14 @@ class FastCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+    def fold_branches(self) -> FastCNN:
+        """Fold every `RepConvBN` into its single 3x3 convolution, for inference (see
+        `load_trained`); a no-op without ``rep_branches``. Training cannot go on afterwards."""
+        for index, layer in enumerate(self.features):
+            if isinstance(layer, RepConvBN):
+                self.features[index] = layer.folded()
+        return self
 
 
 def _build(defaults: dict, overrides: dict) -> FastCNN:

@@ -56,7 +56,9 @@ def load_trained(weights: str | Path, card: dict | None = None) -> tuple[nn.Modu
     """A model from safetensors weights and its JSON card (``model.json`` beside them).
 
     ``weights`` is the ``.safetensors`` file or the folder holding ``best.safetensors``.
-    Returns the model in eval mode and the card.
+    Returns the model in eval mode and the card. Branches a model only trains with (a
+    ``fold_branches`` method, as fast_cnn's ``rep_branches``) are folded away: the model
+    returned is for inference, not for more training.
     """
     weights = weights_file(weights)
     if card is None:
@@ -76,4 +78,7 @@ def load_trained(weights: str | Path, card: dict | None = None) -> tuple[nn.Modu
     except RuntimeError as error:
         first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
         raise ValueError(f"{weights}: weights do not fit model {card['model']!r}: {first}") from None
-    return model.eval(), card
+    model.eval()
+    if hasattr(model, "fold_branches"):
+        model.fold_branches()
+    return model, card
