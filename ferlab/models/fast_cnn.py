@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from .registry import make_config, register_model
 
@@ -75,9 +76,8 @@ def conv_bn(in_channels: int, out_channels: int, rep_branches: bool = False) -> 
 
 
 def _folded(kernel: torch.Tensor, norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    """The kernel and bias of a convolution followed by ``norm`` in evaluation mode, as one."""
-    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-    return kernel * scale.reshape(-1, 1, 1, 1), norm.bias - norm.running_mean * scale
+    """The kernel and bias of a bias-free convolution followed by ``norm`` in evaluation mode, as one."""
+    return fuse_conv_bn_weights(kernel, None, norm.running_mean, norm.running_var, norm.eps, norm.weight, norm.bias)
 
 
 class RepConvBN(nn.Module):
