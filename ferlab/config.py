@@ -35,6 +35,12 @@ class TrainConfig:
     mix_alpha: float = option(1.0, "Beta(alpha, alpha) draws the mixing weight")
     ema_decay: float = option(0.0, "above 0: evaluate and keep an exponential moving average of the weights")
     teacher: str = option("", "knowledge distillation: comma-separated trained models (run folders or .safetensors)")
+    teacher_mode: str = option(
+        "average",
+        "average: every teacher sees every face; split: each face of a batch goes to one teacher in turn, "
+        "for the cost of one teacher and the same targets on average",
+        ("average", "split"),
+    )
     distill_weight: float = option(0.5, "share of the loss that matches the teachers' softened probabilities")
     distill_temperature: float = option(2.0, "softens the teachers' and the student's probabilities")
     max_train: int | None = option(None, "train on a random subset of this many faces (search, smoke tests)")

@@ -122,6 +122,22 @@ def test_a_student_distilled_from_a_teacher_alone_learns_its_answers(tiny_csv, t
         train(TrainConfig(epochs=1, teacher=str(tmp_path / "nowhere"), **FAST), data, tmp_path / "x", progress=False)
 
 
+def test_split_teachers_give_each_face_one_teacher_and_the_average_on_the_whole(tiny_csv, tmp_path):
+    data = load_fer2013(tiny_csv)
+    for seed in (0, 1):
+        train(TrainConfig(epochs=1, seed=seed, **FAST), data, tmp_path / f"t{seed}", progress=False)
+    paths = f"{tmp_path / 't0'},{tmp_path / 't1'}"
+    cpu = torch.device("cpu")
+    x = torch.randn(10, 1, 48, 48).contiguous(memory_format=torch.channels_last)
+    split = train_module.Teacher(paths, 2.0, cpu, "split").soft_targets(x, cpu, "fp32")
+    average = train_module.Teacher(paths, 2.0, cpu, "average").soft_targets(x, cpu, "fp32")
+    alone = [train_module.Teacher(str(tmp_path / f"t{k}"), 2.0, cpu).soft_targets(x, cpu, "fp32") for k in (0, 1)]
+    torch.testing.assert_close(split[0::2], alone[0][0::2])
+    torch.testing.assert_close(split[1::2], alone[1][1::2])
+    torch.testing.assert_close(average, (alone[0] + alone[1]) / 2)
+    assert not torch.allclose(alone[0], alone[1])  # the two teachers do differ
+
+
 def test_resume_refuses_a_teacher_replaced_under_the_same_path(tiny_csv, tmp_path):
     data = load_fer2013(tiny_csv)
     train(TrainConfig(epochs=1, **FAST), data, tmp_path / "teacher", progress=False)
