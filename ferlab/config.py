@@ -43,6 +43,11 @@ class TrainConfig:
     )
     distill_weight: float = option(0.5, "share of the loss that matches the teachers' softened probabilities")
     distill_temperature: float = option(2.0, "softens the teachers' and the student's probabilities")
+    sam_rho: float = option(
+        0.0,
+        "above 0: sharpness-aware minimization (Foret et al. 2021): each step takes its gradient at the weights "
+        "moved this far up the slope, for about twice the cost per step",
+    )
     max_train: int | None = option(None, "train on a random subset of this many faces (search, smoke tests)")
     seed: int = option(0, "seeds the weights, the augmentation and the batch order")
     device: str = option("auto", "auto: CUDA when present, else cpu; or cpu, cuda, cuda:1, ...")
@@ -59,7 +64,7 @@ class TrainConfig:
             (("epochs",), lambda v: v >= 1, "at least 1"),
             (("batch_size",), lambda v: v >= 2, "at least 2 (batch norm needs two faces)"),
             (("lr", "mix_alpha", "distill_temperature"), lambda v: v > 0, "above 0"),
-            (("weight_decay",), lambda v: v >= 0, "0 or more"),
+            (("weight_decay", "sam_rho"), lambda v: v >= 0, "0 or more"),
             (("beta1", "beta2", "label_smoothing", "ema_decay"), lambda v: 0 <= v < 1, "in [0, 1)"),
             (("mix_prob", "distill_weight"), lambda v: 0 <= v <= 1, "in [0, 1]"),
         ]

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -150,6 +151,52 @@ def distillation_loss(logits: torch.Tensor, soft_targets: torch.Tensor, temperat
     return F.kl_div(log_student, soft_targets, reduction="batchmean") * temperature**2
 
 
+def batch_loss(model, x, y, partner_y, lam, targets, config, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The student's logits and loss on one batch: cross-entropy on the (possibly mixed)
+    labels, blended with the distillation loss when the teachers' ``targets`` are given."""
+    with autocast(device, config.precision):
+        logits = model(x).float()  # losses in fp32 under bf16 autocast
+        loss = lam * F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+        if lam < 1.0:
+            loss = loss + (1 - lam) * F.cross_entropy(logits, partner_y, label_smoothing=config.label_smoothing)
+        if targets is not None:
+            loss = (1 - config.distill_weight) * loss + config.distill_weight * distillation_loss(
+                logits, targets, config.distill_temperature
+            )
+    return logits, loss
+
+
+def climb_gradient(model: nn.Module, rho: float) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """SAM's first half: move the weights a distance ``rho`` along their gradient, where the
+    loss rises fastest nearby. The step then uses the gradient taken there, which favours
+    flat minima. Returns each moved weight with its move, to take back before the step."""
+    params = [p for p in model.parameters() if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
+    scale = rho / (norm + 1e-12)
+    moves = []
+    with torch.no_grad():
+        for param in params:
+            move = param.grad * scale
+            param.add_(move)
+            moves.append((param, move))
+    return moves
+
+
+@contextmanager
+def frozen_batch_norm_statistics(model: nn.Module):
+    """SAM's second pass sees the same faces again: leave the running statistics as the
+    first pass set them (momentum 0 keeps them)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+
+
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     params = model.parameters()
     if config.optimizer == "adam":
@@ -195,18 +242,18 @@ def train_one_epoch(
         x = augment_batch(to_input(images[rows], device), config.augment, generator)
         y = labels[rows].to(device)
         x, partner_y, lam = mix_batch(x, y, config, generator)
-        with autocast(device, config.precision):
-            logits = model(x).float()  # losses in fp32 under bf16 autocast
-            loss = lam * F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
-            if lam < 1.0:
-                loss = loss + (1 - lam) * F.cross_entropy(logits, partner_y, label_smoothing=config.label_smoothing)
-            if teacher is not None:
-                targets = teacher.soft_targets(x, device, config.precision)
-                loss = (1 - config.distill_weight) * loss + config.distill_weight * distillation_loss(
-                    logits, targets, config.distill_temperature
-                )
+        targets = teacher.soft_targets(x, device, config.precision) if teacher is not None else None
         optimizer.zero_grad(set_to_none=True)
+        logits, loss = batch_loss(model, x, y, partner_y, lam, targets, config, device)
         loss.backward()
+        if config.sam_rho > 0:  # sharpness-aware: step with the gradient from the nearby uphill weights
+            moves = climb_gradient(model, config.sam_rho)
+            optimizer.zero_grad(set_to_none=True)
+            with frozen_batch_norm_statistics(model):
+                batch_loss(model, x, y, partner_y, lam, targets, config, device)[1].backward()
+            with torch.no_grad():
+                for param, move in moves:
+                    param.sub_(move)
         optimizer.step()
         scheduler.step()
         if ema is not None:

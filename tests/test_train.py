@@ -8,7 +8,15 @@ import ferlab.train as train_module
 from ferlab.data import file_sha256, load_fer2013
 from ferlab.evaluate import predict_logits
 from ferlab.models import load_trained
-from ferlab.train import TrainConfig, augment_batch, distillation_loss, mix_batch, train
+from ferlab.train import (
+    TrainConfig,
+    augment_batch,
+    climb_gradient,
+    distillation_loss,
+    frozen_batch_norm_statistics,
+    mix_batch,
+    train,
+)
 
 FAST = dict(model_options={"widths": [8, 16, 16], "convs_per_block": 1, "hidden": 16}, batch_size=32)
 
@@ -96,6 +104,45 @@ def test_mix_batch_blends_pairs_and_reports_the_weight(mode):
     torch.testing.assert_close(mixed.mean(dim=(1, 2, 3)), expected, atol=1e-4, rtol=0)
     untouched, same, one = mix_batch(images, labels, TrainConfig(), torch.Generator())
     assert untouched is images and same is labels and one == 1.0
+
+
+def test_sam_climbs_rho_along_the_gradient_and_leaves_batch_norm_statistics_alone():
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(64, 7))
+    x = torch.randn(8, 1, 6, 6)
+    torch.nn.functional.cross_entropy(model(x), torch.arange(8) % 7).backward()
+    before = [p.detach().clone() for p in model.parameters()]
+    grads = torch.cat([p.grad.flatten() for p in model.parameters()])
+    moves = climb_gradient(model, 0.05)
+    moved = torch.cat([(p.detach() - b).flatten() for p, b in zip(model.parameters(), before, strict=True)])
+    assert torch.linalg.vector_norm(moved).item() == pytest.approx(0.05, rel=1e-4)
+    assert torch.nn.functional.cosine_similarity(moved, grads, 0).item() == pytest.approx(1.0, abs=1e-5)
+    assert len(moves) == len(before)
+    norm = model[1]
+    statistics = norm.running_mean.clone()
+    with frozen_batch_norm_statistics(model):
+        model(x + 3.0)
+    assert torch.equal(norm.running_mean, statistics) and norm.momentum == 0.1
+    model(x + 3.0)
+    assert not torch.equal(norm.running_mean, statistics)
+
+
+def test_a_sam_run_learns_and_resumes_to_identical_weights(tiny_csv, tmp_path):
+    data = load_fer2013(tiny_csv).subset(train_rows=64, eval_rows=70)
+    options = {**FAST["model_options"], "dropout": 0.0}
+    config = TrainConfig(epochs=20, lr=3e-3, augment="none", batch_size=16, model_options=options, sam_rho=0.05)
+    train(config, data, tmp_path / "sam", progress=False)
+    images, labels = data.split("Training")
+    assert (predict_logits(load_trained(tmp_path / "sam")[0], images).argmax(1) == labels).mean() >= 0.9
+    short = TrainConfig(**{**config.__dict__, "epochs": 3})
+    train(short, data, tmp_path / "whole", progress=False)
+    train(short, data, tmp_path / "halves", progress=False, max_minutes=0.0)  # stops after one epoch
+    train(short, data, tmp_path / "halves", progress=False)
+    plain = TrainConfig(**{**short.__dict__, "sam_rho": 0.0})
+    train(plain, data, tmp_path / "plain", progress=False)
+    whole, halves, without = (load_file(tmp_path / run / "best.safetensors") for run in ("whole", "halves", "plain"))
+    assert all(torch.equal(whole[k], halves[k]) for k in whole)
+    assert not all(torch.equal(whole[k], without[k]) for k in whole)
 
 
 def test_distillation_loss_is_zero_only_when_the_student_matches():
