@@ -46,7 +46,7 @@ class TrainConfig:
     sam_rho: float = option(
         0.0,
         "above 0: sharpness-aware minimization (Foret et al. 2021): each step takes its gradient at the weights "
-        "moved this far up the slope, for about twice the cost per step",
+        "moved this far up the slope, for a second forward and backward pass of the student per step",
     )
     max_train: int | None = option(None, "train on a random subset of this many faces (search, smoke tests)")
     seed: int = option(0, "seeds the weights, the augmentation and the batch order")

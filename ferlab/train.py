@@ -171,7 +171,7 @@ def climb_gradient(model: nn.Module, rho: float) -> list[tuple[torch.Tensor, tor
     loss rises fastest nearby. The step then uses the gradient taken there, which favours
     flat minima. Returns each moved weight with its move, to take back before the step."""
     params = [p for p in model.parameters() if p.grad is not None]
-    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
+    norm = nn.utils.get_total_norm([p.grad for p in params])
     scale = rho / (norm + 1e-12)
     moves = []
     with torch.no_grad():
