@@ -88,6 +88,15 @@ def test_rep_branches_train_three_paths_and_fold_into_the_plain_network_exactly(
     assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in plain.parameters())
 
 
+def test_resnet_stem_pool_halves_every_stage_and_keeps_the_weights():
+    full, pooled = create_model("resnet_fer_small"), create_model("resnet_fer_fast")
+    assert set(full.state_dict()) == set(pooled.state_dict())  # pooling has no weights
+    x = torch.randn(2, 1, 48, 48)
+    assert full.stages(full.stem(x)).shape == (2, 256, 6, 6)
+    assert pooled.stages(pooled.stem(x)).shape == (2, 256, 3, 3)
+    assert pooled(x).shape == (2, 7)
+
+
 def test_ablations_drop_what_they_say():
     no_bn = create_model("paper_cnn_no_bn")
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in no_bn.modules())

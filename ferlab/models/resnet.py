@@ -3,6 +3,8 @@
 Unlike ImageNet ResNets, the stem keeps full resolution (3x3 conv, stride 1, no max pool):
 a 48x48 face has no pixels to spare. Four stages halve the resolution from the second on
 (48 -> 24 -> 12 -> 6), then global average pooling, dropout and a 7-way classifier.
+``stem_pool`` trades that for speed as fast_cnn does: the stem's output is max-pooled to
+24x24 at once, so the stages work at 24, 12, 6 and 3 pixels and train about 3x faster.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .fast_cnn import MaxPool2x2
 from .registry import make_config, register_model
 
 
@@ -21,6 +24,7 @@ class ResNetConfig:
     blocks: tuple[int, ...] = (2, 2, 2, 2)
     dropout: float = 0.2
     num_classes: int = 7
+    stem_pool: bool = False  # 2x2 max pool after the stem: stages at 24..3 px instead of 48..6
 
 
 class BasicBlock(nn.Module):
@@ -47,6 +51,8 @@ class ResNet(nn.Module):
         self.config = config
         self.stem = nn.Sequential(nn.Conv2d(1, config.widths[0], 3, 1, 1, bias=False),
                                   nn.BatchNorm2d(config.widths[0]), nn.ReLU(inplace=True))
+        if config.stem_pool:
+            self.stem.append(MaxPool2x2())
         stages, channels = [], config.widths[0]
         for index, (width, count) in enumerate(zip(config.widths, config.blocks, strict=True)):
             for block in range(count):
@@ -75,3 +81,10 @@ def resnet18_fer(**overrides) -> ResNet:
 def resnet_fer_small(**overrides) -> ResNet:
     """Half-width ResNet-18 (32-256 channels), about 2.8 M parameters: a size that ships."""
     return _build({"widths": (32, 64, 128, 256)}, overrides)
+
+
+@register_model
+def resnet_fer_fast(**overrides) -> ResNet:
+    """resnet_fer_small with its stem pooled to 24x24 (``stem_pool``): the same 2.8 M
+    parameters, about as fast to train as fast_cnn's widest variants."""
+    return _build({"widths": (32, 64, 128, 256), "stem_pool": True}, overrides)
