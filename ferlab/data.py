@@ -24,6 +24,7 @@ import io
 import lzma
 import os
 import tarfile
+import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -114,11 +115,23 @@ def load_fer2013(path: str | os.PathLike, cache: bool = True) -> FER2013:
             return FER2013(arrays["images"], arrays["labels"], arrays["usage"])
     data = _parse_archive(path)
     if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(".tmp.npz")
-        np.savez(tmp, images=data.images, labels=data.labels, usage=data.usage)
-        os.replace(tmp, cache_file)
+        _write_cache(cache_file, data)
     return data
+
+
+def _write_cache(cache_file: Path, data: FER2013) -> None:
+    """Write the cache through a temporary file of this writer's own: the ranks of one
+    torchrun job parse the same new file at once, and with one shared temporary name one
+    rank's rename took the file from under the other's."""
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(suffix=".tmp.npz", dir=cache_file.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            np.savez(out, images=data.images, labels=data.labels, usage=data.usage)
+        os.replace(tmp, cache_file)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -14,12 +14,18 @@ TINY = ["--batch-size", "16", "--model-option", "widths=[8,16,16]", "--model-opt
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
+def _failure(result: subprocess.CompletedProcess) -> str:
+    """A rank's one-line ferlab error first: torchrun's own report fills the end of stderr."""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ferlab: error")]
+    return "\n".join([*errors, result.stderr[-1500:]])
+
+
 def test_torchrun_two_cpu_processes_train_one_model(tiny_csv, tmp_path):
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "ferlab.cli", "train", "--data", str(tiny_csv), "--out", str(out), "--epochs", "2", *TINY]
     result = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode == 0, _failure(result)
     history = json.loads((out / "history.json").read_text())
     assert len(history) == 2
     state = torch.load(out / "last.pt", weights_only=True)
