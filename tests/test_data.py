@@ -55,17 +55,17 @@ def test_second_load_comes_from_the_cache(tiny_csv, tmp_path):
 def test_writers_racing_to_fill_the_cache_all_get_the_data(tiny_csv, tmp_path, monkeypatch):
     # as the two ranks of a torchrun job do: each starts on an empty cache at the same moment
     errors: list[Exception] = []
+
+    def load(start: threading.Barrier) -> None:
+        start.wait()
+        try:
+            assert len(load_fer2013(tiny_csv)) == 280
+        except Exception as error:  # noqa: BLE001  (collected, reported below)
+            errors.append(error)
+
     for round_ in range(10):
         monkeypatch.setenv("FERLAB_CACHE", str(tmp_path / f"cache{round_}"))
         start = threading.Barrier(2)
-
-        def load(start: threading.Barrier) -> None:
-            start.wait()
-            try:
-                assert len(load_fer2013(tiny_csv)) == 280
-            except Exception as error:  # noqa: BLE001  (collected, reported below)
-                errors.append(error)
-
         workers = [threading.Thread(target=load, args=(start,)) for _ in range(2)]
         for worker in workers:
             worker.start()

@@ -67,6 +67,9 @@ class ResNet(nn.Module):
         return self.head(self.stages(self.stem(x)))
 
 
+HALF_WIDTHS = (32, 64, 128, 256)
+
+
 def _build(defaults: dict, overrides: dict) -> ResNet:
     return ResNet(make_config(ResNetConfig, "resnet", defaults, overrides))
 
@@ -80,11 +83,11 @@ def resnet18_fer(**overrides) -> ResNet:
 @register_model
 def resnet_fer_small(**overrides) -> ResNet:
     """Half-width ResNet-18 (32-256 channels), about 2.8 M parameters: a size that ships."""
-    return _build({"widths": (32, 64, 128, 256)}, overrides)
+    return _build({"widths": HALF_WIDTHS}, overrides)
 
 
 @register_model
 def resnet_fer_fast(**overrides) -> ResNet:
     """resnet_fer_small with its stem pooled to 24x24 (``stem_pool``): the same 2.8 M
     parameters, trained about 3x faster (benchmarks/train_throughput.py)."""
-    return _build({"widths": (32, 64, 128, 256), "stem_pool": True}, overrides)
+    return _build({"widths": HALF_WIDTHS, "stem_pool": True}, overrides)
