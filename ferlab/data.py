@@ -24,13 +24,14 @@ import io
 import lzma
 import os
 import tarfile
-import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import atomic_write
 
 EMOTIONS = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
 SPLITS = ("Training", "PublicTest", "PrivateTest")
@@ -120,18 +121,9 @@ def load_fer2013(path: str | os.PathLike, cache: bool = True) -> FER2013:
 
 
 def _write_cache(cache_file: Path, data: FER2013) -> None:
-    """Write the cache through a temporary file of this writer's own: the ranks of one
-    torchrun job parse the same new file at once, and with one shared temporary name one
-    rank's rename took the file from under the other's."""
     cache_file.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(suffix=".tmp.npz", dir=cache_file.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            np.savez(out, images=data.images, labels=data.labels, usage=data.usage)
-        os.replace(tmp, cache_file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(cache_file) as tmp:
+        np.savez(tmp, images=data.images, labels=data.labels, usage=data.usage)
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -165,10 +157,9 @@ def write_packed(data: FER2013, path: str | os.PathLike) -> Path:
     guess = _med_prediction(pixels[:, 1:, :-1], pixels[:, :-1, 1:], pixels[:, :-1, :-1])
     residuals = ((pixels[:, 1:, 1:] - guess) % 256).astype(np.uint8)
     compressed = lzma.compress(residuals.tobytes(), preset=9 | lzma.PRESET_EXTREME)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, residuals_xz=np.frombuffer(compressed, np.uint8), count=np.array(len(data)),
-             labels=data.labels.astype(np.uint8), usage=data.usage.astype(np.uint8))
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        np.savez(tmp, residuals_xz=np.frombuffer(compressed, np.uint8), count=np.array(len(data)),
+                 labels=data.labels.astype(np.uint8), usage=data.usage.astype(np.uint8))
     return path
 
 

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from .atomic import atomic_write
 from .classifier import ExpressionClassifier, load_model
 from .data import EMOTIONS
 from .detect import ALIGN_MIN_TILT, DEFAULT_DETECTOR, DEFAULT_MARGIN, Face, crop_faces, detect_faces, get_detector, to_gray
@@ -204,8 +205,7 @@ def draw_annotations(rgb: np.ndarray, records: list[dict]) -> np.ndarray:
 
 def write_annotated(rgb: np.ndarray, records: list[dict], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(draw_annotations(rgb, records), cv2.COLOR_RGB2BGR)):
-        raise OSError(f"{path}: could not write the annotated image")
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(draw_annotations(rgb, records), cv2.COLOR_RGB2BGR)):
+            raise OSError(f"{path}: could not write the annotated image")
     return path

@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from .atomic import atomic_write
 from .baselines import fit_baselines
 from .data import FER2013, dataset_stats, load_fer2013
 from .evaluate import evaluate_trained
@@ -54,9 +55,8 @@ def _stage(path: Path, compute, log) -> dict:
         log(f"[skip] {path.name} already done")
         return json.loads(path.read_text())
     result = compute()
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(path)
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(result, indent=2))
     return result
 
 

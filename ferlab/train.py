@@ -35,6 +35,7 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 from tqdm import tqdm
 
+from .atomic import atomic_write
 from .config import TrainConfig
 from .data import FER2013, PIXEL_MEAN, PIXEL_STD, file_sha256, train_val_test
 from .evaluate import autocast, pick_device, predict_logits, to_input
@@ -400,9 +401,8 @@ def train(
 def save_weights(model: nn.Module, config: TrainConfig, out_dir: Path, extra: dict) -> None:
     """Best weights as safetensors, with the card that says how to rebuild and feed the model."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = out_dir / "best.safetensors.tmp"
-    save_file(tensors, str(tmp))
-    os.replace(tmp, out_dir / "best.safetensors")
+    with atomic_write(out_dir / "best.safetensors") as tmp:
+        save_file(tensors, str(tmp))
     card = {
         "model": config.model, "model_options": config.model_options,
         "input": {"size": 48, "channels": 1, "mean": PIXEL_MEAN, "std": PIXEL_STD},
@@ -412,12 +412,10 @@ def save_weights(model: nn.Module, config: TrainConfig, out_dir: Path, extra: di
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        tmp.write_text(text)
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        torch.save(obj, tmp)

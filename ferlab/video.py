@@ -4,7 +4,6 @@ per face track, an annotated copy."""
 from __future__ import annotations
 
 import csv
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from .atomic import atomic_write
 from .data import EMOTIONS
 from .predict import PALETTE, Analyzer, draw_annotations
 from .track import FaceTracker
@@ -116,11 +116,11 @@ def analyze_video(
         out_dir.mkdir(parents=True, exist_ok=True)
         timeline_path = out_dir / f"{video.name}.timeline.csv"
         video_path = out_dir / f"{video.name}.annotated.mp4"
-        tmp_timeline = timeline_path.with_suffix(".csv.tmp")
         writer_video = None
         times = []  # of each analyzed frame
         tracks: dict[int, dict[int, list[float]]] = {}  # track -> {analyzed frame index: probabilities}
-        with open(tmp_timeline, "w", newline="") as handle:
+        # The timeline appears only once complete, and not at all when no frame was read.
+        with atomic_write(timeline_path) as tmp_timeline, open(tmp_timeline, "w", newline="") as handle:
             table = csv.writer(handle)
             table.writerow(["frame", "time_s", "face", "track", "x", "y", "w", "h", "label", "confidence", *EMOTIONS])
             bar = tqdm(total=video.total and -(-video.total // every), unit="frame", disable=not progress)
@@ -142,14 +142,12 @@ def analyze_video(
             except KeyboardInterrupt:  # how a camera or live stream is stopped: keep what was analyzed
                 video.stopped = "interrupted"
             bar.close()
+            if not times:
+                if video.stopped == "interrupted":
+                    raise KeyboardInterrupt
+                raise VideoError(f"{source}: the video has no readable frames")
     if writer_video is not None:
         writer_video.release()
-    if not times:
-        tmp_timeline.unlink()
-        if video.stopped == "interrupted":
-            raise KeyboardInterrupt
-        raise VideoError(f"{source}: the video has no readable frames")
-    os.replace(tmp_timeline, timeline_path)
     plot_path = plot_timeline(np.array(times), tracks, out_dir / f"{video.name}.emotions.png", str(source))
     result = {"timeline": str(timeline_path), "plot": str(plot_path), "frames": video.frames,
               "analyzed_frames": len(times), "fps": video.fps, "stopped": video.stopped,

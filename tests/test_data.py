@@ -72,7 +72,7 @@ def test_writers_racing_to_fill_the_cache_all_get_the_data(tiny_csv, tmp_path, m
         for worker in workers:
             worker.join()
     assert not errors, errors[:2]
-    assert not list(tmp_path.glob("cache*/*.tmp.npz"))
+    assert not list(tmp_path.glob("cache*/*.tmp*"))
 
 
 def test_image_folder_layout_with_split_in_file_names(tmp_path):

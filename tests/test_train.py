@@ -53,7 +53,7 @@ def test_resume_after_a_kill_ends_with_identical_weights(tiny_csv, tmp_path, mon
     with pytest.raises(KeyboardInterrupt):
         train(config, data, tmp_path / "killed", progress=False)
     assert len(json.loads((tmp_path / "killed" / "history.json").read_text())) == 2
-    assert not list((tmp_path / "killed").glob("*.tmp"))
+    assert not list((tmp_path / "killed").glob("*.tmp*"))
 
     monkeypatch.setattr(train_module, "train_one_epoch", real_epoch)
     train(config, data, tmp_path / "killed", resume=True, progress=False)

@@ -175,7 +175,7 @@ def test_ctrl_c_keeps_what_was_analyzed(astronaut, tiny_model, tmp_path):
         assert [int(row["frame"]) for row in csv.DictReader(handle)] == [0, 1, 2]
     assert result["tracks"][0]["analyzed_frames"] == 3 and (tmp_path / "out" / "clip.emotions.png").exists()
     assert int(cv2.VideoCapture(result["annotated"]).get(cv2.CAP_PROP_FRAME_COUNT)) == 3
-    assert not list((tmp_path / "out").glob("*.tmp"))
+    assert not list((tmp_path / "out").glob("*.tmp*"))
 
 
 def test_video_stream_yields_tracked_frames_as_they_come(astronaut, tiny_model, tmp_path):
