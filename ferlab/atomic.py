@@ -26,3 +26,10 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """``Path(path).write_text(text)``, whole or not at all (see `atomic_write`)."""
+    with atomic_write(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)

@@ -11,6 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 
 # None of these imports PyTorch: the commands that need it import it themselves.
+from .atomic import atomic_write_text
 from .classifier import BACKENDS, TRAIN_EXTRA
 from .detect import ALIGN_MIN_TILT, DEFAULT_DETECTOR, DEFAULT_MARGIN
 from .tta import TTA_MODES
@@ -114,7 +115,7 @@ def cmd_train(args) -> None:
     config = _train_config(args)
     data = load_fer2013(args.data)
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "command.txt").write_text("ferlab " + " ".join(sys.argv[1:]) + "\n")
+    atomic_write_text(Path(args.out) / "command.txt", "ferlab " + " ".join(sys.argv[1:]) + "\n")
     result = train(config, data, args.out, resume=args.resume, max_minutes=args.max_minutes)
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun, rank 0 reports
@@ -123,7 +124,7 @@ def cmd_train(args) -> None:
               "run the same command with --resume to go on")
         return
     metrics = evaluate_trained(args.out, data)
-    (Path(args.out) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    atomic_write_text(Path(args.out) / "metrics.json", json.dumps(metrics, indent=2))
     print(f"best epoch {metrics['best_epoch']}: PublicTest {metrics['val']['accuracy']:.4f}  "
           f"PrivateTest {metrics['test']['accuracy']:.4f}  (weights in {args.out}/best.safetensors)")
 
@@ -286,7 +287,7 @@ def cmd_export(args) -> None:
         split: float((exported.predict(splits[split][0]) == splits[split][1]).mean())
         for split in ("PublicTest", "PrivateTest")
     }
-    path.with_suffix(".json").write_text(json.dumps(card, indent=2))
+    atomic_write_text(path.with_suffix(".json"), json.dumps(card, indent=2))
     measured = ", ".join(f"{split} {value:.2%}" for split, value in card["onnx"]["accuracy"].items())
     print(f"wrote {path} (int8, calibrated on {count} Training faces; accuracy {measured}) and "
           f"{path.with_suffix('.json')}")
@@ -305,7 +306,7 @@ def cmd_demo(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     annotated = write_annotated(rgb, faces, out / "astronaut.annotated.jpg")
-    (out / "astronaut.json").write_text(json.dumps({"path": str(photo), "faces": faces}, indent=2))
+    atomic_write_text(out / "astronaut.json", json.dumps({"path": str(photo), "faces": faces}, indent=2))
     print(json.dumps(faces, indent=2))
     print(f"annotated photo: {annotated}; JSON: {out / 'astronaut.json'}", file=sys.stderr)
 

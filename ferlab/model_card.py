@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write, atomic_write_text
 from .data import EMOTIONS, file_sha256, load_fer2013, train_val_test
 from .evaluate import torch_logits
 from .hardware import machine_description
@@ -101,9 +102,9 @@ def package_model(
         "note": note,
     })
     out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(weights, out_dir / f"{name}{weights.suffix}")
-    card_path = out_dir / f"{name}.json"
-    card_path.write_text(json.dumps(card, indent=2))
+    with atomic_write(out_dir / f"{name}{weights.suffix}") as tmp:
+        shutil.copyfile(weights, tmp)
+    card_path = atomic_write_text(out_dir / f"{name}.json", json.dumps(card, indent=2))
     engines = ["onnxruntime"]
     if weights.suffix == ".safetensors":
         from .classifier import load_model
@@ -113,8 +114,8 @@ def package_model(
     # Timed as shipped, on each engine that runs it: ONNX Runtime is what load_model picks.
     shipped = out_dir / f"{name}{weights.suffix}"
     card["faces_per_second"] = {engine: round(classifier_speed(shipped, ENGINE_BACKENDS[engine])) for engine in engines}
-    card_path.write_text(json.dumps(card, indent=2))
-    (out_dir / f"{name}.md").write_text(markdown_card(card))
+    atomic_write_text(card_path, json.dumps(card, indent=2))
+    atomic_write_text(out_dir / f"{name}.md", markdown_card(card))
     return card_path
 
 

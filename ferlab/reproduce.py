@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .atomic import atomic_write
+from .atomic import atomic_write_text
 from .baselines import fit_baselines
 from .data import FER2013, dataset_stats, load_fer2013
 from .evaluate import evaluate_trained
@@ -55,8 +55,7 @@ def _stage(path: Path, compute, log) -> dict:
         log(f"[skip] {path.name} already done")
         return json.loads(path.read_text())
     result = compute()
-    with atomic_write(path) as tmp:
-        tmp.write_text(json.dumps(result, indent=2))
+    atomic_write_text(path, json.dumps(result, indent=2))
     return result
 
 
@@ -65,7 +64,7 @@ def reproduce(data_path: str | Path, out_dir: str | Path, config: ReproduceConfi
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     data = config.select(load_fer2013(data_path))
-    (out_dir / "run.json").write_text(json.dumps({"data": str(Path(data_path).resolve()), **asdict(config)}, indent=2))
+    atomic_write_text(out_dir / "run.json", json.dumps({"data": str(Path(data_path).resolve()), **asdict(config)}, indent=2))
 
     log("== data statistics")
     _stage(out_dir / "stats.json", lambda: dataset_stats(data), log)
@@ -94,6 +93,6 @@ def reproduce(data_path: str | Path, out_dir: str | Path, config: ReproduceConfi
 
     log("== report")
     paths = build_report(out_dir, data)
-    (out_dir / "wall_seconds.json").write_text(json.dumps({"last_invocation_seconds": time.perf_counter() - started}))
+    atomic_write_text(out_dir / "wall_seconds.json", json.dumps({"last_invocation_seconds": time.perf_counter() - started}))
     log(f"report: {paths['markdown']} and {paths['html']}")
     return metrics

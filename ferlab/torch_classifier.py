@@ -18,6 +18,7 @@ import torch
 from torch import fx, nn
 from torch.fx.experimental.optimization import fuse
 
+from .atomic import atomic_write, atomic_write_text
 from .classifier import DEFAULT_BATCH_SIZE, ExpressionClassifier, check_faces
 from .data import IMAGE_SIZE
 from .evaluate import bf16_is_native
@@ -101,15 +102,16 @@ class TorchExpressionClassifier(ExpressionClassifier):
         path.parent.mkdir(parents=True, exist_ok=True)
         card = dict(self.card)
         if calibration_faces is None:
-            self._export_fp32(path)
+            with atomic_write(path) as tmp:
+                self._export_fp32(tmp)
         else:
             faces = check_faces(calibration_faces)
-            with tempfile.TemporaryDirectory() as tmp:
-                fp32 = Path(tmp) / "fp32.onnx"
+            with tempfile.TemporaryDirectory() as scratch, atomic_write(path) as tmp:
+                fp32 = Path(scratch) / "fp32.onnx"
                 self._export_fp32(fp32)
-                _quantize_int8(fp32, path, faces)
+                _quantize_int8(fp32, tmp, faces)
             card["onnx"] = {"precision": "int8", "calibration_faces": len(faces)}
-        path.with_suffix(".json").write_text(json.dumps(card, indent=2))
+        atomic_write_text(path.with_suffix(".json"), json.dumps(card, indent=2))
         return path
 
     def _export_fp32(self, path: Path) -> None:

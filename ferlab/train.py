@@ -35,7 +35,7 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 from tqdm import tqdm
 
-from .atomic import atomic_write
+from .atomic import atomic_write, atomic_write_text
 from .config import TrainConfig
 from .data import FER2013, PIXEL_MEAN, PIXEL_STD, file_sha256, train_val_test
 from .evaluate import autocast, pick_device, predict_logits, to_input
@@ -309,7 +309,7 @@ def train(
     scheduler = build_scheduler(optimizer, config, steps_per_epoch)
     history: list[dict] = []
     if rank == 0:
-        _atomic_write_text(out_dir / "config.json", json.dumps(asdict(config), indent=2))
+        atomic_write_text(out_dir / "config.json", json.dumps(asdict(config), indent=2))
 
     # The moving average of the weights is evaluated beside the weights themselves, and each
     # epoch keeps whichever does better on PublicTest. Its batch-norm statistics are measured
@@ -381,7 +381,7 @@ def train(
                 "scheduler": scheduler.state_dict(), "history": history, "config": asdict(config), **teachers_sha256,
                 **({"ema": ema.state_dict()} if ema is not None else {}),
             }, checkpoint_path)
-            _atomic_write_text(out_dir / "history.json", json.dumps(history, indent=2))
+            atomic_write_text(out_dir / "history.json", json.dumps(history, indent=2))
             if progress:
                 tqdm.write(
                     f"epoch {epoch + 1}/{config.epochs}  train loss {train_loss:.3f} acc {train_acc:.3f}  "
@@ -408,12 +408,7 @@ def save_weights(model: nn.Module, config: TrainConfig, out_dir: Path, extra: di
         "input": {"size": 48, "channels": 1, "mean": PIXEL_MEAN, "std": PIXEL_STD},
         "train_config": asdict(config), **extra,
     }
-    _atomic_write_text(out_dir / "model.json", json.dumps(card, indent=2))
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    with atomic_write(path) as tmp:
-        tmp.write_text(text)
+    atomic_write_text(out_dir / "model.json", json.dumps(card, indent=2))
 
 
 def _atomic_torch_save(obj, path: Path) -> None:

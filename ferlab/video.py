@@ -232,6 +232,7 @@ def plot_timeline(times: np.ndarray, tracks: dict[int, dict[int, list[float]]], 
     if len(times) > 1:  # the video's span, also where no face was found
         axes[-1, 0].set_xlim(times[0], times[-1])
     fig.suptitle(title)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -48,6 +48,7 @@ def test_int8_onnx_export_is_smaller_and_agrees_with_fp32(tiny_model, tmp_path):
     int8 = model.export_onnx(tmp_path / "int8.onnx", calibration_faces=calibration)
     assert any(tensor.data_type == onnx.TensorProto.INT8 for tensor in onnx.load(int8).graph.initializer)
     assert int8.stat().st_size < fp32.stat().st_size * 0.7  # 0.26 for the bundled model; graph overhead here
+    assert not list(tmp_path.glob("*.tmp*"))  # written through temporary files, none left behind
     quantized = load_model(int8)
     assert quantized.card["onnx"] == {"precision": "int8", "calibration_faces": 128}
     faces, _ = synthetic_faces(64, seed=5)

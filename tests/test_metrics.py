@@ -12,6 +12,7 @@ from ferlab.metrics import (
     negative_log_likelihood,
     paired_comparison,
     remembered,
+    select_ensemble,
 )
 
 
@@ -115,3 +116,24 @@ def test_paired_comparison_counts_the_faces_that_tell_two_classifiers_apart():
     assert paired_comparison(labels, a, a)["p_value"] == 1.0
     lopsided = paired_comparison(labels, np.zeros(100, int), np.ones(100, int))
     assert lopsided["only_a_right"] == 100 and lopsided["p_value"] < 1e-20
+
+
+def test_ensemble_selection_takes_the_models_that_help_and_can_take_one_twice():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 7, 400)
+    truth = np.eye(7)[labels]
+
+    def model(right_fraction, seed):
+        noise = np.random.default_rng(seed).dirichlet(np.ones(7), len(labels))
+        keep = np.random.default_rng(seed + 100).random(len(labels)) < right_fraction
+        return np.where(keep[:, None], 0.6 * truth + 0.4 * noise, noise)
+
+    library = np.stack([model(0.3, 1), model(0.8, 2), model(0.1, 3), model(0.7, 4)])
+    chosen = select_ensemble(library, labels, steps=6)
+    assert len(chosen) == 6 and [c.sum() for c in chosen] == list(range(1, 7))
+    assert chosen[0].tolist() == [0, 1, 0, 0]  # the best single model first
+    accuracies = [((c @ library.reshape(4, -1)).reshape(-1, 7).argmax(1) == labels).mean() for c in chosen]
+    best = chosen[int(np.argmax(accuracies))]
+    assert best[1] and best[3] and not best[2]  # the two good models together, not the useless one
+    assert max(accuracies) > accuracies[0]
+    assert max(c[1] for c in chosen) >= 2  # with replacement

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write_text
 from ..data import EMOTIONS, FER2013, train_val_test
 from ..hardware import machine_description
 from . import figures
@@ -123,10 +124,8 @@ def build_report(run_dir: str | Path, data: FER2013) -> dict[str, Path]:
         lines += [f"## {title}", "", f"![{title}](figures/{path.name})", ""]
 
     markdown = "\n".join(lines)
-    md_path = run_dir / "report.md"
-    md_path.write_text(markdown)
-    html_path = run_dir / "report.html"
-    html_path.write_text(_markdown_to_html(markdown, fig_dir))
+    md_path = atomic_write_text(run_dir / "report.md", markdown)
+    html_path = atomic_write_text(run_dir / "report.html", _markdown_to_html(markdown, fig_dir))
     return {"markdown": md_path, "html": html_path, "figures": fig_dir}
 
 
