@@ -102,17 +102,17 @@ def package_model(
         "note": note,
     })
     out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out_dir / f"{name}{weights.suffix}") as tmp:
+    shipped = out_dir / f"{name}{weights.suffix}"
+    with atomic_write(shipped) as tmp:
         shutil.copyfile(weights, tmp)
     card_path = atomic_write_text(out_dir / f"{name}.json", json.dumps(card, indent=2))
     engines = ["onnxruntime"]
     if weights.suffix == ".safetensors":
         from .classifier import load_model
 
-        load_model(out_dir / f"{name}.safetensors", backend="torch").export_onnx(out_dir / f"{name}.onnx")
+        load_model(shipped, backend="torch").export_onnx(shipped.with_suffix(".onnx"))
         engines.append("torch")
     # Timed as shipped, on each engine that runs it: ONNX Runtime is what load_model picks.
-    shipped = out_dir / f"{name}{weights.suffix}"
     card["faces_per_second"] = {engine: round(classifier_speed(shipped, ENGINE_BACKENDS[engine])) for engine in engines}
     atomic_write_text(card_path, json.dumps(card, indent=2))
     atomic_write_text(out_dir / f"{name}.md", markdown_card(card))
