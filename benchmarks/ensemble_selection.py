@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ferlab.data import load_fer2013, train_val_test, training_duplicates_mask
-from ferlab.evaluate import predict_logits
+from ferlab.evaluate import trained_logits
 from ferlab.hardware import machine_description
 from ferlab.metrics import log_softmax, select_ensemble
-from ferlab.models import load_trained
 from ferlab.tta import TTA_VIEWS
 
 SPLITS = ("PublicTest", "PrivateTest")
@@ -40,10 +39,9 @@ def main() -> None:
     names = [Path(model).name for model in args.models]
     probabilities = {split: [] for split in SPLITS}  # split -> one (faces, 7) array per model
     for model_path in args.models:
-        model, card = load_trained(model_path)
+        logits_of = trained_logits(model_path)  # what `ferlab evaluate` averages
         for split in SPLITS:
-            logits = predict_logits(model, splits[split][0], tta=args.tta) / card.get("temperature", 1.0)
-            probabilities[split].append(np.exp(log_softmax(logits)))
+            probabilities[split].append(np.exp(log_softmax(logits_of(splits[split][0], args.tta))))
     library = {split: np.stack(probabilities[split]) for split in SPLITS}
     labels = {split: splits[split][1] for split in SPLITS}
 

@@ -168,18 +168,14 @@ def cmd_evaluate(args) -> None:
 
 def _ensemble_member(path: Path, engine: str):
     """A model as the ``logits_of(faces, tta)`` function of `ferlab.metrics`, on ``engine``, at
-    its card's temperature (1 for a run folder): the ensemble then averages each member's
-    probabilities as its `predict_proba` gives them, as `ferlab.classifier.EnsembleClassifier` does."""
+    its card's temperature (`ferlab.evaluate.trained_logits`)."""
     if engine == "onnx":
         from .classifier import onnx_logits
 
         return onnx_logits(path, at_card_temperature=True)
-    from .evaluate import torch_logits
-    from .models import load_trained
+    from .evaluate import trained_logits
 
-    model, card = load_trained(path)
-    logits_of, temperature = torch_logits(model), card.get("temperature", 1.0)
-    return lambda faces, tta: logits_of(faces, tta) / temperature
+    return trained_logits(path)
 
 
 def _evaluation_engine(path: Path, backend: str) -> str:

@@ -102,3 +102,12 @@ def evaluate_trained(model_dir: str | Path, data: FER2013) -> dict:
 def torch_logits(model: nn.Module) -> LogitsOf:
     """``model``'s `predict_logits` as the ``logits_of(faces, tta)`` function `ferlab.metrics` takes."""
     return lambda faces, tta: predict_logits(model, faces, tta=tta)
+
+
+def trained_logits(path: str | Path) -> LogitsOf:
+    """A trained model (run folder, or ``.safetensors`` with its card) as ``logits_of``, at its
+    card's temperature (1 for a run folder): an ensemble of them then averages each member's
+    probabilities as its `predict_proba` gives them, as `ferlab.classifier.EnsembleClassifier` does."""
+    model, card = load_trained(path)
+    logits_of, temperature = torch_logits(model), card.get("temperature", 1.0)
+    return lambda faces, tta: logits_of(faces, tta) / temperature
