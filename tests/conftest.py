@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +82,26 @@ def tiny_model(tmp_path) -> Path:
     out.mkdir()
     save_weights(model, config, out, {"epoch": 0, "val_accuracy": 0.0})
     return out
+
+
+def run_at_once(works: list[Callable[[], None]]) -> list[Exception]:
+    """Runs each of ``works`` in its own thread, all released at the same moment (a race);
+    returns the exceptions they raised."""
+    start, errors = threading.Barrier(len(works)), []
+
+    def run(work: Callable[[], None]) -> None:
+        start.wait()
+        try:
+            work()
+        except Exception as error:  # noqa: BLE001  (collected for the test to report)
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(work,)) for work in works]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
 
 
 def run_without_training_tools(code: str, cwd) -> str:

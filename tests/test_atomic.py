@@ -1,9 +1,9 @@
-import threading
-
 import numpy as np
 import pytest
 
 from ferlab.atomic import atomic_write
+
+from .conftest import run_at_once
 
 
 def test_the_file_appears_whole_and_the_temporary_file_goes(tmp_path):
@@ -32,23 +32,16 @@ def test_numpy_keeps_the_name_it_is_given(tmp_path):
 
 
 def test_concurrent_writers_of_one_file_do_not_collide(tmp_path):
-    target, errors = tmp_path / "shared.txt", []
-    start = threading.Barrier(4)
+    target = tmp_path / "shared.txt"
 
-    def write(text):
-        start.wait()
-        try:
+    def writer(text: str):
+        def write() -> None:
             for _ in range(50):
                 with atomic_write(target) as tmp:
                     tmp.write_text(text * 1000)
-        except Exception as error:  # noqa: BLE001  (collected, reported below)
-            errors.append(error)
+        return write
 
-    workers = [threading.Thread(target=write, args=(str(i),)) for i in range(4)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    errors = run_at_once([writer(str(i)) for i in range(4)])
     assert not errors, errors[:2]
     assert target.read_text() in {str(i) * 1000 for i in range(4)}
     assert [p.name for p in tmp_path.iterdir()] == ["shared.txt"]

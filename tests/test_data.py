@@ -1,6 +1,5 @@
 import gzip
 import tarfile
-import threading
 import time
 
 import cv2
@@ -18,7 +17,7 @@ from ferlab.data import (
     write_packed,
 )
 
-from .conftest import csv_text, synthetic_faces
+from .conftest import csv_text, run_at_once, synthetic_faces
 
 
 def test_csv_loads_all_splits(tiny_csv):
@@ -54,23 +53,13 @@ def test_second_load_comes_from_the_cache(tiny_csv, tmp_path):
 
 def test_writers_racing_to_fill_the_cache_all_get_the_data(tiny_csv, tmp_path, monkeypatch):
     # as the two ranks of a torchrun job do: each starts on an empty cache at the same moment
+    def load() -> None:
+        assert len(load_fer2013(tiny_csv)) == 280
+
     errors: list[Exception] = []
-
-    def load(start: threading.Barrier) -> None:
-        start.wait()
-        try:
-            assert len(load_fer2013(tiny_csv)) == 280
-        except Exception as error:  # noqa: BLE001  (collected, reported below)
-            errors.append(error)
-
     for round_ in range(10):
         monkeypatch.setenv("FERLAB_CACHE", str(tmp_path / f"cache{round_}"))
-        start = threading.Barrier(2)
-        workers = [threading.Thread(target=load, args=(start,)) for _ in range(2)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
+        errors += run_at_once([load, load])
     assert not errors, errors[:2]
     assert not list(tmp_path.glob("cache*/*.tmp*"))
 
