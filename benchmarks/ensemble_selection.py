@@ -20,7 +20,7 @@ import numpy as np
 from ferlab.data import load_fer2013, train_val_test, training_duplicates_mask
 from ferlab.evaluate import trained_logits
 from ferlab.hardware import machine_description
-from ferlab.metrics import log_softmax, select_ensemble
+from ferlab.metrics import accuracy, log_softmax, select_ensemble
 from ferlab.tta import TTA_VIEWS
 
 SPLITS = ("PublicTest", "PrivateTest")
@@ -49,8 +49,9 @@ def main() -> None:
         """PublicTest accuracy and loss, PrivateTest accuracy, de-duplicated PrivateTest accuracy."""
         mean = {split: np.tensordot(weights / weights.sum(), library[split], 1) for split in SPLITS}
         public_nll = -np.log(mean["PublicTest"][np.arange(len(labels["PublicTest"])), labels["PublicTest"]]).mean()
-        right = {split: mean[split].argmax(1) == labels[split] for split in SPLITS}
-        return (right["PublicTest"].mean(), public_nll, right["PrivateTest"].mean(), right["PrivateTest"][unseen].mean())
+        private, private_labels = mean["PrivateTest"], labels["PrivateTest"]
+        return (accuracy(labels["PublicTest"], mean["PublicTest"]), public_nll,
+                accuracy(private_labels, private), accuracy(private_labels[unseen], private[unseen]))
 
     print(f"{machine_description()}; {len(names)} candidates, TTA {args.tta}")
     print("| step | ensemble (model x times) | PublicTest | PublicTest loss | PrivateTest | PrivateTest dedup. |")
@@ -60,16 +61,17 @@ def main() -> None:
     for step, (counts, result) in enumerate(zip(chosen, results, strict=True), 1):
         print(f"| {step} | {describe(names, counts)} | " + " | ".join(format_scores(result)) + " |")
     kept = max(range(len(chosen)), key=lambda i: (results[i][0], -results[i][1]))
-    print(f"\nkept (best PublicTest): step {kept + 1}, {describe(names, chosen[kept])}: "
-          + ", ".join(f"{k} {v}" for k, v in zip(("PublicTest", "loss", "PrivateTest", "dedup."),
-                                                 format_scores(results[kept]), strict=True)))
-    print("all candidates, equal weights: "
-          + ", ".join(f"{k} {v}" for k, v in zip(("PublicTest", "loss", "PrivateTest", "dedup."),
-                                                 format_scores(scores(np.ones(len(names)))), strict=True)))
+    print(f"\nkept (best PublicTest): step {kept + 1}, {describe(names, chosen[kept])}: {summary(results[kept])}")
+    print(f"all candidates, equal weights: {summary(scores(np.ones(len(names))))}")
 
 
 def describe(names: list[str], counts: np.ndarray) -> str:
     return ", ".join(f"{name} x{count}" if count > 1 else name for name, count in zip(names, counts, strict=True) if count)
+
+
+def summary(result: tuple[float, float, float, float]) -> str:
+    named = zip(("PublicTest", "loss", "PrivateTest", "dedup."), format_scores(result), strict=True)
+    return ", ".join(f"{name} {value}" for name, value in named)
 
 
 def format_scores(result: tuple[float, float, float, float]) -> list[str]:
