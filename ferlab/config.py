@@ -34,6 +34,11 @@ class TrainConfig:
     mix_prob: float = option(0.5, "share of batches that are mixed")
     mix_alpha: float = option(1.0, "Beta(alpha, alpha) draws the mixing weight")
     ema_decay: float = option(0.0, "above 0: evaluate and keep an exponential moving average of the weights")
+    init: str = option(
+        "",
+        "fine-tuning: start from these trained weights (run folder or .safetensors) of the same architecture "
+        "and model options, not from random ones",
+    )
     teacher: str = option("", "knowledge distillation: comma-separated trained models (run folders or .safetensors)")
     teacher_mode: str = option(
         "average",

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.fx.experimental.optimization import fuse
 from torch.nn import functional as F
@@ -143,6 +143,23 @@ class Teacher:
         with autocast(device, precision):
             logits = [model(x).float() for model in self.models]
         return torch.stack([F.softmax(t / self.temperature, 1) for t in logits]).mean(0)
+
+
+def load_initial_weights(model: nn.Module, config: TrainConfig) -> str:
+    """Load ``config.init``'s trained weights into ``model`` (fine-tuning) and return their
+    SHA-256, which the run's card keeps: the config names the file only by its path."""
+    _, card = load_trained(config.init)  # checks the file and its card, with errors that name them
+    if (card["model"], card.get("model_options", {})) != (config.model, config.model_options):
+        raise ValueError(
+            f"init {config.init}: a {card['model']} model with options {card.get('model_options', {})}, not this "
+            f"run's {config.model} with {config.model_options}; give the --model and --model-option flags it was "
+            "trained with"
+        )
+    if (card["input"]["mean"], card["input"]["std"]) != (PIXEL_MEAN, PIXEL_STD):
+        raise ValueError(f"init {config.init}: its input normalisation differs from this training's")
+    weights = weights_file(config.init)
+    model.load_state_dict(load_file(str(weights)))  # unfolded, as training saves them
+    return file_sha256(weights)
 
 
 def distillation_loss(logits: torch.Tensor, soft_targets: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -303,7 +320,12 @@ def train(
     val_images, val_labels = splits["PublicTest"]
 
     torch.manual_seed(config.seed)
-    model = create_model(config.model, **config.model_options).to(device, memory_format=torch.channels_last)
+    model = create_model(config.model, **config.model_options)
+    checkpoint_path = out_dir / "last.pt"
+    resuming = resume and checkpoint_path.exists()
+    # A resumed run takes its weights from the checkpoint, so the starting file may be gone by then.
+    init_sha256 = {"init_sha256": load_initial_weights(model, config)} if config.init and not resuming else {}
+    model = model.to(device, memory_format=torch.channels_last)
     optimizer = build_optimizer(model, config)
     steps_per_epoch = max(1, len(labels) // world // config.batch_size)
     scheduler = build_scheduler(optimizer, config, steps_per_epoch)
@@ -324,8 +346,7 @@ def train(
     teacher = Teacher(config.teacher, config.distill_temperature, device, config.teacher_mode) if config.teacher else None
     teachers_sha256 = {"teacher_sha256": teacher.sha256} if teacher is not None else {}
 
-    checkpoint_path = out_dir / "last.pt"
-    if resume and checkpoint_path.exists():
+    if resuming:
         state = torch.load(checkpoint_path, map_location=device, weights_only=True)
         # Options added since the checkpoint was written count as their defaults.
         if {**asdict(TrainConfig()), **state["config"]} != asdict(config):
@@ -339,8 +360,10 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         history = state["history"]
+        init_sha256 = {k: state[k] for k in ("init_sha256",) if k in state}
         if ema is not None:
             ema.load_state_dict(state["ema"])
+    fingerprints = {**teachers_sha256, **init_sha256}  # kept in the card and the checkpoint
     candidates = {"weights": model, **({"ema": ema.module} if ema is not None else {})}
     network = nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
@@ -375,10 +398,10 @@ def train(
             if val["accuracy"] > best_val:
                 best_val = val["accuracy"]
                 save_weights(candidates[chosen], config, out_dir,
-                             {"epoch": epoch + 1, "val_accuracy": best_val, "weights": chosen, **teachers_sha256})
+                             {"epoch": epoch + 1, "val_accuracy": best_val, "weights": chosen, **fingerprints})
             _atomic_torch_save({
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "history": history, "config": asdict(config), **teachers_sha256,
+                "scheduler": scheduler.state_dict(), "history": history, "config": asdict(config), **fingerprints,
                 **({"ema": ema.state_dict()} if ema is not None else {}),
             }, checkpoint_path)
             atomic_write_text(out_dir / "history.json", json.dumps(history, indent=2))

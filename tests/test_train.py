@@ -224,3 +224,23 @@ def test_augmentation_keeps_shape_and_is_seeded(mode):
     assert a.shape == images.shape and torch.equal(a, b)
     if mode != "none":
         assert not torch.equal(a, images)
+
+
+def test_init_starts_from_trained_weights_and_refuses_another_architecture(tiny_csv, tmp_path):
+    data = load_fer2013(tiny_csv)
+    train(TrainConfig(epochs=1, **FAST), data, tmp_path / "start", progress=False)
+    start = load_file(str(tmp_path / "start" / "best.safetensors"))
+    # A learning rate of almost nothing: the fine-tuned weights stay where they started.
+    tuned = TrainConfig(epochs=1, lr=1e-12, augment="none", seed=3, init=str(tmp_path / "start"), **FAST)
+    train(tuned, data, tmp_path / "tuned", progress=False)
+    after = load_file(str(tmp_path / "tuned" / "best.safetensors"))
+    weights = [name for name in start if name.endswith("weight")]
+    assert all(torch.allclose(start[name], after[name], atol=1e-6) for name in weights)
+    card = json.loads((tmp_path / "tuned" / "model.json").read_text())
+    assert card["init_sha256"] == file_sha256(tmp_path / "start" / "best.safetensors")
+    train(TrainConfig(epochs=1, lr=1e-12, augment="none", seed=3, **FAST), data, tmp_path / "fresh", progress=False)
+    fresh = load_file(str(tmp_path / "fresh" / "best.safetensors"))
+    assert not all(torch.allclose(start[name], fresh[name], atol=1e-6) for name in weights)
+    other = {**FAST, "model_options": {**FAST["model_options"], "hidden": 32}}
+    with pytest.raises(ValueError, match="give the --model and --model-option flags"):
+        train(TrainConfig(epochs=1, init=str(tmp_path / "start"), **other), data, tmp_path / "x", progress=False)
