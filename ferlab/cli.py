@@ -129,6 +129,20 @@ def cmd_train(args) -> None:
           f"PrivateTest {metrics['test']['accuracy']:.4f}  (weights in {args.out}/best.safetensors)")
 
 
+def cmd_soup(args) -> None:
+    from .data import load_fer2013
+    from .evaluate import evaluate_trained
+    from .soup import make_soup
+
+    data = load_fer2013(args.data)
+    out = make_soup(args.runs, data, args.out)
+    atomic_write_text(out / "command.txt", "ferlab " + " ".join(sys.argv[1:]) + "\n")
+    metrics = evaluate_trained(out, data)
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    print(f"soup of {len(args.runs)}: PublicTest {metrics['val']['accuracy']:.4f}  "
+          f"PrivateTest {metrics['test']['accuracy']:.4f}  (weights in {out}/best.safetensors)")
+
+
 def cmd_search(args) -> None:
     from .data import load_fer2013
     from .search import run_search
@@ -368,6 +382,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-minutes", type=float, help="stop after the epoch that crosses this wall time")
     _add_train_options(train)
     train.set_defaults(func=cmd_train)
+
+    soup = commands.add_parser("soup", help="average the weights of fine-tunes of one start (a model soup)")
+    soup.add_argument("runs", nargs="+", help="run folders trained with the same --init weights")
+    soup.add_argument("--data", required=True, help=DATA_HELP + " (training faces for batch-norm statistics)")
+    soup.add_argument("--out", required=True, help="folder for the averaged weights, card and metrics")
+    soup.set_defaults(func=cmd_soup)
 
     search = commands.add_parser("search", help="randomized hyper-parameter search (Optuna)")
     search.add_argument("--data", required=True, help=DATA_HELP)

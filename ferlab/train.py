@@ -145,6 +145,13 @@ class Teacher:
         return torch.stack([F.softmax(t / self.temperature, 1) for t in logits]).mean(0)
 
 
+def batch_norm_batches(images: torch.Tensor, seed: int, device: torch.device) -> list[torch.Tensor]:
+    """4,096 training faces (seeded), in batches of 512, on which averaged weights (EMA, a
+    soup) get batch-norm statistics of their own."""
+    rows = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:4096]
+    return [to_input(images[rows[i : i + 512]], device) for i in range(0, len(rows), 512)]
+
+
 def load_initial_weights(model: nn.Module, config: TrainConfig) -> str:
     """Load ``config.init``'s trained weights into ``model`` (fine-tuning) and return their
     SHA-256, which the run's card keeps: the config names the file only by its path."""
@@ -340,8 +347,7 @@ def train(
     ema = None
     if config.ema_decay > 0:
         ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay))
-        bn_rows = torch.randperm(len(labels), generator=torch.Generator().manual_seed(config.seed))[:4096]
-        bn_batches = [to_input(images[bn_rows[i : i + 512]], device) for i in range(0, len(bn_rows), 512)]
+        bn_batches = batch_norm_batches(images, config.seed, device)
 
     teacher = Teacher(config.teacher, config.distill_temperature, device, config.teacher_mode) if config.teacher else None
     teachers_sha256 = {"teacher_sha256": teacher.sha256} if teacher is not None else {}
