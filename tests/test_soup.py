@@ -5,28 +5,38 @@ import torch
 from safetensors.torch import load_file
 
 from ferlab.cli import main
-from ferlab.data import load_fer2013
+from ferlab.data import SPLITS, load_fer2013
 from ferlab.models import load_trained
 from ferlab.soup import make_soup
 from ferlab.train import TrainConfig, train
 
+from .conftest import csv_text, synthetic_faces
+
 FAST = dict(model_options={"widths": [8, 16, 16], "convs_per_block": 1, "hidden": 16}, batch_size=32)
 
 
-@pytest.fixture
-def fine_tunes(tiny_csv, tmp_path):
-    """A trained start and two fine-tunes of it (other seeds) on the tiny data set."""
-    data = load_fer2013(tiny_csv)
-    train(TrainConfig(epochs=1, **FAST), data, tmp_path / "start", progress=False)
-    for seed in (1, 2):
-        config = TrainConfig(epochs=1, lr=3e-3, seed=seed, init=str(tmp_path / "start"), **FAST)
-        train(config, data, tmp_path / f"tuned{seed}", progress=False)
-    return data, tmp_path
+@pytest.fixture(scope="module")
+def fine_tunes(tmp_path_factory):
+    """A trained start and two fine-tunes of it (other seeds) on small synthetic data, made
+    once for this module's tests: the tiny CSV, its data set and the folder of the runs."""
+    root = tmp_path_factory.mktemp("soup")
+    counts = {"Training": 140, "PublicTest": 70, "PrivateTest": 70}
+    images, labels = synthetic_faces(sum(counts.values()))
+    csv = root / "fer2013.csv"
+    csv.write_text(csv_text(images, labels, [split for split in SPLITS for _ in range(counts[split])]))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FERLAB_CACHE", str(root / "cache"))
+        data = load_fer2013(csv)
+        train(TrainConfig(epochs=1, **FAST), data, root / "start", progress=False)
+        for seed in (1, 2):
+            config = TrainConfig(epochs=1, lr=3e-3, seed=seed, init=str(root / "start"), **FAST)
+            train(config, data, root / f"tuned{seed}", progress=False)
+    return csv, data, root
 
 
-def test_a_soup_averages_the_weights_of_fine_tunes_of_one_start(fine_tunes):
-    data, tmp_path = fine_tunes
-    runs = [tmp_path / "tuned1", tmp_path / "tuned2"]
+def test_a_soup_averages_the_weights_of_fine_tunes_of_one_start(fine_tunes, tmp_path):
+    _, data, root = fine_tunes
+    runs = [root / "tuned1", root / "tuned2"]
     out = make_soup(runs, data, tmp_path / "soup")
     soup, card = load_trained(out)
     ingredients = [load_file(str(run / "best.safetensors")) for run in runs]
@@ -39,20 +49,19 @@ def test_a_soup_averages_the_weights_of_fine_tunes_of_one_start(fine_tunes):
     assert soup(torch.randn(2, 1, 48, 48)).shape == (2, 7)
 
 
-def test_a_soup_refuses_runs_not_fine_tuned_from_the_same_start(fine_tunes):
-    data, tmp_path = fine_tunes
+def test_a_soup_refuses_runs_not_fine_tuned_from_the_same_start(fine_tunes, tmp_path):
+    _, data, root = fine_tunes
     with pytest.raises(ValueError, match="same weights"):
-        make_soup([tmp_path / "tuned1", tmp_path / "start"], data, tmp_path / "soup")
+        make_soup([root / "tuned1", root / "start"], data, tmp_path / "soup")
     with pytest.raises(ValueError, match="at least two"):
-        make_soup([tmp_path / "tuned1"], data, tmp_path / "soup")
+        make_soup([root / "tuned1"], data, tmp_path / "soup")
 
 
-def test_soup_command_writes_weights_and_metrics(fine_tunes, tiny_csv, capsys):
-    _, tmp_path = fine_tunes
+def test_soup_command_writes_weights_and_metrics(fine_tunes, tmp_path, capsys):
+    csv, _, root = fine_tunes
     out = tmp_path / "soup"
-    assert main(["soup", str(tmp_path / "tuned1"), str(tmp_path / "tuned2"), "--data", str(tiny_csv),
-                 "--out", str(out)]) == 0
+    assert main(["soup", str(root / "tuned1"), str(root / "tuned2"), "--data", str(csv), "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0 <= metrics["test"]["accuracy"] <= 1 and "soup of 2" in capsys.readouterr().out
-    assert main(["soup", str(tmp_path / "tuned1"), str(tmp_path / "start"), "--data", str(tiny_csv),
-                 "--out", str(out)]) == 2  # one clear line, not a traceback
+    # Runs of different starts: one clear line and exit code 2, not a traceback.
+    assert main(["soup", str(root / "tuned1"), str(root / "start"), "--data", str(csv), "--out", str(out)]) == 2
