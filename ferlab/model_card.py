@@ -127,7 +127,9 @@ def markdown_card(card: dict) -> str:
         f"- Architecture: `{card['model']}`{' with ' + json.dumps(options) if options else ''} "
         f"({card['trainable_parameters']:,} trainable parameters), input 48x48 grayscale, "
         f"normalised with mean {card['input']['mean']} and std {card['input']['std']}.",
-        f"- Trained by: `{card['training_command']}`; best epoch {card['epoch']} chosen on PublicTest.",
+        f"- Trained by: `{card['training_command']}`; " + (
+            f"the uniform average of the weights of {len(card['soup_of'])} fine-tunes, each at its best "
+            "PublicTest epoch." if card.get("soup_of") else f"best epoch {card['epoch']} chosen on PublicTest."),
         f"- Data: `{card['data']['file']}`, SHA-256 `{card['data']['sha256']}`.",
         f"- Measured on: {card['measured_on']}; classifier speed "
         + ", ".join(f"{speed:,} faces/s on {ENGINE_NAMES[engine]}" for engine, speed in card["faces_per_second"].items())

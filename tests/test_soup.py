@@ -65,3 +65,12 @@ def test_soup_command_writes_weights_and_metrics(fine_tunes, tmp_path, capsys):
     assert 0 <= metrics["test"]["accuracy"] <= 1 and "soup of 2" in capsys.readouterr().out
     # Runs of different starts: one clear line and exit code 2, not a traceback.
     assert main(["soup", str(root / "tuned1"), str(root / "start"), "--data", str(csv), "--out", str(out)]) == 2
+
+
+def test_a_packaged_soup_says_what_it_is_in_its_card(fine_tunes, tmp_path):
+    csv, data, root = fine_tunes
+    soup = make_soup([root / "tuned1", root / "tuned2"], data, tmp_path / "soup")
+    out = tmp_path / "pretrained"
+    assert main(["package-model", str(soup), "--data", str(csv), "--out", str(out), "--name", "m",
+                 "--command", "ferlab soup ..."]) == 0
+    assert "the uniform average of the weights of 2 fine-tunes" in (out / "m.md").read_text()
