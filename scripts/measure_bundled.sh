@@ -19,6 +19,11 @@ for backend in torch onnx; do
   step "default on $backend"
   ferlab evaluate default --data "$data" --backend "$backend" > "$out/evaluate_default_$backend.json"
 done
+# The card holds the default's TTA accuracies on PyTorch; these are its ONNX twin's.
+for tta in flip shift; do
+  step "default on onnx, $tta TTA"
+  ferlab evaluate default --data "$data" --backend onnx --tta "$tta" > "$out/evaluate_default_onnx_$tta.json"
+done
 for backend in torch onnx; do
   for tta in none flip shift; do
     step "default+fast on $backend, $tta TTA"
