@@ -366,7 +366,7 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         history = state["history"]
-        init_sha256 = {k: state[k] for k in ("init_sha256",) if k in state}
+        init_sha256 = {"init_sha256": state["init_sha256"]} if "init_sha256" in state else {}
         if ema is not None:
             ema.load_state_dict(state["ema"])
     fingerprints = {**teachers_sha256, **init_sha256}  # kept in the card and the checkpoint

@@ -244,3 +244,15 @@ def test_init_starts_from_trained_weights_and_refuses_another_architecture(tiny_
     other = {**FAST, "model_options": {**FAST["model_options"], "hidden": 32}}
     with pytest.raises(ValueError, match="give the --model and --model-option flags"):
         train(TrainConfig(epochs=1, init=str(tmp_path / "start"), **other), data, tmp_path / "x", progress=False)
+
+
+def test_a_resumed_fine_tune_keeps_its_start_fingerprint_without_the_start_file(tiny_csv, tmp_path):
+    data = load_fer2013(tiny_csv)
+    train(TrainConfig(epochs=1, **FAST), data, tmp_path / "start", progress=False)
+    digest = file_sha256(tmp_path / "start" / "best.safetensors")
+    tuned = TrainConfig(epochs=2, init=str(tmp_path / "start"), **FAST)
+    train(tuned, data, tmp_path / "tuned", progress=False, max_minutes=0)  # stops after epoch 1
+    (tmp_path / "start" / "best.safetensors").unlink()  # the checkpoint holds the weights now
+    train(tuned, data, tmp_path / "tuned", resume=True, progress=False)
+    assert len(json.loads((tmp_path / "tuned" / "history.json").read_text())) == 2
+    assert json.loads((tmp_path / "tuned" / "model.json").read_text())["init_sha256"] == digest
