@@ -109,13 +109,12 @@ def cmd_baselines(args) -> None:
 
 def cmd_train(args) -> None:
     from .data import load_fer2013
-    from .evaluate import evaluate_trained
     from .train import train
 
     config = _train_config(args)
     data = load_fer2013(args.data)
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    atomic_write_text(Path(args.out) / "command.txt", "ferlab " + " ".join(sys.argv[1:]) + "\n")
+    _record_command(Path(args.out))
     result = train(config, data, args.out, resume=args.resume, max_minutes=args.max_minutes)
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun, rank 0 reports
@@ -123,24 +122,35 @@ def cmd_train(args) -> None:
         print(f"stopped after {len(result['history'])} of {config.epochs} epochs (--max-minutes); "
               "run the same command with --resume to go on")
         return
-    metrics = evaluate_trained(args.out, data)
-    atomic_write_text(Path(args.out) / "metrics.json", json.dumps(metrics, indent=2))
+    metrics = _record_metrics(Path(args.out), data)
     print(f"best epoch {metrics['best_epoch']}: PublicTest {metrics['val']['accuracy']:.4f}  "
           f"PrivateTest {metrics['test']['accuracy']:.4f}  (weights in {args.out}/best.safetensors)")
 
 
 def cmd_soup(args) -> None:
     from .data import load_fer2013
-    from .evaluate import evaluate_trained
     from .soup import make_soup
 
     data = load_fer2013(args.data)
     out = make_soup(args.runs, data, args.out)
-    atomic_write_text(out / "command.txt", "ferlab " + " ".join(sys.argv[1:]) + "\n")
-    metrics = evaluate_trained(out, data)
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    _record_command(out)
+    metrics = _record_metrics(out, data)
     print(f"soup of {len(args.runs)}: PublicTest {metrics['val']['accuracy']:.4f}  "
           f"PrivateTest {metrics['test']['accuracy']:.4f}  (weights in {out}/best.safetensors)")
+
+
+def _record_command(run_dir: Path) -> None:
+    """The exact command, kept beside the run it made (`scripts/experiment_rows.py` reads it)."""
+    atomic_write_text(run_dir / "command.txt", "ferlab " + " ".join(sys.argv[1:]) + "\n")
+
+
+def _record_metrics(run_dir: Path, data) -> dict:
+    """Evaluate a run folder's best weights and keep the metrics beside them."""
+    from .evaluate import evaluate_trained
+
+    metrics = evaluate_trained(run_dir, data)
+    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
+    return metrics
 
 
 def cmd_search(args) -> None:

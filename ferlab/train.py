@@ -105,6 +105,12 @@ def mix_batch(
     return mixed, labels[partner.to(labels.device)], lam
 
 
+def check_normalisation(card: dict, source: str) -> None:
+    """A trained model fed other pixel statistics than this training's would see other inputs."""
+    if (card["input"]["mean"], card["input"]["std"]) != (PIXEL_MEAN, PIXEL_STD):
+        raise ValueError(f"{source}: its input normalisation differs from this training's")
+
+
 class Teacher:
     """Trained models whose averaged softened probabilities the student learns to match
     (Hinton et al. 2015), computed on the student's own augmented (and mixed) batches.
@@ -120,8 +126,7 @@ class Teacher:
         for path in filter(None, (p.strip() for p in paths.split(","))):
             model, card = load_trained(path)
             self.sha256[path] = file_sha256(weights_file(path))
-            if (card["input"]["mean"], card["input"]["std"]) != (PIXEL_MEAN, PIXEL_STD):
-                raise ValueError(f"teacher {path}: its input normalisation differs from this training's")
+            check_normalisation(card, f"teacher {path}")
             # Inference only: batch norm folded into the convolutions makes the teachers cheaper.
             self.models.append(fuse(model).to(device, memory_format=torch.channels_last))
         if not self.models:
@@ -162,8 +167,7 @@ def load_initial_weights(model: nn.Module, config: TrainConfig) -> str:
             f"run's {config.model} with {config.model_options}; give the --model and --model-option flags it was "
             "trained with"
         )
-    if (card["input"]["mean"], card["input"]["std"]) != (PIXEL_MEAN, PIXEL_STD):
-        raise ValueError(f"init {config.init}: its input normalisation differs from this training's")
+    check_normalisation(card, f"init {config.init}")
     weights = weights_file(config.init)
     model.load_state_dict(load_file(str(weights)))  # unfolded, as training saves them
     return file_sha256(weights)
