@@ -11,6 +11,9 @@ import pytest
 
 from ferlab.data import SPLITS
 
+# A network small enough for a training test to take seconds (paper_cnn's options).
+TINY_TRAINING = dict(model_options={"widths": [8, 16, 16], "convs_per_block": 1, "hidden": 16}, batch_size=32)
+
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.csv.gz"
 
 
@@ -38,15 +41,19 @@ def isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("FERLAB_CACHE", str(tmp_path / "cache"))
 
 
-@pytest.fixture
-def tiny_csv(tmp_path) -> Path:
-    """A FER2013 CSV with 140 Training, 70 PublicTest and 70 PrivateTest rows."""
+def write_tiny_csv(folder: Path) -> Path:
+    """A FER2013 CSV with 140 Training, 70 PublicTest and 70 PrivateTest rows, in ``folder``."""
     counts = {"Training": 140, "PublicTest": 70, "PrivateTest": 70}
     images, labels = synthetic_faces(sum(counts.values()))
     usage = [split for split in SPLITS for _ in range(counts[split])]
-    path = tmp_path / "fer2013.csv"
+    path = folder / "fer2013.csv"
     path.write_text(csv_text(images, labels, usage))
     return path
+
+
+@pytest.fixture
+def tiny_csv(tmp_path) -> Path:
+    return write_tiny_csv(tmp_path)
 
 
 @pytest.fixture(scope="session")

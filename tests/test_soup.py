@@ -5,14 +5,12 @@ import torch
 from safetensors.torch import load_file
 
 from ferlab.cli import main
-from ferlab.data import SPLITS, load_fer2013
+from ferlab.data import load_fer2013
 from ferlab.models import load_trained
 from ferlab.soup import make_soup
 from ferlab.train import TrainConfig, train
 
-from .conftest import csv_text, synthetic_faces
-
-FAST = dict(model_options={"widths": [8, 16, 16], "convs_per_block": 1, "hidden": 16}, batch_size=32)
+from .conftest import TINY_TRAINING, write_tiny_csv
 
 
 @pytest.fixture(scope="module")
@@ -20,16 +18,13 @@ def fine_tunes(tmp_path_factory):
     """A trained start and two fine-tunes of it (other seeds) on small synthetic data, made
     once for this module's tests: the tiny CSV, its data set and the folder of the runs."""
     root = tmp_path_factory.mktemp("soup")
-    counts = {"Training": 140, "PublicTest": 70, "PrivateTest": 70}
-    images, labels = synthetic_faces(sum(counts.values()))
-    csv = root / "fer2013.csv"
-    csv.write_text(csv_text(images, labels, [split for split in SPLITS for _ in range(counts[split])]))
+    csv = write_tiny_csv(root)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FERLAB_CACHE", str(root / "cache"))
         data = load_fer2013(csv)
-        train(TrainConfig(epochs=1, **FAST), data, root / "start", progress=False)
+        train(TrainConfig(epochs=1, **TINY_TRAINING), data, root / "start", progress=False)
         for seed in (1, 2):
-            config = TrainConfig(epochs=1, lr=3e-3, seed=seed, init=str(root / "start"), **FAST)
+            config = TrainConfig(epochs=1, lr=3e-3, seed=seed, init=str(root / "start"), **TINY_TRAINING)
             train(config, data, root / f"tuned{seed}", progress=False)
     return csv, data, root
 

@@ -18,12 +18,12 @@ from ferlab.train import (
     train,
 )
 
-FAST = dict(model_options={"widths": [8, 16, 16], "convs_per_block": 1, "hidden": 16}, batch_size=32)
+from .conftest import TINY_TRAINING
 
 
 def test_tiny_run_overfits_64_images(tiny_csv, tmp_path):
     data = load_fer2013(tiny_csv).subset(train_rows=64, eval_rows=70)
-    options = {**FAST["model_options"], "dropout": 0.0}
+    options = {**TINY_TRAINING["model_options"], "dropout": 0.0}
     config = TrainConfig(epochs=30, lr=3e-3, augment="none", batch_size=16, model_options=options)
     train(config, data, tmp_path / "run", progress=False)
     model, card = load_trained(tmp_path / "run")
@@ -37,7 +37,7 @@ def test_tiny_run_overfits_64_images(tiny_csv, tmp_path):
 
 def test_resume_after_a_kill_ends_with_identical_weights(tiny_csv, tmp_path, monkeypatch):
     data = load_fer2013(tiny_csv)
-    config = TrainConfig(epochs=3, **FAST)
+    config = TrainConfig(epochs=3, **TINY_TRAINING)
     train(config, data, tmp_path / "straight", progress=False)
 
     real_epoch = train_module.train_one_epoch
@@ -68,7 +68,7 @@ def test_resume_after_a_kill_ends_with_identical_weights(tiny_csv, tmp_path, mon
 
 def test_resume_with_ema_and_cutmix_ends_with_identical_weights(tiny_csv, tmp_path):
     data = load_fer2013(tiny_csv)
-    config = TrainConfig(epochs=3, ema_decay=0.9, mix="cutmix", mix_prob=1.0, **FAST)
+    config = TrainConfig(epochs=3, ema_decay=0.9, mix="cutmix", mix_prob=1.0, **TINY_TRAINING)
     train(config, data, tmp_path / "straight", progress=False)
     train(config, data, tmp_path / "steps", progress=False, max_minutes=0)  # stops after one epoch
     assert len(json.loads((tmp_path / "steps" / "history.json").read_text())) == 1
@@ -79,7 +79,7 @@ def test_resume_with_ema_and_cutmix_ends_with_identical_weights(tiny_csv, tmp_pa
         assert all(torch.equal(a[part][k], b[part][k]) for k in a[part])
     # After one epoch (always the best so far) the saved weights are those of the two
     # candidates, the weights or their moving average, that did better on PublicTest.
-    train(TrainConfig(epochs=1, ema_decay=0.9, **FAST), data, tmp_path / "one", progress=False)
+    train(TrainConfig(epochs=1, ema_decay=0.9, **TINY_TRAINING), data, tmp_path / "one", progress=False)
     best = load_file(tmp_path / "one" / "best.safetensors")
     state = torch.load(tmp_path / "one" / "last.pt", weights_only=True)
     row = json.loads((tmp_path / "one" / "history.json").read_text())[0]
@@ -129,7 +129,7 @@ def test_sam_climbs_rho_along_the_gradient_and_leaves_batch_norm_statistics_alon
 
 def test_a_sam_run_learns_and_resumes_to_identical_weights(tiny_csv, tmp_path):
     data = load_fer2013(tiny_csv).subset(train_rows=64, eval_rows=70)
-    options = {**FAST["model_options"], "dropout": 0.0}
+    options = {**TINY_TRAINING["model_options"], "dropout": 0.0}
     config = TrainConfig(epochs=20, lr=3e-3, augment="none", batch_size=16, model_options=options, sam_rho=0.05)
     train(config, data, tmp_path / "sam", progress=False)
     images, labels = data.split("Training")
@@ -154,7 +154,7 @@ def test_distillation_loss_is_zero_only_when_the_student_matches():
 
 def test_a_student_distilled_from_a_teacher_alone_learns_its_answers(tiny_csv, tmp_path):
     data = load_fer2013(tiny_csv)
-    options = {**FAST["model_options"], "dropout": 0.0}
+    options = {**TINY_TRAINING["model_options"], "dropout": 0.0}
     train(TrainConfig(epochs=8, lr=3e-3, augment="none", model_options=options, batch_size=16), data,
           tmp_path / "teacher", progress=False)
     # Only the teacher's soft targets (weight 1): the labels play no part in the student's loss.
@@ -166,13 +166,14 @@ def test_a_student_distilled_from_a_teacher_alone_learns_its_answers(tiny_csv, t
     answers = predict_logits(load_trained(tmp_path / "teacher")[0], images).argmax(1)
     assert (taught == answers).mean() >= 0.9
     with pytest.raises(FileNotFoundError):
-        train(TrainConfig(epochs=1, teacher=str(tmp_path / "nowhere"), **FAST), data, tmp_path / "x", progress=False)
+        train(TrainConfig(epochs=1, teacher=str(tmp_path / "nowhere"), **TINY_TRAINING), data, tmp_path / "x",
+              progress=False)
 
 
 def test_split_teachers_give_each_face_one_teacher_and_the_average_on_the_whole(tiny_csv, tmp_path):
     data = load_fer2013(tiny_csv)
     for seed in (0, 1):
-        train(TrainConfig(epochs=1, seed=seed, **FAST), data, tmp_path / f"t{seed}", progress=False)
+        train(TrainConfig(epochs=1, seed=seed, **TINY_TRAINING), data, tmp_path / f"t{seed}", progress=False)
     paths = f"{tmp_path / 't0'},{tmp_path / 't1'}"
     cpu = torch.device("cpu")
     x = torch.randn(10, 1, 48, 48).contiguous(memory_format=torch.channels_last)
@@ -187,13 +188,13 @@ def test_split_teachers_give_each_face_one_teacher_and_the_average_on_the_whole(
 
 def test_resume_refuses_a_teacher_replaced_under_the_same_path(tiny_csv, tmp_path):
     data = load_fer2013(tiny_csv)
-    train(TrainConfig(epochs=1, **FAST), data, tmp_path / "teacher", progress=False)
+    train(TrainConfig(epochs=1, **TINY_TRAINING), data, tmp_path / "teacher", progress=False)
     teacher_weights = tmp_path / "teacher" / "best.safetensors"
-    student = TrainConfig(epochs=2, teacher=str(tmp_path / "teacher"), **FAST)
+    student = TrainConfig(epochs=2, teacher=str(tmp_path / "teacher"), **TINY_TRAINING)
     train(student, data, tmp_path / "student", progress=False, max_minutes=0)  # stops after epoch 1
     card = json.loads((tmp_path / "student" / "model.json").read_text())
     assert card["teacher_sha256"] == {str(tmp_path / "teacher"): file_sha256(teacher_weights)}
-    train(TrainConfig(epochs=1, seed=5, **FAST), data, tmp_path / "other", progress=False)
+    train(TrainConfig(epochs=1, seed=5, **TINY_TRAINING), data, tmp_path / "other", progress=False)
     teacher_weights.write_bytes((tmp_path / "other" / "best.safetensors").read_bytes())  # other weights, same path
     with pytest.raises(ValueError, match="other weights"):
         train(student, data, tmp_path / "student", resume=True, progress=False)
@@ -201,7 +202,7 @@ def test_resume_refuses_a_teacher_replaced_under_the_same_path(tiny_csv, tmp_pat
 
 def test_a_checkpoint_from_before_a_new_option_resumes(tiny_csv, tmp_path):
     data = load_fer2013(tiny_csv)
-    config = TrainConfig(epochs=2, **FAST)
+    config = TrainConfig(epochs=2, **TINY_TRAINING)
     train(config, data, tmp_path / "run", progress=False, max_minutes=0)
     state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     del state["config"]["teacher"]  # as written by a version without distillation
@@ -211,9 +212,9 @@ def test_a_checkpoint_from_before_a_new_option_resumes(tiny_csv, tmp_path):
 
 def test_resume_refuses_a_different_config(tiny_csv, tmp_path):
     data = load_fer2013(tiny_csv)
-    train(TrainConfig(epochs=1, **FAST), data, tmp_path / "run", progress=False)
+    train(TrainConfig(epochs=1, **TINY_TRAINING), data, tmp_path / "run", progress=False)
     with pytest.raises(ValueError, match="different config"):
-        train(TrainConfig(epochs=2, lr=0.01, **FAST), data, tmp_path / "run", progress=False)
+        train(TrainConfig(epochs=2, lr=0.01, **TINY_TRAINING), data, tmp_path / "run", progress=False)
 
 
 @pytest.mark.parametrize("mode", ["none", "light", "strong"])
@@ -228,29 +229,29 @@ def test_augmentation_keeps_shape_and_is_seeded(mode):
 
 def test_init_starts_from_trained_weights_and_refuses_another_architecture(tiny_csv, tmp_path):
     data = load_fer2013(tiny_csv)
-    train(TrainConfig(epochs=1, **FAST), data, tmp_path / "start", progress=False)
+    train(TrainConfig(epochs=1, **TINY_TRAINING), data, tmp_path / "start", progress=False)
     start = load_file(str(tmp_path / "start" / "best.safetensors"))
     # A learning rate of almost nothing: the fine-tuned weights stay where they started.
-    tuned = TrainConfig(epochs=1, lr=1e-12, augment="none", seed=3, init=str(tmp_path / "start"), **FAST)
+    tuned = TrainConfig(epochs=1, lr=1e-12, augment="none", seed=3, init=str(tmp_path / "start"), **TINY_TRAINING)
     train(tuned, data, tmp_path / "tuned", progress=False)
     after = load_file(str(tmp_path / "tuned" / "best.safetensors"))
     weights = [name for name in start if name.endswith("weight")]
     assert all(torch.allclose(start[name], after[name], atol=1e-6) for name in weights)
     card = json.loads((tmp_path / "tuned" / "model.json").read_text())
     assert card["init_sha256"] == file_sha256(tmp_path / "start" / "best.safetensors")
-    train(TrainConfig(epochs=1, lr=1e-12, augment="none", seed=3, **FAST), data, tmp_path / "fresh", progress=False)
+    train(TrainConfig(epochs=1, lr=1e-12, augment="none", seed=3, **TINY_TRAINING), data, tmp_path / "fresh", progress=False)
     fresh = load_file(str(tmp_path / "fresh" / "best.safetensors"))
     assert not all(torch.allclose(start[name], fresh[name], atol=1e-6) for name in weights)
-    other = {**FAST, "model_options": {**FAST["model_options"], "hidden": 32}}
+    other = {**TINY_TRAINING, "model_options": {**TINY_TRAINING["model_options"], "hidden": 32}}
     with pytest.raises(ValueError, match="give the --model and --model-option flags"):
         train(TrainConfig(epochs=1, init=str(tmp_path / "start"), **other), data, tmp_path / "x", progress=False)
 
 
 def test_a_resumed_fine_tune_keeps_its_start_fingerprint_without_the_start_file(tiny_csv, tmp_path):
     data = load_fer2013(tiny_csv)
-    train(TrainConfig(epochs=1, **FAST), data, tmp_path / "start", progress=False)
+    train(TrainConfig(epochs=1, **TINY_TRAINING), data, tmp_path / "start", progress=False)
     digest = file_sha256(tmp_path / "start" / "best.safetensors")
-    tuned = TrainConfig(epochs=2, init=str(tmp_path / "start"), **FAST)
+    tuned = TrainConfig(epochs=2, init=str(tmp_path / "start"), **TINY_TRAINING)
     train(tuned, data, tmp_path / "tuned", progress=False, max_minutes=0)  # stops after epoch 1
     (tmp_path / "start" / "best.safetensors").unlink()  # the checkpoint holds the weights now
     train(tuned, data, tmp_path / "tuned", resume=True, progress=False)
