@@ -129,8 +129,9 @@ def cmd_train(args) -> None:
 
 def cmd_soup(args) -> None:
     from .data import load_fer2013
-    from .soup import make_soup
+    from .soup import check_ingredients, make_soup
 
+    check_ingredients(args.runs)  # a wrong run list fails at once, not after the data is parsed
     data = load_fer2013(args.data)
     out = make_soup(args.runs, data, args.out)
     _record_command(out)

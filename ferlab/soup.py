@@ -20,10 +20,9 @@ from .models import create_model, load_trained, weights_file
 from .train import batch_norm_batches
 
 
-def make_soup(run_dirs: list[str | Path], data: FER2013, out_dir: str | Path, seed: int = 0) -> Path:
-    """Average the best weights of ``run_dirs`` into ``out_dir`` (``best.safetensors`` and
-    ``model.json``, like a training run) and return ``out_dir``. Batch-norm statistics are
-    measured afresh on training faces: averaged statistics do not fit averaged weights."""
+def check_ingredients(run_dirs: list[str | Path]) -> dict:
+    """Check that ``run_dirs`` can be averaged, before any data is read, and return the
+    first run's card: at least two runs, one architecture, one ``--init`` start."""
     if len(run_dirs) < 2:
         raise ValueError("soup: give at least two fine-tuned runs to average")
     cards = [load_trained(path)[1] for path in run_dirs]  # checks each file and card
@@ -35,6 +34,14 @@ def make_soup(run_dirs: list[str | Path], data: FER2013, out_dir: str | Path, se
         if "init_sha256" not in card or card["init_sha256"] != first.get("init_sha256"):
             raise ValueError(f"soup: {path} was not fine-tuned (ferlab train --init) from the same weights as "
                              f"{run_dirs[0]}; only fine-tunes of one start can be averaged")
+    return first
+
+
+def make_soup(run_dirs: list[str | Path], data: FER2013, out_dir: str | Path, seed: int = 0) -> Path:
+    """Average the best weights of ``run_dirs`` into ``out_dir`` (``best.safetensors`` and
+    ``model.json``, like a training run) and return ``out_dir``. Batch-norm statistics are
+    measured afresh on training faces: averaged statistics do not fit averaged weights."""
+    first = check_ingredients(run_dirs)
     states = [load_file(str(weights_file(path))) for path in run_dirs]
     averaged = {
         name: torch.stack([state[name].float() for state in states]).mean(0).to(tensor.dtype)

@@ -60,6 +60,11 @@ def test_soup_command_writes_weights_and_metrics(fine_tunes, tmp_path, capsys):
     assert 0 <= metrics["test"]["accuracy"] <= 1 and "soup of 2" in capsys.readouterr().out
     # Runs of different starts: one clear line and exit code 2, not a traceback.
     assert main(["soup", str(root / "tuned1"), str(root / "start"), "--data", str(csv), "--out", str(out)]) == 2
+    # ... and it says so before reading the data: a missing file is not what it reports.
+    capsys.readouterr()
+    assert main(["soup", str(root / "tuned1"), str(root / "start"), "--data", str(tmp_path / "none.csv"),
+                 "--out", str(out)]) == 2
+    assert "same weights" in capsys.readouterr().err
 
 
 def test_a_packaged_soup_says_what_it_is_in_its_card(fine_tunes, tmp_path):
