@@ -14,6 +14,7 @@ from pathlib import Path
 from .atomic import atomic_write_text
 from .classifier import BACKENDS, TRAIN_EXTRA
 from .detect import ALIGN_MIN_TILT, DEFAULT_DETECTOR, DEFAULT_MARGIN
+from .track import SMOOTH_S
 from .tta import TTA_MODES
 
 DEFAULT_RUN = Path("runs")
@@ -270,7 +271,7 @@ def cmd_video(args) -> int:
 
     result = analyze_video(args.video, _analyzer(args), args.out, every=args.every, annotate=args.annotate_video,
                            progress=not args.quiet, max_seconds=args.max_seconds,
-                           on_frame=print_frame if args.jsonl else None)
+                           on_frame=print_frame if args.jsonl else None, smooth_s=args.smooth)
     print(json.dumps(result, indent=2), file=sys.stderr if args.jsonl else sys.stdout)
     if result["stopped"] == "interrupted":
         print(f"ferlab: stopped by Ctrl-C after {result['frames']} frames; what was analyzed is written",
@@ -460,6 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--out", default="ferlab-video", help="output folder (default: %(default)s)")
     video.add_argument("--every", type=int, default=1, help="analyze every k-th frame (default: %(default)s, every frame)")
     video.add_argument("--annotate-video", action="store_true", help="also write an annotated MP4")
+    video.add_argument("--smooth", type=float, default=SMOOTH_S, metavar="SECONDS",
+                       help="smooth each face's probabilities over this time constant: longer gives steadier "
+                            "labels that follow a change later; 0: each frame's own (default: %(default)s, "
+                            "chosen by benchmarks/video_smoothing.py)")
     _add_model_options(video)
     video.set_defaults(func=cmd_video)
 

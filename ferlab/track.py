@@ -9,14 +9,23 @@ each side still overlap when the detector missed a moving face for a few frames
 (`benchmarks/video_tracks.py` counts the tracks this keeps). The tracking libraries that do
 more do not install beside ferlab's stack: norfair pins NumPy below 2, and Roboflow's
 trackers needs the full opencv-python, which clashes with the headless OpenCV ferlab uses.
+
+A track also lets its probabilities be smoothed over time (`TrackSmoother`): a face's label
+then stops flickering from frame to frame while its expression holds.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+# The time constant over which each face track's probabilities are smoothed by default:
+# chosen on PublicTest by `benchmarks/video_smoothing.py`, where it halved the label changes
+# per second and labelled at least as many frames right as no smoothing (reports/benchmarks.md).
+SMOOTH_S = 0.05
 
 
 def box_iou(a: np.ndarray, b: np.ndarray, buffer: float = 0.0) -> np.ndarray:
@@ -83,3 +92,35 @@ class FaceTracker:
                 ids[index], self._next_id = self._next_id, self._next_id + 1
             self._last_box[ids[index]], self._last_seen[ids[index]] = box, time_s
         return ids
+
+
+@dataclass
+class TrackSmoother:
+    """An exponential moving average of each track's probabilities over time.
+
+    ``time_constant_s``: after this many seconds an expression's change has moved the
+    average 63% of the way (1 - 1/e); 0 turns smoothing off. The weight of each new frame
+    follows the time since the track's last one, so the smoothing does not depend on the
+    frame rate or on ``--every``, and a face back after a gap counts more.
+    """
+
+    time_constant_s: float
+    _last: dict[int, tuple[float, np.ndarray]] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.time_constant_s < 0:
+            raise ValueError(f"the smoothing time constant must be 0 or more seconds, not {self.time_constant_s}")
+
+    def update(self, track: int, probabilities: np.ndarray, time_s: float) -> np.ndarray:
+        """The smoothed probabilities of ``track`` once its frame at ``time_s`` is counted."""
+        probabilities = np.asarray(probabilities, dtype=float)
+        previous = self._last.get(track)
+        if previous is not None and self.time_constant_s > 0:
+            seen, average = previous
+            weight = 1 - math.exp(-max(time_s - seen, 0.0) / self.time_constant_s)
+            probabilities = average + weight * (probabilities - average)
+        self._last[track] = (time_s, probabilities)
+        # Forget tracks not seen for ten time constants: their average no longer counts.
+        for stale in [t for t, (seen, _) in self._last.items() if time_s - seen > 10 * self.time_constant_s]:
+            del self._last[stale]
+        return probabilities

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from .atomic import atomic_write
 from .data import EMOTIONS
 from .predict import PALETTE, Analyzer, draw_annotations
-from .track import FaceTracker
+from .track import SMOOTH_S, FaceTracker, TrackSmoother
 
 
 class VideoError(ValueError):
@@ -44,17 +44,20 @@ class VideoStream:
                 print(frame.time_s, [(face["track"], face["label"]) for face in frame.faces])
 
     ``source``: a file, a camera index (``0`` or ``"0"``; an existing file of that name wins)
-    or a URL OpenCV's FFmpeg reads (``rtsp://``, ``http://``, ...). Once iteration ends,
+    or a URL OpenCV's FFmpeg reads (``rtsp://``, ``http://``, ...). ``smooth_s``: a time
+    constant in seconds over which each track's probabilities (and so its label) are
+    smoothed (`TrackSmoother`; 0 leaves each frame's own). Once iteration ends,
     ``frames`` counts the frames read and ``stopped`` says why: "end" or "max_seconds".
     """
 
     def __init__(self, source: str | Path | int, analyzer: Analyzer | None = None, every: int = 1,
-                 max_seconds: float | None = None) -> None:
+                 max_seconds: float | None = None, smooth_s: float = SMOOTH_S) -> None:
         if every < 1:
             raise ValueError(f"every must be 1 or more (analyze every k-th frame), not {every}")
         if max_seconds is not None and max_seconds <= 0:
             raise ValueError(f"max_seconds must be positive, not {max_seconds}")
         self.every, self.max_seconds = every, max_seconds
+        self.smoother = TrackSmoother(smooth_s)  # first: a bad value leaves no capture open
         self.analyzer = analyzer or Analyzer()  # first: a model that fails to load leaves no capture open
         self.capture, self.name, self.is_camera = open_source(source)
         self.fps = self.capture.get(cv2.CAP_PROP_FPS) or 0.0
@@ -80,8 +83,12 @@ class VideoStream:
                 break
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             faces, crops = self.analyzer.faces(rgb)
-            records = self.analyzer.records(faces, self.analyzer.model.predict_proba(crops))
-            for record, track in zip(records, tracker.update([r["box"] for r in records], seconds), strict=True):
+            tracks = tracker.update([face.box for face in faces], seconds)
+            probabilities = self.analyzer.model.predict_proba(crops)
+            if self.smoother.time_constant_s > 0:
+                probabilities = [self.smoother.update(t, p, seconds) for t, p in zip(tracks, probabilities, strict=True)]
+            records = self.analyzer.records(faces, probabilities)
+            for record, track in zip(records, tracks, strict=True):
                 record["track"] = track
             yield VideoFrame(index, seconds, records, rgb)
         self.stopped = "end"
@@ -99,11 +106,12 @@ class VideoStream:
 def analyze_video(
     source: str | Path | int, analyzer: Analyzer | None = None, out_dir: str | Path = "ferlab-video",
     every: int = 1, annotate: bool = False, progress: bool = True, max_seconds: float | None = None,
-    on_frame: Callable[[VideoFrame], None] | None = None,
+    on_frame: Callable[[VideoFrame], None] | None = None, smooth_s: float = SMOOTH_S,
 ) -> dict:
     """Analyze every ``every``-th frame of ``source`` (a video file, a camera index or a stream
     URL, as `VideoStream` takes) with ``analyzer`` (default: the bundled model and detector)
-    into ``out_dir``; ``on_frame`` is called with each `VideoFrame` as it comes.
+    into ``out_dir``; ``on_frame`` is called with each `VideoFrame` as it comes; ``smooth_s``
+    smooths each track's probabilities over that many seconds (`VideoStream`).
 
     Writes ``<name>.timeline.csv`` (one row per face per analyzed frame, with its timestamp
     and its track: the same id for the same person from frame to frame),
@@ -112,7 +120,7 @@ def analyze_video(
     of it, or at Ctrl-C; in each case what was analyzed is written. Returns the paths,
     counts, why it stopped and a summary of each track (`summarize_tracks`)."""
     out_dir = Path(out_dir)
-    with VideoStream(source, analyzer, every, max_seconds) as video:
+    with VideoStream(source, analyzer, every, max_seconds, smooth_s) as video:
         out_dir.mkdir(parents=True, exist_ok=True)
         timeline_path = out_dir / f"{video.name}.timeline.csv"
         video_path = out_dir / f"{video.name}.annotated.mp4"
@@ -150,7 +158,7 @@ def analyze_video(
         writer_video.release()
     plot_path = plot_timeline(np.array(times), tracks, out_dir / f"{video.name}.emotions.png", str(source))
     result = {"timeline": str(timeline_path), "plot": str(plot_path), "frames": video.frames,
-              "analyzed_frames": len(times), "fps": video.fps, "stopped": video.stopped,
+              "analyzed_frames": len(times), "fps": video.fps, "smooth_s": smooth_s, "stopped": video.stopped,
               "tracks": summarize_tracks(times, tracks)}
     if writer_video is not None:
         result["annotated"] = str(video_path)

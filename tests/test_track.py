@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ferlab.track import FaceTracker, box_iou
+from ferlab.track import FaceTracker, TrackSmoother, box_iou
 
 
 def test_box_iou():
@@ -56,3 +56,21 @@ def test_rejects_bad_settings():
         FaceTracker(buffer=-0.1)
     with pytest.raises(ValueError, match="max_gap_s"):
         FaceTracker(max_gap_s=-1)
+    with pytest.raises(ValueError, match="time constant"):
+        TrackSmoother(-0.5)
+
+
+def test_smoothing_moves_each_track_toward_its_new_frames_by_the_time_passed():
+    smoother = TrackSmoother(time_constant_s=1.0)
+    happy, sad = np.eye(7)[3], np.eye(7)[4]
+    assert smoother.update(0, happy, 0.0) == pytest.approx(happy)  # a new track starts at its frame
+    after_one_constant = smoother.update(0, sad, 1.0)
+    assert after_one_constant[4] == pytest.approx(1 - np.exp(-1)) and after_one_constant.sum() == pytest.approx(1)
+    assert smoother.update(1, sad, 1.0) == pytest.approx(sad)  # tracks are smoothed apart
+    # The same change seen over more frames moves it by the same amount: the frame rate does not matter.
+    fine = TrackSmoother(1.0)
+    fine.update(0, happy, 0.0)
+    for step in range(1, 11):
+        settled = fine.update(0, sad, step / 10)
+    assert settled == pytest.approx(after_one_constant)
+    assert TrackSmoother(0.0).update(0, sad, 5.0) == pytest.approx(sad)

@@ -191,3 +191,27 @@ def test_video_stream_yields_tracked_frames_as_they_come(astronaut, tiny_model, 
     assert frames[0].rgb.shape == face.shape and frames[0].faces[0]["label"] in frames[0].faces[0]["probabilities"]
     with VideoStream(video, Analyzer(load_model(tiny_model)), max_seconds=0.15) as stream:
         assert len(list(stream)) == 2 and stream.stopped == "max_seconds"
+
+
+def test_smoothing_steadies_a_track_over_time(astronaut, tiny_model, tmp_path):
+    face = cv2.cvtColor(load_image(astronaut), cv2.COLOR_RGB2BGR)
+    video = tmp_path / "clip.mp4"
+    dim = (face * 0.4 + 100).astype(np.uint8)
+    write_video(video, [face, dim] * 4)  # the face in full and in low contrast, alternately: the probabilities jump
+    analyzer = Analyzer(load_model(tiny_model))
+    with VideoStream(video, analyzer, smooth_s=0) as stream:
+        raw = [f.faces for f in stream]
+    with VideoStream(video, analyzer, smooth_s=1.0) as stream:
+        smoothed = [f.faces for f in stream]
+    assert all(len(faces) == 1 for faces in raw + smoothed)  # the detector finds both
+
+    def swing(frames):
+        probabilities = np.array([list(faces[0]["probabilities"].values()) for faces in frames])
+        return np.abs(np.diff(probabilities, axis=0)).sum(1).mean()
+
+    assert smoothed[0][0]["probabilities"] == raw[0][0]["probabilities"]  # nothing to smooth with yet
+    assert swing(smoothed) < swing(raw) / 2
+    result = analyze_video(video, analyzer, tmp_path / "out", smooth_s=0.5, progress=False)
+    assert result["smooth_s"] == 0.5
+    with pytest.raises(ValueError, match="time constant"):
+        VideoStream(video, analyzer, smooth_s=-1)
