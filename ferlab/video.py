@@ -84,9 +84,8 @@ class VideoStream:
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             faces, crops = self.analyzer.faces(rgb)
             tracks = tracker.update([face.box for face in faces], seconds)
-            probabilities = self.analyzer.model.predict_proba(crops)
-            if self.smoother.time_constant_s > 0:
-                probabilities = [self.smoother.update(t, p, seconds) for t, p in zip(tracks, probabilities, strict=True)]
+            probabilities = [self.smoother.update(track, p, seconds)  # a time constant of 0 passes them through
+                             for track, p in zip(tracks, self.analyzer.model.predict_proba(crops), strict=True)]
             records = self.analyzer.records(faces, probabilities)
             for record, track in zip(records, tracks, strict=True):
                 record["track"] = track
