@@ -3,8 +3,8 @@
 Starts `ferlab serve` (bundled model unless --model), opens the page in Chromium whose fake
 webcam plays a 640x480 picture with one face (the bundled portrait on a grey canvas), starts
 "live" and counts the frames the page gets analysed after a warm-up. Each frame is encoded
-as JPEG in the browser, posted, decoded, detected, classified and drawn; one is in flight at
-a time, as the page works. Needs Debian's chromium and playwright.
+as JPEG in the browser, posted, decoded, detected, classified, tracked, smoothed and drawn;
+one is in flight at a time, as the page works. Needs Debian's chromium and playwright.
 
     python benchmarks/serve_live.py [--seconds 20] [--model PATH] [--backend torch]
 """
@@ -55,11 +55,12 @@ def main() -> None:
             time.sleep(args.seconds)
             last, elapsed = page.evaluate("() => window.liveFrames"), time.perf_counter() - start
             status = page.inner_text("#status")
+            headers = page.eval_on_selector_all("#faces h2", "cards => cards.map(card => card.textContent)")
             browser.close()
     print(f"{machine_description()}; web page live mode, 640x480 webcam, one face, model {args.model or 'default'}, "
           f"backend {args.backend}")
     print(f"{last - first} frames in {elapsed:.1f} s after a {args.warm_up:.0f} s warm-up: "
-          f"{(last - first) / elapsed:.1f} frames/s (page status: {status!r})")
+          f"{(last - first) / elapsed:.1f} frames/s (page status: {status!r}; faces, by track: {headers})")
 
 
 if __name__ == "__main__":

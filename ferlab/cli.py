@@ -336,7 +336,7 @@ def cmd_demo(args) -> None:
 def cmd_serve(args) -> None:
     from .serve import serve
 
-    serve(args.host, args.port, _analyzer(args))
+    serve(args.host, args.port, _analyzer(args), args.smooth)
 
 
 def cmd_package_model(args) -> None:
@@ -486,6 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="web page and REST API (FastAPI on uvicorn)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    serve.add_argument("--smooth", type=float, default=SMOOTH_S, metavar="SECONDS",
+                       help="in live streams (the page's webcam mode), smooth each face's probabilities over this "
+                            "time constant; 0: each frame's own (default: %(default)s, as ferlab video)")
     _add_model_options(serve)
     serve.set_defaults(func=cmd_serve)
 

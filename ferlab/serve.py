@@ -1,7 +1,10 @@
 """`ferlab serve`: a web page and a REST API around `Analyzer`, on FastAPI + uvicorn.
 
 - ``GET /``            one page: drop or pick a photo, or take a webcam snapshot
-- ``POST /v1/analyze`` multipart ``file`` -> ``{"faces": [...], "width", "height"}``
+- ``POST /v1/analyze`` multipart ``file`` -> ``{"faces": [...], "width", "height"}``;
+  with ``?stream=NAME`` the photo is the next frame of a live stream (the page's webcam
+  mode): its faces keep track ids from frame to frame and their probabilities are smoothed
+  over time, as `ferlab video` does (`LiveStreams`)
 - ``GET /v1/health``, ``GET /v1/model`` (the model card), ``/docs`` (OpenAPI)
 
 Limits for a public demo: uploads over ``max_upload_bytes`` are refused (413) before they
@@ -15,9 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from importlib import resources
+from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Request, UploadFile
+from fastapi import FastAPI, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .imageio import ImageError, load_image
 from .predict import Analyzer
+from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 25_000_000
@@ -38,6 +46,37 @@ SIGNATURES = {
     b"II*\x00": "image/tiff",
     b"MM\x00*": "image/tiff",
 }
+
+
+# A live stream's name, chosen by the client (the page picks a random one per start).
+STREAM_NAME = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class LiveStreams:
+    """The face tracks of each live stream the clients name, so that a stream's faces keep
+    their ids and smoothed probabilities from request to request. Bounded for a public
+    server: a stream idle for ``idle_s`` is forgotten, and beyond ``max_streams`` the least
+    recently used one is; a forgotten stream that comes back starts new tracks."""
+
+    def __init__(self, smooth_s: float = SMOOTH_S, max_streams: int = 64, idle_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        TrackSmoother(smooth_s)  # a bad time constant fails here, when the app is made
+        self.smooth_s, self.max_streams, self.idle_s, self.clock = smooth_s, max_streams, idle_s, clock
+        self._streams: OrderedDict[str, tuple[SmoothedTracks, float, float]] = OrderedDict()  # tracks, start, last use
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+    def get(self, name: str) -> tuple[SmoothedTracks, float]:
+        """The tracks of stream ``name`` and the seconds since its first frame, by the server's clock."""
+        now = self.clock()
+        for stale in [n for n, (_, _, used) in self._streams.items() if now - used > self.idle_s]:
+            del self._streams[stale]
+        tracks, started, _ = self._streams.pop(name, None) or (SmoothedTracks(self.smooth_s), now, now)
+        self._streams[name] = (tracks, started, now)  # at the end: the most recently used
+        while len(self._streams) > self.max_streams:
+            self._streams.popitem(last=False)
+        return tracks, now - started
 
 
 def sniff(head: bytes) -> str | None:
@@ -74,9 +113,12 @@ class BodyDeadline:
 
 
 def create_app(
-    analyzer: Analyzer | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES, body_seconds: float = 30.0
+    analyzer: Analyzer | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES, body_seconds: float = 30.0,
+    smooth_s: float = SMOOTH_S,
 ) -> FastAPI:
-    """The app; ``analyzer`` defaults to the bundled model with the default detector, loaded once."""
+    """The app; ``analyzer`` defaults to the bundled model with the default detector, loaded
+    once. ``smooth_s``: the time constant of live streams' smoothing (0: each frame's own)."""
+    streams = LiveStreams(smooth_s)
     analyzer = analyzer or Analyzer()
     lock = threading.Lock()  # one analysis at a time: OpenCV's cascade is not thread-safe
     app = FastAPI(title="ferlab", version="0.1.0", description="Facial expression recognition, offline.")
@@ -90,7 +132,8 @@ def create_app(
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0] if error.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return _error(422, f"{where}: {first.get('msg', 'invalid request')}; send the photo as multipart field 'file'")
+        hint = "; send the photo as multipart field 'file'" if where.startswith("body") else ""
+        return _error(422, f"{where}: {first.get('msg', 'invalid request')}{hint}")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
@@ -105,7 +148,19 @@ def create_app(
         return analyzer.model.card
 
     @app.post("/v1/analyze")
-    async def analyze(request: Request, file: UploadFile) -> dict:
+    async def analyze(
+        request: Request,
+        file: UploadFile,
+        stream: Annotated[str | None, Query(
+            pattern=STREAM_NAME, description="the live stream this photo is the next frame of (letters, digits, "
+            "_ and -): its faces then carry a \"track\" id, the same person's from frame to frame, and "
+            "probabilities smoothed over time")] = None,
+        time_s: Annotated[float | None, Query(
+            ge=0, allow_inf_nan=False, description="the frame's time in the stream, in seconds "
+            "(default: when the server received it)")] = None,
+    ) -> dict:
+        if time_s is not None and stream is None:
+            raise HTTPException(422, "time_s is the time of a frame in a stream: name the stream too (stream=NAME)")
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_upload_bytes + 64 * 1024:
             raise HTTPException(413, f"upload over the {max_upload_bytes:,}-byte limit")
@@ -120,8 +175,18 @@ def create_app(
         def run() -> dict:
             rgb = load_image(content, name=file.filename or "upload", max_pixels=MAX_PIXELS)
             with lock:
-                faces = analyzer.analyze(rgb)
-            return {"faces": faces, "width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
+                faces, crops = analyzer.faces(rgb)
+                probabilities = analyzer.model.predict_proba(crops)
+                if stream is None:
+                    return {"faces": analyzer.records(faces, probabilities),
+                            "width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
+                tracks, since_start = streams.get(stream)
+                ids, probabilities = tracks.update([face.box for face in faces], probabilities,
+                                                   since_start if time_s is None else time_s)
+                records = analyzer.records(faces, probabilities)
+            for record, track in zip(records, ids, strict=True):
+                record["track"] = track
+            return {"faces": records, "width": int(rgb.shape[1]), "height": int(rgb.shape[0]), "stream": stream}
 
         try:
             return await run_in_threadpool(run)
@@ -131,8 +196,8 @@ def create_app(
     return app
 
 
-def serve(host: str, port: int, analyzer: Analyzer) -> None:
+def serve(host: str, port: int, analyzer: Analyzer, smooth_s: float = SMOOTH_S) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(analyzer), host=host, port=port, log_level="info", timeout_keep_alive=5,
+    uvicorn.run(create_app(analyzer, smooth_s=smooth_s), host=host, port=port, log_level="info", timeout_keep_alive=5,
                 limit_concurrency=1000)

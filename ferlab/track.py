@@ -124,3 +124,20 @@ class TrackSmoother:
         for stale in [t for t, (seen, _) in self._last.items() if time_s - seen > 10 * self.time_constant_s]:
             del self._last[stale]
         return probabilities
+
+
+class SmoothedTracks:
+    """What the analysis of a video keeps from frame to frame: a `FaceTracker` giving each
+    face its track id, and a `TrackSmoother` over ``smooth_s`` seconds for each track's
+    probabilities. Used by `ferlab.VideoStream` and by the web service's live streams."""
+
+    def __init__(self, smooth_s: float = SMOOTH_S) -> None:
+        self.smoother = TrackSmoother(smooth_s)
+        self.tracker = FaceTracker()
+
+    def update(self, boxes: Sequence[Sequence[float]] | np.ndarray, probabilities: np.ndarray,
+               time_s: float) -> tuple[list[int], list[np.ndarray]]:
+        """The track ids of one frame's faces at ``time_s`` and their smoothed probabilities."""
+        tracks = self.tracker.update(boxes, time_s)
+        smoothed = [self.smoother.update(track, p, time_s) for track, p in zip(tracks, probabilities, strict=True)]
+        return tracks, smoothed

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from .atomic import atomic_write
 from .data import EMOTIONS
 from .predict import PALETTE, Analyzer, draw_annotations
-from .track import SMOOTH_S, FaceTracker, TrackSmoother
+from .track import SMOOTH_S, SmoothedTracks
 
 
 class VideoError(ValueError):
@@ -57,7 +57,7 @@ class VideoStream:
         if max_seconds is not None and max_seconds <= 0:
             raise ValueError(f"max_seconds must be positive, not {max_seconds}")
         self.every, self.max_seconds = every, max_seconds
-        self.smoother = TrackSmoother(smooth_s)  # first: a bad value leaves no capture open
+        self.tracks = SmoothedTracks(smooth_s)  # first: a bad value leaves no capture open
         self.analyzer = analyzer or Analyzer()  # first: a model that fails to load leaves no capture open
         self.capture, self.name, self.is_camera = open_source(source)
         self.fps = self.capture.get(cv2.CAP_PROP_FPS) or 0.0
@@ -66,7 +66,6 @@ class VideoStream:
         self.stopped: str | None = None
 
     def __iter__(self) -> Iterator[VideoFrame]:
-        tracker = FaceTracker()
         started = time.monotonic()
         while self.capture.grab():  # decodes; only analyzed frames are converted to pixels (retrieve)
             # Files and streams carry timestamps, so variable frame rates stay right; a
@@ -83,9 +82,8 @@ class VideoStream:
                 break
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             faces, crops = self.analyzer.faces(rgb)
-            tracks = tracker.update([face.box for face in faces], seconds)
-            probabilities = [self.smoother.update(track, p, seconds)  # a time constant of 0 passes them through
-                             for track, p in zip(tracks, self.analyzer.model.predict_proba(crops), strict=True)]
+            tracks, probabilities = self.tracks.update([face.box for face in faces],
+                                                       self.analyzer.model.predict_proba(crops), seconds)
             records = self.analyzer.records(faces, probabilities)
             for record, track in zip(records, tracks, strict=True):
                 record["track"] = track

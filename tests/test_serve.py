@@ -7,7 +7,7 @@ from PIL import Image
 from ferlab.classifier import load_model
 from ferlab.data import EMOTIONS
 from ferlab.predict import Analyzer
-from ferlab.serve import create_app
+from ferlab.serve import LiveStreams, create_app
 
 
 @pytest.fixture
@@ -66,3 +66,63 @@ def test_malformed_multipart_and_unknown_paths(client):
     assert response.status_code in (400, 422) and "error" in response.json()
     assert client.get("/../../etc/passwd").status_code == 404
     assert client.get("/static/../../etc/passwd").status_code == 404
+
+
+def faces_of(client, photo: bytes, **params) -> list[dict]:
+    response = client.post("/v1/analyze", params=params, files={"file": ("a.jpg", photo, "image/jpeg")})
+    assert response.status_code == 200, response.text
+    return response.json()["faces"]
+
+
+def test_a_live_stream_keeps_track_ids_and_smooths(tiny_model, astronaut):
+    client = TestClient(create_app(Analyzer(load_model(tiny_model)), smooth_s=1000.0))
+    photo = astronaut.read_bytes()
+    buffer = io.BytesIO()
+    Image.open(astronaut).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(buffer, "JPEG")
+    mirrored = buffer.getvalue()
+    raw, raw_mirrored = faces_of(client, photo)[0], faces_of(client, mirrored)[0]
+    assert "track" not in raw  # a photo on its own has no track
+    assert max(abs(raw["probabilities"][e] - raw_mirrored["probabilities"][e]) for e in EMOTIONS) > 1e-3
+
+    first = faces_of(client, photo, stream="cam-1", time_s=0.0)[0]
+    then = faces_of(client, mirrored, stream="cam-1", time_s=0.04)[0]
+    assert first["track"] == then["track"] == 0 and first["probabilities"] == raw["probabilities"]
+    # A time constant of 1,000 s: 40 ms later the mirrored frame has barely moved the average.
+    assert then["probabilities"] == pytest.approx(raw["probabilities"], abs=1e-3)
+    # Another stream starts its own tracks, from the frame it is given.
+    other = faces_of(client, mirrored, stream="cam-2")[0]
+    assert other["track"] == 0 and other["probabilities"] == raw_mirrored["probabilities"]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"stream": "a b"}, "stream"),
+        ({"stream": "x" * 65}, "stream"),
+        ({"stream": "a", "time_s": "-1"}, "time_s"),
+        ({"stream": "a", "time_s": "nan"}, "time_s"),
+        ({"time_s": "1.0"}, "name the stream too"),
+    ],
+)
+def test_bad_stream_parameters_get_json_errors(client, astronaut, params, message):
+    response = client.post("/v1/analyze", params=params, files={"file": ("a.jpg", astronaut.read_bytes(), "image/jpeg")})
+    assert response.status_code == 422
+    assert message in response.json()["error"]["message"]
+    assert "multipart field" not in response.json()["error"]["message"]
+
+
+def test_live_streams_are_forgotten_when_idle_or_too_many():
+    now = [0.0]
+    streams = LiveStreams(max_streams=2, idle_s=60.0, clock=lambda: now[0])
+    first, _ = streams.get("a")
+    now[0] = 10.0
+    assert streams.get("a") == (first, 10.0)  # the same tracks, timed from the stream's first frame
+    streams.get("b")
+    streams.get("a")
+    streams.get("c")  # over two streams: "b", the least recently used, goes
+    assert len(streams) == 2 and streams.get("a")[0] is first
+    now[0] = 100.0  # "a" idle for 90 s: forgotten, and starts anew
+    assert streams.get("a") == (streams.get("a")[0], 0.0) and streams.get("a")[0] is not first
+    assert len(streams) == 1
+    with pytest.raises(ValueError, match="0 or more seconds"):
+        LiveStreams(smooth_s=-1)
