@@ -29,6 +29,7 @@ class FastCNNConfig:
     dropout: float = 0.3
     num_classes: int = 7
     in_size: int = 48
+    upsample_to: int = 0  # above 0: the face is first resized to this many pixels a side, so every stage sees more
     se_reduction: int = 0  # above 0: a squeeze-and-excitation gate ends each stage, this many times thinner
     rep_branches: bool = False  # train each 3x3 conv beside 1x1 and identity branches (RepVGG), folded for inference
 
@@ -139,7 +140,9 @@ class FastCNN(nn.Module):
                 layers.append(SqueezeExcite(width, config.se_reduction))
             layers += [MaxPool2x2(), nn.ReLU(inplace=True)]
         self.features = nn.Sequential(*layers)
-        side = config.in_size // 2 ** (len(config.widths) + 1)
+        if config.upsample_to and config.upsample_to < config.in_size:
+            raise ValueError(f"upsample_to ({config.upsample_to}) is below the input's {config.in_size} pixels")
+        side = (config.upsample_to or config.in_size) // 2 ** (len(config.widths) + 1)
         self.head = nn.Sequential(
             nn.Flatten(),
             nn.Dropout(config.dropout),
@@ -150,6 +153,9 @@ class FastCNN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.config.upsample_to:
+            # The stem pools at once, for speed; a larger picture keeps more detail in the stages.
+            x = F.interpolate(x, size=(self.config.upsample_to,) * 2, mode="bilinear", align_corners=False)
         return self.head(self.features(x))
 
     def fold_branches(self) -> FastCNN:
