@@ -55,7 +55,9 @@ class FaceTracker:
     ``min_iou``: the least buffered overlap with a track's last box to continue it (SORT's 0.3).
     ``buffer``: how much each box is widened on every side first, as a fraction of its size.
     ``max_gap_s``: how long a track may go unseen (a turned head, a missed detection) and
-    still be continued, in seconds of video so that it does not depend on ``--every``.
+    still be continued, in seconds of video so that it does not depend on ``--every``. A
+    track seen in the frame before can always be continued, however long ago that was, so
+    that sparse frames (a large ``--every``, a slow server's live stream) keep their tracks.
     """
 
     min_iou: float = 0.3
@@ -64,6 +66,7 @@ class FaceTracker:
     _last_box: dict[int, np.ndarray] = field(default_factory=dict, init=False, repr=False)
     _last_seen: dict[int, float] = field(default_factory=dict, init=False, repr=False)
     _next_id: int = field(default=0, init=False, repr=False)
+    _in_last_frame: set[int] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 0 < self.min_iou <= 1:
@@ -76,7 +79,8 @@ class FaceTracker:
     def update(self, boxes: Sequence[Sequence[float]] | np.ndarray, time_s: float) -> list[int]:
         """Track ids for the boxes (x, y, w, h) of one frame at ``time_s``, in their order."""
         boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
-        for track in [t for t, seen in self._last_seen.items() if time_s - seen > self.max_gap_s]:
+        gone = [t for t, seen in self._last_seen.items() if time_s - seen > self.max_gap_s and t not in self._in_last_frame]
+        for track in gone:
             del self._last_box[track], self._last_seen[track]
         ids: list[int | None] = [None] * len(boxes)
         live = list(self._last_box)
@@ -91,6 +95,7 @@ class FaceTracker:
             if ids[index] is None:
                 ids[index], self._next_id = self._next_id, self._next_id + 1
             self._last_box[ids[index]], self._last_seen[ids[index]] = box, time_s
+        self._in_last_frame = set(ids)
         return ids
 
 

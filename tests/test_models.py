@@ -38,6 +38,14 @@ def test_fast_cnn_sees_full_resolution_with_one_thin_convolution_only():
     assert sum(p.numel() for p in model.parameters()) < 700_000
 
 
+def test_fast_cnn_upsample_to_gives_every_stage_more_pixels():
+    model = create_model("fast_cnn", upsample_to=64)
+    assert model.features(torch.nn.functional.interpolate(torch.zeros(2, 1, 48, 48), size=64)).shape == (2, 128, 4, 4)
+    assert model(torch.zeros(2, 1, 48, 48)).shape == (2, 7)  # still takes FER2013's 48x48 faces
+    with pytest.raises(ValueError, match="below the input"):
+        create_model("fast_cnn", upsample_to=32)
+
+
 def test_fast_cnn_squeeze_excite_gates_each_stage_without_renaming_the_plain_model():
     from ferlab.models.fast_cnn import SqueezeExcite
 

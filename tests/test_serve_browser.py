@@ -105,6 +105,10 @@ def test_live_webcam_analyzes_frame_after_frame_until_stopped(server, astronaut,
         page.wait_for_function("() => window.liveFrames >= 3", timeout=30_000)
         assert re.fullmatch(r"Live: 1 face found, [\d.]+ frames/s\.", page.inner_text("#status"))
         assert page.inner_text("#live") == "Stop live" and page.locator(".face").count() == 1
+        # Live frames are one stream's, so the face keeps its track and is named by it.
+        assert page.evaluate("() => window.lastResult.stream").startswith("live-")
+        assert page.evaluate("() => window.lastResult.faces[0].track") == 0
+        assert re.fullmatch(r"Face #0: \w+", page.inner_text(".face h2"))
         page.click("#live")
         assert page.inner_text("#live") == "Start live"
         time.sleep(0.5)  # the frame that was out when it stopped comes back but is not counted

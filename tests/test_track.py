@@ -39,8 +39,16 @@ def test_new_faces_and_faces_gone_too_long():
     assert tracker.update([[0, 0, 40, 40]], 0.0) == [0]
     assert tracker.update([], 0.5) == []
     assert tracker.update([[2, 0, 40, 40], [300, 300, 40, 40]], 0.9) == [0, 1]  # back within the gap; a newcomer
+    assert tracker.update([], 1.0) == []
     assert tracker.update([[2, 0, 40, 40]], 2.5) == [2]  # unseen for 1.6 s: a new track, never an old id again
     assert tracker.update([[100, 0, 40, 40]], 2.6) == [3]  # no overlap with any live track
+
+
+def test_sparse_frames_keep_their_tracks():
+    tracker = FaceTracker(max_gap_s=1.0)
+    assert [tracker.update([[0, 0, 40, 40]], 3.0 * frame) for frame in range(4)] == [[0]] * 4  # seen each frame
+    assert tracker.update([], 12.0) == []
+    assert tracker.update([[0, 0, 40, 40]], 15.0) == [1]  # missed in the frame before, and long gone
 
 
 def test_each_track_continues_at_most_one_face():
