@@ -1,6 +1,6 @@
 """`ferlab serve`: a web page and a REST API around `Analyzer`, on FastAPI + uvicorn.
 
-- ``GET /``            one page: drop or pick a photo, or take a webcam snapshot
+- ``GET /``            one page: drop or pick a photo, or use the webcam (a snapshot, or live)
 - ``POST /v1/analyze`` multipart ``file`` -> ``{"faces": [...], "width", "height"}``;
   with ``?stream=NAME`` the photo is the next frame of a live stream (the page's webcam
   mode): its faces keep track ids from frame to frame and their probabilities are smoothed
@@ -177,16 +177,17 @@ def create_app(
             with lock:
                 faces, crops = analyzer.faces(rgb)
                 probabilities = analyzer.model.predict_proba(crops)
-                if stream is None:
-                    return {"faces": analyzer.records(faces, probabilities),
-                            "width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
-                tracks, since_start = streams.get(stream)
-                ids, probabilities = tracks.update([face.box for face in faces], probabilities,
-                                                   since_start if time_s is None else time_s)
+                if stream is not None:
+                    tracks, since_start = streams.get(stream)
+                    ids, probabilities = tracks.update([face.box for face in faces], probabilities,
+                                                       since_start if time_s is None else time_s)
                 records = analyzer.records(faces, probabilities)
-            for record, track in zip(records, ids, strict=True):
-                record["track"] = track
-            return {"faces": records, "width": int(rgb.shape[1]), "height": int(rgb.shape[0]), "stream": stream}
+            body = {"faces": records, "width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
+            if stream is not None:
+                for record, track in zip(records, ids, strict=True):
+                    record["track"] = track
+                body["stream"] = stream
+            return body
 
         try:
             return await run_in_threadpool(run)
