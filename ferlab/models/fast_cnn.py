@@ -124,6 +124,8 @@ class RepConvBN(nn.Module):
 class FastCNN(nn.Module):
     def __init__(self, config: FastCNNConfig):
         super().__init__()
+        if config.upsample_to and config.upsample_to < config.in_size:
+            raise ValueError(f"upsample_to ({config.upsample_to}) is below the input's {config.in_size} pixels")
         self.config = config
         # ReLU and max pooling commute, so each stage pools first and applies ReLU to a
         # quarter of the values.
@@ -140,8 +142,6 @@ class FastCNN(nn.Module):
                 layers.append(SqueezeExcite(width, config.se_reduction))
             layers += [MaxPool2x2(), nn.ReLU(inplace=True)]
         self.features = nn.Sequential(*layers)
-        if config.upsample_to and config.upsample_to < config.in_size:
-            raise ValueError(f"upsample_to ({config.upsample_to}) is below the input's {config.in_size} pixels")
         side = (config.upsample_to or config.in_size) // 2 ** (len(config.widths) + 1)
         self.head = nn.Sequential(
             nn.Flatten(),
