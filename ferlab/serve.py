@@ -17,6 +17,7 @@ Analysis runs in the thread pool, so the event loop keeps serving other requests
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -52,6 +53,10 @@ SIGNATURES = {
 STREAM_NAME = r"^[A-Za-z0-9_-]{1,64}$"
 
 
+class StreamError(ValueError):
+    """A frame a live stream cannot take (one timed before the stream's last frame)."""
+
+
 class LiveStreams:
     """The face tracks of each live stream the clients name, so that a stream's faces keep
     their ids and smoothed probabilities from request to request. Bounded for a public
@@ -62,21 +67,28 @@ class LiveStreams:
                  clock: Callable[[], float] = time.monotonic) -> None:
         TrackSmoother(smooth_s)  # a bad time constant fails here, when the app is made
         self.smooth_s, self.max_streams, self.idle_s, self.clock = smooth_s, max_streams, idle_s, clock
-        self._streams: OrderedDict[str, tuple[SmoothedTracks, float, float]] = OrderedDict()  # tracks, start, last use
+        # name -> (tracks, server time of its first frame, of its last use, the last frame's time)
+        self._streams: OrderedDict[str, tuple[SmoothedTracks, float, float, float]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._streams)
 
-    def get(self, name: str) -> tuple[SmoothedTracks, float]:
-        """The tracks of stream ``name`` and the seconds since its first frame, by the server's clock."""
+    def frame(self, name: str, time_s: float | None = None) -> tuple[SmoothedTracks, float]:
+        """The tracks of stream ``name`` and the time of its next frame: ``time_s``, or by
+        default the seconds since the stream's first frame by the server's clock. A time
+        before the stream's last frame is refused (`StreamError`): smoothing would ignore it."""
         now = self.clock()
-        for stale in [n for n, (_, _, used) in self._streams.items() if now - used > self.idle_s]:
+        for stale in [n for n, (_, _, used, _) in self._streams.items() if now - used > self.idle_s]:
             del self._streams[stale]
-        tracks, started, _ = self._streams.pop(name, None) or (SmoothedTracks(self.smooth_s), now, now)
-        self._streams[name] = (tracks, started, now)  # at the end: the most recently used
+        tracks, started, _, last = self._streams.pop(name, None) or (SmoothedTracks(self.smooth_s), now, now, -math.inf)
+        frame_s = now - started if time_s is None else time_s
+        self._streams[name] = (tracks, started, now, max(frame_s, last))  # at the end: the most recently used
         while len(self._streams) > self.max_streams:
             self._streams.popitem(last=False)
-        return tracks, now - started
+        if frame_s < last:
+            raise StreamError(f"stream {name!r}: a frame at {frame_s:g} s comes after one at {last:g} s; "
+                              "send a stream's frames in time order, or name a new stream to start again")
+        return tracks, frame_s
 
 
 def sniff(head: bytes) -> str | None:
@@ -178,9 +190,8 @@ def create_app(
                 faces, crops = analyzer.faces(rgb)
                 probabilities = analyzer.model.predict_proba(crops)
                 if stream is not None:
-                    tracks, since_start = streams.get(stream)
-                    ids, probabilities = tracks.update([face.box for face in faces], probabilities,
-                                                       since_start if time_s is None else time_s)
+                    tracks, frame_s = streams.frame(stream, time_s)
+                    ids, probabilities = tracks.update([face.box for face in faces], probabilities, frame_s)
                 records = analyzer.records(faces, probabilities)
             body = {"faces": records, "width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
             if stream is not None:
@@ -191,7 +202,7 @@ def create_app(
 
         try:
             return await run_in_threadpool(run)
-        except ImageError as error:
+        except (ImageError, StreamError) as error:
             raise HTTPException(422, str(error)) from None
 
     return app

@@ -114,15 +114,24 @@ def test_bad_stream_parameters_get_json_errors(client, astronaut, params, messag
 def test_live_streams_are_forgotten_when_idle_or_too_many():
     now = [0.0]
     streams = LiveStreams(max_streams=2, idle_s=60.0, clock=lambda: now[0])
-    first, _ = streams.get("a")
+    first, _ = streams.frame("a")
     now[0] = 10.0
-    assert streams.get("a") == (first, 10.0)  # the same tracks, timed from the stream's first frame
-    streams.get("b")
-    streams.get("a")
-    streams.get("c")  # over two streams: "b", the least recently used, goes
-    assert len(streams) == 2 and streams.get("a")[0] is first
+    assert streams.frame("a") == (first, 10.0)  # the same tracks, timed from the stream's first frame
+    streams.frame("b")
+    streams.frame("a")
+    streams.frame("c")  # over two streams: "b", the least recently used, goes
+    assert len(streams) == 2 and streams.frame("a")[0] is first
     now[0] = 100.0  # "a" idle for 90 s: forgotten, and starts anew
-    assert streams.get("a") == (streams.get("a")[0], 0.0) and streams.get("a")[0] is not first
+    assert streams.frame("a") == (streams.frame("a")[0], 0.0) and streams.frame("a")[0] is not first
     assert len(streams) == 1
     with pytest.raises(ValueError, match="0 or more seconds"):
         LiveStreams(smooth_s=-1)
+
+
+def test_a_stream_takes_its_frames_in_time_order(client, astronaut):
+    photo = {"file": ("a.jpg", astronaut.read_bytes(), "image/jpeg")}
+    assert client.post("/v1/analyze", params={"stream": "s", "time_s": 2.0}, files=photo).status_code == 200
+    late = client.post("/v1/analyze", params={"stream": "s", "time_s": 1.0}, files=photo)
+    assert late.status_code == 422 and "time order" in late.json()["error"]["message"]
+    again = client.post("/v1/analyze", params={"stream": "s", "time_s": 2.5}, files=photo)
+    assert again.status_code == 200 and again.json()["faces"][0]["track"] == 0  # the refusal lost nothing
