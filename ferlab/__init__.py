@@ -3,11 +3,13 @@
 from .classifier import ExpressionClassifier, load_model
 from .data import EMOTIONS, FER2013, DataFormatError, load_fer2013
 from .predict import Analyzer, analyze
+from .track import SmoothedTracks
 from .video import VideoFrame, VideoStream, analyze_video
 
 __version__ = "0.1.0"
 __all__ = [
-    "EMOTIONS", "FER2013", "Analyzer", "DataFormatError", "ExpressionClassifier", "VideoFrame", "VideoStream",
+    "EMOTIONS", "FER2013", "Analyzer", "DataFormatError", "ExpressionClassifier", "SmoothedTracks", "VideoFrame",
+    "VideoStream",
     "analyze", "analyze_video", "create_model", "list_models", "load_fer2013", "load_model",
 ]
 

@@ -26,6 +26,7 @@ from .classifier import ExpressionClassifier, load_model
 from .data import EMOTIONS
 from .detect import ALIGN_MIN_TILT, DEFAULT_DETECTOR, DEFAULT_MARGIN, Face, crop_faces, detect_faces, get_detector, to_gray
 from .imageio import ImageError, ImageSource, load_image
+from .track import SmoothedTracks
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm"}
 
@@ -56,6 +57,17 @@ class Analyzer:
     def analyze(self, image: ImageSource) -> list[dict]:
         faces, crops = self.faces(load_image(image))
         return self.records(faces, self.model.predict_proba(crops))
+
+    def analyze_frame(self, rgb: np.ndarray, tracks: SmoothedTracks, time_s: float) -> list[dict]:
+        """The records of one video frame at ``time_s`` seconds, each with its ``"track"`` in
+        ``tracks`` (the same id for the same person from frame to frame) and probabilities
+        smoothed over time: for frames from a source of your own, in time order."""
+        faces, crops = self.faces(rgb)
+        ids, probabilities = tracks.update([face.box for face in faces], self.model.predict_proba(crops), time_s)
+        records = self.records(faces, probabilities)
+        for record, track in zip(records, ids, strict=True):
+            record["track"] = track
+        return records
 
 
 def face_record(face: Face, probabilities: np.ndarray) -> dict:

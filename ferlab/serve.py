@@ -187,18 +187,13 @@ def create_app(
         def run() -> dict:
             rgb = load_image(content, name=file.filename or "upload", max_pixels=MAX_PIXELS)
             with lock:
-                faces, crops = analyzer.faces(rgb)
-                probabilities = analyzer.model.predict_proba(crops)
-                if stream is not None:
-                    tracks, frame_s = streams.frame(stream, time_s)
-                    ids, probabilities = tracks.update([face.box for face in faces], probabilities, frame_s)
-                records = analyzer.records(faces, probabilities)
+                if stream is None:
+                    records = analyzer.analyze(rgb)
+                else:
+                    tracks, frame_s = streams.frame(stream, time_s)  # first: a frame out of order is not analyzed
+                    records = analyzer.analyze_frame(rgb, tracks, frame_s)
             body = {"faces": records, "width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
-            if stream is not None:
-                for record, track in zip(records, ids, strict=True):
-                    record["track"] = track
-                body["stream"] = stream
-            return body
+            return body if stream is None else body | {"stream": stream}
 
         try:
             return await run_in_threadpool(run)

@@ -81,13 +81,7 @@ class VideoStream:
             if not ok:
                 break
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            faces, crops = self.analyzer.faces(rgb)
-            tracks, probabilities = self.tracks.update([face.box for face in faces],
-                                                       self.analyzer.model.predict_proba(crops), seconds)
-            records = self.analyzer.records(faces, probabilities)
-            for record, track in zip(records, tracks, strict=True):
-                record["track"] = track
-            yield VideoFrame(index, seconds, records, rgb)
+            yield VideoFrame(index, seconds, self.analyzer.analyze_frame(rgb, self.tracks, seconds), rgb)
         self.stopped = "end"
 
     def close(self) -> None:

@@ -26,6 +26,17 @@ def test_analyze_returns_json_safe_records(astronaut, tiny_model):
     assert analyzer.analyze(np.full((100, 100, 3), 200, np.uint8)) == []
 
 
+def test_frames_of_a_source_of_ones_own_keep_their_tracks(astronaut, tiny_model):
+    import ferlab
+    from ferlab.imageio import load_image
+
+    analyzer, tracks = Analyzer(load_model(tiny_model)), ferlab.SmoothedTracks(smooth_s=0)
+    rgb = load_image(astronaut)
+    first, then = analyzer.analyze_frame(rgb, tracks, 0.0), analyzer.analyze_frame(rgb[:, ::-1], tracks, 0.04)
+    assert first[0]["track"] == then[0]["track"] == 0  # the mirrored face is still where it was
+    assert {key: value for key, value in first[0].items() if key != "track"} == analyzer.analyze(rgb)[0]
+
+
 def test_analyze_takes_a_model_by_name_or_loaded(astronaut, tiny_model):
     from ferlab import predict
 
