@@ -14,6 +14,7 @@ from pathlib import Path
 from .atomic import atomic_write_text
 from .classifier import BACKENDS, TRAIN_EXTRA
 from .detect import ALIGN_MIN_TILT, DEFAULT_DETECTOR, DEFAULT_MARGIN
+from .explain import PATCH, SCORES, STRIDE, UNITS
 from .track import SMOOTH_S
 from .tta import TTA_MODES
 
@@ -280,6 +281,49 @@ def cmd_video(args) -> int:
     return 0
 
 
+def cmd_explain(args) -> int:
+    """Photos: a figure per photo of where each face's label comes from. ``--data``: the
+    maps of a whole labelled split, per expression, and how faithful they are."""
+    from .explain import explain_photo, explain_split
+
+    out = Path(args.out)
+    if args.data:
+        if args.inputs:
+            raise ValueError("give photos or --data, not both")
+        from .classifier import load_model
+        from .data import load_fer2013, train_val_test
+
+        faces, labels = train_val_test(load_fer2013(args.data))[args.split]
+        if args.limit is not None:
+            faces, labels = faces[: args.limit], labels[: args.limit]
+        summary = explain_split(load_model(args.model, tta=args.tta, backend=args.backend), faces, labels, out,
+                                args.patch, args.stride, args.units, progress=not args.quiet)
+        print(json.dumps(summary["deletion"]))
+        print(f"wrote {out / 'saliency_by_class.png'}, {out / 'deletion.png'} and {out / 'explain.json'}", file=sys.stderr)
+        return 0
+    if not args.inputs:
+        raise ValueError("give photos (files, folders, globs) to explain, or --data FER2013 file for a whole split")
+    from .imageio import ImageError
+    from .predict import expand_inputs
+
+    analyzer, failed = _analyzer(args), 0
+    for path in expand_inputs(args.inputs):
+        figure = out / f"{path.stem}.explain.png"
+        try:
+            records = explain_photo(analyzer, path, figure, args.patch, args.stride, args.units)
+        except (ImageError, OSError) as error:
+            print(f"ferlab: skipped {error}", file=sys.stderr)
+            failed += 1
+            continue
+        result = {"path": str(path), "faces": records}
+        if records:
+            result["explanation"] = str(figure)
+        else:
+            print(f"ferlab: {path}: no face found, nothing to explain", file=sys.stderr)
+        print(json.dumps(result), flush=True)
+    return 1 if failed else 0
+
+
 def cmd_export(args) -> None:
     from .classifier import ensemble_members, load_model
 
@@ -467,6 +511,25 @@ def build_parser() -> argparse.ArgumentParser:
                             "chosen by benchmarks/video_smoothing.py)")
     _add_model_options(video)
     video.set_defaults(func=cmd_video)
+
+    explain = commands.add_parser("explain", help="where in each face its label comes from (occlusion maps)")
+    explain.add_argument("inputs", nargs="*", metavar="PATH", help="image files, folders (searched recursively), globs")
+    explain.add_argument("--out", default="ferlab-explain", help="output folder (default: %(default)s)")
+    explain.add_argument("--data", help=DATA_HELP + "; instead of photos: the maps of a whole split, per expression, "
+                                                     "and how faithful they are")
+    explain.add_argument("--split", default="PrivateTest", choices=["Training", "PublicTest", "PrivateTest"],
+                         help="with --data (default: %(default)s)")
+    explain.add_argument("--limit", type=int, metavar="N", help="with --data: the split's first N faces only")
+    explain.add_argument("--patch", type=int, default=PATCH,
+                         help="side of the square hidden, in pixels of the 48x48 face (default: %(default)s, the most "
+                              "faithful on PublicTest by benchmarks/explain_patch.py)")
+    explain.add_argument("--stride", type=int, default=STRIDE, help="pixels between patches (default: %(default)s)")
+    explain.add_argument("--units", default=UNITS, choices=list(SCORES),
+                         help="what a map shows lost when a patch is hidden: the class's log-odds, which still tell "
+                              "parts apart in faces the model is sure of, or its probability (default: %(default)s)")
+    explain.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_model_options(explain)
+    explain.set_defaults(func=cmd_explain)
 
     export = commands.add_parser("export", help="export a model for ONNX Runtime")
     export.add_argument("--onnx", required=True, metavar="FILE", help="output .onnx file (card written beside it)")

@@ -4,7 +4,8 @@
 - ``POST /v1/analyze`` multipart ``file`` -> ``{"faces": [...], "width", "height"}``;
   with ``?stream=NAME`` the photo is the next frame of a live stream (the page's webcam
   mode): its faces keep track ids from frame to frame and their probabilities are smoothed
-  over time, as `ferlab video` does (`LiveStreams`)
+  over time, as `ferlab video` does (`LiveStreams`); with ``?explain=true`` each face of a
+  photo also gets a picture of where its label comes from (`ferlab.explain`)
 - ``GET /v1/health``, ``GET /v1/model`` (the model card), ``/docs`` (OpenAPI)
 
 Limits for a public demo: uploads over ``max_upload_bytes`` are refused (413) before they
@@ -31,6 +32,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .explain import explained_records
 from .imageio import ImageError, load_image
 from .predict import Analyzer
 from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
@@ -170,9 +172,15 @@ def create_app(
         time_s: Annotated[float | None, Query(
             ge=0, allow_inf_nan=False, description="the frame's time in the stream, in seconds "
             "(default: when the server received it)")] = None,
+        explain: Annotated[bool, Query(
+            description="also give each face an \"explanation\": the face the model saw with a map of where its "
+            "label comes from (red: hiding that part lowers the label's odds), as a PNG data URL; about 530 "
+            "classifier passes a face, so for photos, not live streams")] = False,
     ) -> dict:
         if time_s is not None and stream is None:
             raise HTTPException(422, "time_s is the time of a frame in a stream: name the stream too (stream=NAME)")
+        if explain and stream is not None:
+            raise HTTPException(422, "explain takes hundreds of classifier passes a face: ask it for photos, not streams")
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_upload_bytes + 64 * 1024:
             raise HTTPException(413, f"upload over the {max_upload_bytes:,}-byte limit")
@@ -187,7 +195,9 @@ def create_app(
         def run() -> dict:
             rgb = load_image(content, name=file.filename or "upload", max_pixels=MAX_PIXELS)
             with lock:
-                if stream is None:
+                if explain:
+                    records = explained_records(analyzer, rgb)
+                elif stream is None:
                     records = analyzer.analyze(rgb)
                 else:
                     tracks, frame_s = streams.frame(stream, time_s)  # first: a frame out of order is not analyzed

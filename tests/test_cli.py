@@ -347,6 +347,7 @@ for _ in range(3):
     writer.write(photo)
 writer.release()
 assert main(["video", "clip.mp4", "--out", "video", "--quiet"]) == 0
+assert main(["explain", "demo/astronaut.annotated.jpg", "--out", "explain"]) == 0
 with open("evaluate.json", "w") as out, contextlib.redirect_stdout(out):
     assert main(["evaluate", "default", "--data", "fer2013.csv"]) == 0  # on the ONNX twin
 with open("demo/astronaut.annotated.jpg", "rb") as handle:
@@ -364,3 +365,4 @@ print(err.getvalue())
     assert "PyTorch is not installed" in out and "needs torch" in out and 'pip install "ferlab[train]"' in out
     assert len(json.loads((tmp_path / "demo" / "astronaut.json").read_text())["faces"]) == 1
     assert (tmp_path / "video" / "clip.timeline.csv").read_text().count("\n") == 4  # a header and 3 frames
+    assert (tmp_path / "explain" / "astronaut.annotated.explain.png").exists()

@@ -1,3 +1,4 @@
+import base64
 import io
 
 import pytest
@@ -27,6 +28,21 @@ def test_analyze_a_real_face(client, astronaut):
     body = response.json()
     assert body["width"] == 512 and len(body["faces"]) == 1
     assert set(body["faces"][0]["probabilities"]) == set(EMOTIONS)
+
+
+def test_explain_gives_each_face_a_picture_of_where_its_label_comes_from(client, astronaut):
+    response = client.post("/v1/analyze", params={"explain": "true"},
+                           files={"file": ("a.jpg", astronaut.read_bytes(), "image/jpeg")})
+    assert response.status_code == 200
+    face = response.json()["faces"][0]
+    assert face["explanation"]["label"] == face["label"] and face["explanation"]["units"] == "log_odds"
+    prefix = "data:image/png;base64,"
+    assert face["explanation"]["image"].startswith(prefix)
+    picture = Image.open(io.BytesIO(base64.b64decode(face["explanation"]["image"][len(prefix):])))
+    assert picture.size == (144, 144) and picture.mode == "RGB"
+    plain = client.post("/v1/analyze", files={"file": ("a.jpg", astronaut.read_bytes(), "image/jpeg")}).json()
+    assert "explanation" not in plain["faces"][0]
+    assert plain["faces"][0]["probabilities"] == face["probabilities"]
 
 
 def test_health_model_page_and_docs(client):
@@ -102,6 +118,7 @@ def test_a_live_stream_keeps_track_ids_and_smooths(tiny_model, astronaut):
         ({"stream": "a", "time_s": "-1"}, "time_s"),
         ({"stream": "a", "time_s": "nan"}, "time_s"),
         ({"time_s": "1.0"}, "name the stream too"),
+        ({"stream": "a", "explain": "true"}, "not streams"),
     ],
 )
 def test_bad_stream_parameters_get_json_errors(client, astronaut, params, message):

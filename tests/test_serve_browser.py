@@ -71,6 +71,12 @@ def test_upload_draws_boxes_labels_and_bars(server, astronaut, tmp_path):
         assert pixel[:3] == [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
         width = page.evaluate("() => document.getElementById('photo').getBoundingClientRect().width")
         assert width <= 390  # fits the phone-sized viewport
+        assert page.locator(".face figure.why").count() == 0
+        page.check("#explain")  # the same photo again, explained
+        page.set_input_files("#file", [])
+        page.set_input_files("#file", str(astronaut))
+        page.wait_for_selector(".face figure.why img", timeout=20_000)
+        assert page.evaluate("() => document.querySelector('.face figure.why img').naturalWidth") == 144
         page.screenshot(path=str(tmp_path / "serve.png"), full_page=True)
         browser.close()
     assert (tmp_path / "serve.png").stat().st_size > 10_000

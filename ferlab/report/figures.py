@@ -14,7 +14,7 @@ from ..atomic import atomic_write  # noqa: E402
 from ..data import EMOTIONS  # noqa: E402
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as tmp:  # matplotlib takes the format from the suffix, which tmp keeps
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
@@ -35,7 +35,7 @@ def example_faces(images: np.ndarray, labels: np.ndarray, path: Path, per_class:
             if r < len(picks):
                 ax.imshow(images[picks[r]], cmap="gray", vmin=0, vmax=255)
         axes[0, c].set_title(name, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def curves(histories: dict[str, list[dict]], metric: str, path: Path) -> Path:
@@ -50,7 +50,7 @@ def curves(histories: dict[str, list[dict]], metric: str, path: Path) -> Path:
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def label_distribution(true_counts: list[int], predicted_counts: list[int], path: Path) -> Path:
@@ -62,7 +62,7 @@ def label_distribution(true_counts: list[int], predicted_counts: list[int], path
     ax.set_xticks(x, EMOTIONS)
     ax.set_ylabel("PrivateTest faces")
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def confusion_matrix(normalized: list[list[float]], path: Path) -> Path:
@@ -79,7 +79,7 @@ def confusion_matrix(normalized: list[list[float]], path: Path) -> Path:
     ax.set_xlabel("Predicted label")
     ax.set_ylabel("True label")
     fig.colorbar(image, ax=ax, fraction=0.046)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def confusion_examples(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, path: Path, seed: int = 0) -> Path:
@@ -102,4 +102,4 @@ def confusion_examples(images: np.ndarray, labels: np.ndarray, predicted: np.nda
                 ax.set_xlabel(EMOTIONS[p], fontsize=8)
     fig.supxlabel("Predicted label")
     fig.supylabel("True label")
-    return _save(fig, path)
+    return save_figure(fig, path)
