@@ -4,6 +4,7 @@ The photo is the bundled astronaut portrait placed on a 640x480 canvas. Reports 
 of many runs per detector, and the share spent detecting.
 
     python benchmarks/photo_latency.py [--model PATH] [--runs 50] [--tta shift] [--backend torch]
+    python benchmarks/photo_latency.py --explain --runs 10   # with each face's occlusion map (ferlab.explain)
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from functools import partial
 from importlib import resources
 
 import numpy as np
 
 from ferlab.classifier import BACKENDS, load_model
 from ferlab.detect import DETECTORS, detect_faces
+from ferlab.explain import explained_records
 from ferlab.hardware import machine_description
 from ferlab.imageio import load_image
 from ferlab.predict import Analyzer
@@ -30,20 +33,22 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--backend", default="auto", choices=BACKENDS,
                         help="auto: ONNX Runtime where the model has an ONNX form, else PyTorch (ferlab.load_model)")
+    parser.add_argument("--explain", action="store_true", help="time ferlab.explain.explained_records instead")
     args = parser.parse_args()
     portrait = load_image(str(resources.files("ferlab") / "assets" / "astronaut.jpg"))
     photo = np.full((480, 640, 3), 90, np.uint8)
     photo[:480, 64:576] = portrait[:480]
     model = load_model(args.model, tta=args.tta, backend=args.backend)
     print(f"{machine_description()}; 640x480 photo, one face; median of {args.runs} runs; tta {args.tta}; "
-          f"classifier on {type(model).__name__}")
+          f"classifier on {type(model).__name__}{'; with occlusion maps' if args.explain else ''}")
     for name in DETECTORS:
         analyzer = Analyzer(model, detector=name)
-        analyzer.analyze(photo)  # warm-up
+        analyze = partial(explained_records, analyzer) if args.explain else analyzer.analyze
+        analyze(photo)  # warm-up
         total, detect = [], []
         for _ in range(args.runs):
             start = time.perf_counter()
-            faces = analyzer.analyze(photo)
+            faces = analyze(photo)
             total.append(time.perf_counter() - start)
             start = time.perf_counter()
             detect_faces(photo, name)

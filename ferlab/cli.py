@@ -299,7 +299,8 @@ def cmd_explain(args) -> int:
         summary = explain_split(load_model(args.model, tta=args.tta, backend=args.backend), faces, labels, out,
                                 args.patch, args.stride, args.units, progress=not args.quiet)
         print(json.dumps(summary["deletion"]))
-        print(f"wrote {out / 'saliency_by_class.png'}, {out / 'deletion.png'} and {out / 'explain.json'}", file=sys.stderr)
+        written = ", ".join(str(out / name) for name in ("saliency_by_class.png", "class_maps.npz", "deletion.png"))
+        print(f"wrote {written} and {out / 'explain.json'}", file=sys.stderr)
         return 0
     if not args.inputs:
         raise ValueError("give photos (files, folders, globs) to explain, or --data FER2013 file for a whole split")

@@ -5,8 +5,8 @@
 
 A square patch slides over the face, hiding what it covers (filled with the face's mean
 grey). A pixel's value for a class is the average fall, over the patches that cover it, in
-that class's probability: positive where the face speaks for the class, negative where it
-speaks against it. The seven classes' maps come from the same passes.
+that class's log-odds (or probability): positive where the face speaks for the class,
+negative where it speaks against it. The seven classes' maps come from the same passes.
 
 The method asks the model for nothing but ``predict_proba``, so it explains ONNX twins,
 ensembles and test-time augmentation alike. Gradient methods such as Grad-CAM would need
@@ -29,10 +29,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write, atomic_write_text
 from .classifier import ExpressionClassifier, check_faces
 from .data import EMOTIONS, IMAGE_SIZE
 from .imageio import ImageSource, load_image
+from .predict import Analyzer
 
 # Chosen on PublicTest with benchmarks/explain_patch.py (reports/raw/explain_patch.txt): of
 # patches of 4, 6, 8, 12 and 16 pixels (stride half the patch), the one whose maps make
@@ -175,7 +176,7 @@ def overlay_image(face: np.ndarray, saliency: np.ndarray, scale: int = 3) -> np.
     return np.rint(blended).astype(np.uint8).repeat(scale, axis=0).repeat(scale, axis=1)
 
 
-def _explain_faces(analyzer, image: ImageSource, patch: int, stride: int, units: str):
+def _explain_faces(analyzer: Analyzer, image: ImageSource, patch: int, stride: int, units: str):
     """The faces `Analyzer.analyze` finds in ``image``: their records, crops, probabilities and maps."""
     faces, crops = analyzer.faces(load_image(image))
     probabilities = analyzer.model.predict_proba(crops)
@@ -183,7 +184,7 @@ def _explain_faces(analyzer, image: ImageSource, patch: int, stride: int, units:
     return analyzer.records(faces, probabilities), crops, probabilities, maps
 
 
-def explain_photo(analyzer, image: ImageSource, figure: str | Path, patch: int = PATCH, stride: int = STRIDE,
+def explain_photo(analyzer: Analyzer, image: ImageSource, figure: str | Path, patch: int = PATCH, stride: int = STRIDE,
                   units: str = UNITS) -> list[dict]:
     """The records of `ferlab.predict.Analyzer.analyze` for ``image``, and a figure of each
     face's maps for its two most probable classes written to ``figure`` (none when no face
@@ -197,7 +198,7 @@ def explain_photo(analyzer, image: ImageSource, figure: str | Path, patch: int =
     return records
 
 
-def explained_records(analyzer, image: ImageSource, patch: int = PATCH, stride: int = STRIDE,
+def explained_records(analyzer: Analyzer, image: ImageSource, patch: int = PATCH, stride: int = STRIDE,
                       units: str = UNITS) -> list[dict]:
     """The records of `ferlab.predict.Analyzer.analyze`, each with ``"explanation"``: its label
     and a PNG (as a data URL) of the face the model saw with that label's map over it."""
@@ -215,8 +216,9 @@ def explained_records(analyzer, image: ImageSource, patch: int = PATCH, stride: 
 def explain_split(model: ExpressionClassifier, faces, labels, out_dir: str | Path, patch: int = PATCH,
                   stride: int = STRIDE, units: str = UNITS, progress: bool = True) -> dict:
     """Maps of every face of a labelled split: writes ``saliency_by_class.png`` (where each
-    expression's evidence lies, on average), ``deletion.png`` and ``explain.json`` (the
-    deletion curves: how faithful the maps are) to ``out_dir``, and returns that JSON."""
+    expression's evidence lies, on average) with its data in ``class_maps.npz``,
+    ``deletion.png`` and ``explain.json`` (the deletion curves: how faithful the maps are) to
+    ``out_dir``, and returns that JSON."""
     from .report.saliency import deletion_curves, saliency_by_class
 
     faces = check_faces(faces)
@@ -229,6 +231,8 @@ def explain_split(model: ExpressionClassifier, faces, labels, out_dir: str | Pat
     own = maps[np.arange(len(faces)), predicted]
     curve = deletion_curve(model, faces, labels, own, patch=patch, stride=stride)
     mean_faces, mean_maps, counts = class_maps(faces, maps, labels, predicted)
+    with atomic_write(out_dir / "class_maps.npz") as tmp:
+        np.savez_compressed(tmp, mean_faces=mean_faces, mean_maps=mean_maps, counts=counts, classes=np.array(EMOTIONS))
     saliency_by_class(mean_faces, mean_maps, counts, out_dir / "saliency_by_class.png", units)
     deletion_curves(curve, out_dir / "deletion.png")
     summary = {

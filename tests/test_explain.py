@@ -132,6 +132,9 @@ def test_explain_command_on_a_split_writes_per_class_maps_and_deletion_curves(ti
     assert summary["faces"] == 14 and summary["patch"] == 12 and summary["deletion"] == curve
     assert len(curve["salient"]) == len(curve["fractions"]) and 0 <= curve["area_salient"] <= 1
     assert (out / "saliency_by_class.png").exists() and (out / "deletion.png").exists()
+    with np.load(out / "class_maps.npz") as saved:
+        assert saved["mean_maps"].shape == (7, 48, 48) and saved["counts"].sum() <= 14
+        assert summary["correct_per_class"] == dict(zip(EMOTIONS, saved["counts"].tolist(), strict=True))
 
 
 def test_explain_command_wants_photos_or_data_not_both(astronaut, tiny_csv, capsys):

@@ -51,16 +51,20 @@ def face_explanations(faces: np.ndarray, probabilities: np.ndarray, maps: np.nda
 
 
 def saliency_by_class(mean_faces: np.ndarray, mean_maps: np.ndarray, counts: np.ndarray, path: Path, units: str) -> Path:
-    """Per expression, the mean face of the faces the model got right and, over it, their mean
-    map for that expression: which parts of a face each label rests on."""
-    fig, axes = plt.subplots(2, 7, figsize=(12, 4.1))
-    limit = max(float(np.abs(mean_maps).max()), 1e-6)
+    """Per expression, the mean face of the faces the model got right and, below it, their mean
+    map for that expression over it: which parts of a face each label rests on. Each map has
+    its own colour scale (its largest value is under it): classes differ in how much any one
+    part moves their odds, and a shared scale would show only the largest."""
+    fig, axes = plt.subplots(2, 7, figsize=(12, 4.3))
     for c, name in enumerate(EMOTIONS):
         axes[0, c].imshow(mean_faces[c], cmap="gray", vmin=0, vmax=255)
         axes[0, c].set_title(f"{name} (n={counts[c]})", fontsize=9)
         axes[0, c].axis("off")
-        image = _overlay(axes[1, c], mean_faces[c], mean_maps[c], limit, "")
-    fig.colorbar(image, ax=axes[1].tolist(), fraction=0.02, label=f"{units.replace('_', '-')} lost when hidden")
+        limit = max(float(np.abs(mean_maps[c]).max()), 1e-6)
+        _overlay(axes[1, c], mean_faces[c], mean_maps[c], limit, "")
+        axes[1, c].set_title(f"largest {limit:.2f}", fontsize=8, y=-0.16)
+    fig.suptitle(f"Mean map of each expression ({units.replace('_', '-')} lost when a part is hidden; "
+                 "red: lowers the label, blue: raises it)", fontsize=9)
     return save_figure(fig, path)
 
 
