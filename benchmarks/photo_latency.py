@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from functools import partial
 from importlib import resources
 
 import numpy as np
@@ -43,7 +42,7 @@ def main() -> None:
           f"classifier on {type(model).__name__}{'; with occlusion maps' if args.explain else ''}")
     for name in DETECTORS:
         analyzer = Analyzer(model, detector=name)
-        analyze = partial(explained_records, analyzer) if args.explain else analyzer.analyze
+        analyze = (lambda rgb, a=analyzer: explained_records(a, *a.faces(rgb))) if args.explain else analyzer.analyze
         analyze(photo)  # warm-up
         total, detect = [], []
         for _ in range(args.runs):

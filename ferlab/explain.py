@@ -32,6 +32,7 @@ from tqdm import tqdm
 from .atomic import atomic_write, atomic_write_text
 from .classifier import ExpressionClassifier, check_faces
 from .data import EMOTIONS, IMAGE_SIZE
+from .detect import Face
 from .imageio import ImageSource, load_image
 from .predict import Analyzer
 
@@ -176,12 +177,13 @@ def overlay_image(face: np.ndarray, saliency: np.ndarray, scale: int = 3) -> np.
     return np.rint(blended).astype(np.uint8).repeat(scale, axis=0).repeat(scale, axis=1)
 
 
-def _explain_faces(analyzer: Analyzer, image: ImageSource, patch: int, stride: int, units: str):
-    """The faces `Analyzer.analyze` finds in ``image``: their records, crops, probabilities and maps."""
-    faces, crops = analyzer.faces(load_image(image))
+def _explain_faces(analyzer: Analyzer, faces: list[Face], crops: np.ndarray, patch: int, stride: int, units: str,
+                   max_faces: int | None = None):
+    """Records of the faces `Analyzer.faces` found, their probabilities, and the maps of the
+    first ``max_faces`` (the largest; all by default)."""
     probabilities = analyzer.model.predict_proba(crops)
-    maps = occlusion_maps(analyzer.model, crops, patch, stride, units)
-    return analyzer.records(faces, probabilities), crops, probabilities, maps
+    maps = occlusion_maps(analyzer.model, crops[:max_faces], patch, stride, units)
+    return analyzer.records(faces, probabilities), probabilities, maps
 
 
 def explain_photo(analyzer: Analyzer, image: ImageSource, figure: str | Path, patch: int = PATCH, stride: int = STRIDE,
@@ -191,19 +193,21 @@ def explain_photo(analyzer: Analyzer, image: ImageSource, figure: str | Path, pa
     is found)."""
     from .report.saliency import face_explanations
 
-    records, crops, probabilities, maps = _explain_faces(analyzer, image, patch, stride, units)
+    faces, crops = analyzer.faces(load_image(image))
+    records, probabilities, maps = _explain_faces(analyzer, faces, crops, patch, stride, units)
     if records:
         names = [f"face {i}: box {record['box']}" for i, record in enumerate(records)]
         face_explanations(crops, probabilities, maps, Path(figure), names, units)
     return records
 
 
-def explained_records(analyzer: Analyzer, image: ImageSource, patch: int = PATCH, stride: int = STRIDE,
-                      units: str = UNITS) -> list[dict]:
-    """The records of `ferlab.predict.Analyzer.analyze`, each with ``"explanation"``: its label
-    and a PNG (as a data URL) of the face the model saw with that label's map over it."""
-    records, crops, probabilities, maps = _explain_faces(analyzer, image, patch, stride, units)
-    for record, crop, probs, face_maps in zip(records, crops, probabilities, maps, strict=True):
+def explained_records(analyzer: Analyzer, faces: list[Face], crops: np.ndarray, patch: int = PATCH,
+                      stride: int = STRIDE, units: str = UNITS, max_faces: int | None = None) -> list[dict]:
+    """The records of the faces and crops of `Analyzer.faces`, as `Analyzer.analyze` gives
+    them, the first ``max_faces`` (the largest) with ``"explanation"``: its label and a PNG (as
+    a data URL) of the face the model saw with that label's map over it."""
+    records, probabilities, maps = _explain_faces(analyzer, faces, crops, patch, stride, units, max_faces)
+    for record, crop, probs, face_maps in zip(records, crops, probabilities, maps, strict=False):
         top = int(np.argmax(probs))
         encoded, png = cv2.imencode(".png", cv2.cvtColor(overlay_image(crop, face_maps[top]), cv2.COLOR_RGB2BGR))
         if not encoded:

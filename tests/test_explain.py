@@ -10,6 +10,7 @@ from ferlab.explain import (
     SCORES,
     class_maps,
     deletion_curve,
+    explained_records,
     hide_pixels,
     occlusion_maps,
     overlay_image,
@@ -152,3 +153,15 @@ def test_overlay_is_red_where_hiding_lowers_the_class_blue_where_it_raises_it_an
     assert picture.shape == (96, 96, 3) and picture.dtype == np.uint8
     red, blue, grey = picture[0, 0].astype(int), picture[-1, -1].astype(int), picture[40, 40]
     assert red[0] > red[2] + 50 and blue[2] > blue[0] + 20 and (grey == 100).all()
+
+
+def test_explained_records_explain_the_largest_faces_up_to_the_limit(astronaut):
+    from ferlab.predict import Analyzer
+
+    analyzer = Analyzer()
+    faces, crops = analyzer.faces(load_image(astronaut))
+    faces, crops = faces * 3, np.concatenate([crops, crops[:, :, ::-1], crops])  # as for a photo of three faces
+    records = explained_records(analyzer, faces, crops, max_faces=2)
+    assert ["explanation" in record for record in records] == [True, True, False]
+    plain = analyzer.records(faces, analyzer.model.predict_proba(crops))
+    assert [{k: v for k, v in record.items() if k != "explanation"} for record in records] == plain
