@@ -304,23 +304,27 @@ def cmd_explain(args) -> int:
         return 0
     if not args.inputs:
         raise ValueError("give photos (files, folders, globs) to explain, or --data FER2013 file for a whole split")
+    from tqdm import tqdm
+
     from .imageio import ImageError
     from .predict import expand_inputs
 
     analyzer, failed = _analyzer(args), 0
-    for path in expand_inputs(args.inputs):
+    paths = list(expand_inputs(args.inputs))
+    for path in tqdm(paths, unit="img", disable=args.quiet or len(paths) == 1):
         figure = out / f"{path.stem}.explain.png"
         try:
             records = explain_photo(analyzer, path, figure, args.patch, args.stride, args.units)
-        except (ImageError, OSError) as error:
-            print(f"ferlab: skipped {error}", file=sys.stderr)
+        except (ImageError, OSError) as error:  # as ferlab predict: listed, and the others go on
+            tqdm.write(f"ferlab: skipped {error}", file=sys.stderr)
+            print(json.dumps({"path": str(path), "error": str(error)}), flush=True)
             failed += 1
             continue
         result = {"path": str(path), "faces": records}
         if records:
             result["explanation"] = str(figure)
         else:
-            print(f"ferlab: {path}: no face found, nothing to explain", file=sys.stderr)
+            tqdm.write(f"ferlab: {path}: no face found, nothing to explain", file=sys.stderr)
         print(json.dumps(result), flush=True)
     return 1 if failed else 0
 
@@ -528,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--units", default=UNITS, choices=list(SCORES),
                          help="what a map shows lost when a patch is hidden: the class's log-odds, which still tell "
                               "parts apart in faces the model is sure of, or its probability (default: %(default)s)")
-    explain.add_argument("--quiet", action="store_true", help="no progress bar")
+    explain.add_argument("--quiet", action="store_true", help="no progress bar (photos: shown for two or more)")
     _add_model_options(explain)
     explain.set_defaults(func=cmd_explain)
 

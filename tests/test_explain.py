@@ -111,12 +111,14 @@ def test_class_maps_average_the_right_faces_over_their_own_class():
     assert np.allclose(mean_maps[HAPPY], 0.5) and np.allclose(mean_faces[HAPPY], faces[:2].mean(axis=0))
 
 
-def test_explain_command_on_photos_writes_a_figure_per_photo_with_a_face(astronaut, tmp_path, capsys):
-    blank = tmp_path / "blank.png"
+def test_explain_command_on_photos_writes_a_figure_per_photo_with_a_face_and_lists_bad_ones(astronaut, tmp_path, capsys):
+    blank, broken = tmp_path / "blank.png", tmp_path / "broken.jpg"
     cv2.imwrite(str(blank), np.full((120, 160, 3), 128, np.uint8))
-    assert main(["explain", str(astronaut), str(blank), "--out", str(tmp_path / "out")]) == 0
+    broken.write_bytes(b"\xff\xd8\xff not really")
+    assert main(["explain", str(astronaut), str(blank), str(broken), "--out", str(tmp_path / "out")]) == 1
     captured = capsys.readouterr()
-    first, second = (json.loads(line) for line in captured.out.splitlines())
+    first, second, third = (json.loads(line) for line in captured.out.splitlines())
+    assert third["path"] == str(broken) and "error" in third and "skipped" in captured.err
     assert first["faces"][0]["label"] in EMOTIONS and first["explanation"].endswith("astronaut.explain.png")
     assert (tmp_path / "out" / "astronaut.explain.png").stat().st_size > 10_000
     assert second["faces"] == [] and "explanation" not in second and "no face found" in captured.err
