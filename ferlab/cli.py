@@ -124,7 +124,9 @@ def cmd_train(args) -> None:
         print(f"stopped after {len(result['history'])} of {config.epochs} epochs (--max-minutes); "
               "run the same command with --resume to go on")
         return
-    metrics = _record_metrics(Path(args.out), data)
+    from .evaluate import write_metrics
+
+    metrics = write_metrics(args.out, data)
     print(f"best epoch {metrics['best_epoch']}: PublicTest {metrics['val']['accuracy']:.4f}  "
           f"PrivateTest {metrics['test']['accuracy']:.4f}  (weights in {args.out}/best.safetensors)")
 
@@ -137,7 +139,9 @@ def cmd_soup(args) -> None:
     data = load_fer2013(args.data)
     out = make_soup(args.runs, data, args.out)
     _record_command(out)
-    metrics = _record_metrics(out, data)
+    from .evaluate import write_metrics
+
+    metrics = write_metrics(out, data)
     print(f"soup of {len(args.runs)}: PublicTest {metrics['val']['accuracy']:.4f}  "
           f"PrivateTest {metrics['test']['accuracy']:.4f}  (weights in {out}/best.safetensors)")
 
@@ -145,15 +149,6 @@ def cmd_soup(args) -> None:
 def _record_command(run_dir: Path) -> None:
     """The exact command, kept beside the run it made (`scripts/experiment_rows.py` reads it)."""
     atomic_write_text(run_dir / "command.txt", "ferlab " + " ".join(sys.argv[1:]) + "\n")
-
-
-def _record_metrics(run_dir: Path, data) -> dict:
-    """Evaluate a run folder's best weights and keep the metrics beside them."""
-    from .evaluate import evaluate_trained
-
-    metrics = evaluate_trained(run_dir, data)
-    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
-    return metrics
 
 
 def cmd_search(args) -> None:
@@ -221,14 +216,26 @@ def _evaluation_engine(path: Path, backend: str) -> str:
 
 def cmd_report(args) -> None:
     from .data import load_fer2013
-    from .report import build_report
-    from .reproduce import ReproduceConfig
 
-    run = json.loads((Path(args.run_dir) / "run.json").read_text())
-    data_path = args.data or run["data"]
-    del run["data"]
-    data = ReproduceConfig(**run).select(load_fer2013(data_path))
-    paths = build_report(args.run_dir, data)
+    run_json = Path(args.run_dir) / "run.json"
+    if run_json.exists():  # a `ferlab reproduce` folder: the paper's whole report
+        if args.explain:
+            raise ValueError("--explain is for a trained run's report; for the paper's models run `ferlab explain --data "
+                             "FILE --model RUN/models/paper_cnn`")
+        from .report import build_report
+        from .reproduce import ReproduceConfig
+
+        run = json.loads(run_json.read_text())
+        data_path = args.data or run["data"]
+        del run["data"]
+        paths = build_report(args.run_dir, ReproduceConfig(**run).select(load_fer2013(data_path)))
+    else:  # a `ferlab train` (or `ferlab soup`) folder: that model's figures and tables
+        from .report.run import build_run_report
+
+        if not args.data:
+            raise ValueError(f"{args.run_dir} is not a `ferlab reproduce` folder (no run.json): for a trained run, "
+                             "give the FER2013 file it was trained on with --data")
+        paths = build_run_report(args.run_dir, load_fer2013(args.data), explain=args.explain)
     print(f"wrote {paths['markdown']} and {paths['html']}")
 
 
@@ -477,9 +484,14 @@ def build_parser() -> argparse.ArgumentParser:
                                "is installed except for .onnx files, else ONNX Runtime (default: %(default)s)")
     evaluate.set_defaults(func=cmd_evaluate)
 
-    report = commands.add_parser("report", help="report.md/html and figures for a reproduce run")
-    report.add_argument("run_dir", help="a `ferlab reproduce` run folder")
-    report.add_argument("--data", help="FER2013 file (default: the one the run used)")
+    report = commands.add_parser("report", help="report.md/html and figures for a reproduce run or a trained model")
+    report.add_argument("run_dir", help="a `ferlab reproduce` run folder (the paper's report), or a `ferlab train` "
+                                        "run folder (that model's accuracy, curves, confusion matrix, examples)")
+    report.add_argument("--data", help="FER2013 file (default for a reproduce run: the one it used; needed for a "
+                                       "trained run)")
+    report.add_argument("--explain", action="store_true",
+                        help="trained run: also occlusion maps of every PrivateTest face, per expression, and how "
+                             "faithful they are (ferlab explain; minutes)")
     report.set_defaults(func=cmd_report)
 
     reproduce = commands.add_parser("reproduce", help="the whole paper end to end (resumable)")

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .atomic import atomic_write_text
 from .data import FER2013, PIXEL_MEAN, PIXEL_STD
 from .metrics import LogitsOf, evaluate_predictions
 from .models import load_trained, trainable_parameters
@@ -97,6 +98,13 @@ def evaluate_trained(model_dir: str | Path, data: FER2013) -> dict:
         "trainable_parameters": trainable_parameters(model),
         **evaluate_predictions(torch_logits(model), data),
     }
+
+
+def write_metrics(run_dir: str | Path, data: FER2013) -> dict:
+    """`evaluate_trained` of a run folder, kept beside its weights as metrics.json."""
+    metrics = evaluate_trained(run_dir, data)
+    atomic_write_text(Path(run_dir) / "metrics.json", json.dumps(metrics, indent=2))
+    return metrics
 
 
 def torch_logits(model: nn.Module) -> LogitsOf:

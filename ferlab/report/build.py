@@ -30,8 +30,8 @@ MODEL_TITLES = {
 }
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
+def percent(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{100 * value:.{digits}f}%"
 
 
 def build_report(run_dir: str | Path, data: FER2013) -> dict[str, Path]:
@@ -83,12 +83,12 @@ def build_report(run_dir: str | Path, data: FER2013) -> dict[str, Path]:
               "| random guess | 14.3% | 14.3% | 14.3% | 14.3% |"]
     for name, result in baselines.items():
         paper_val, paper_test = PAPER_BASELINES.get(name, (None, None))
-        lines.append(f"| {name} | {_pct(result['val_accuracy'])} | {_pct(result['test_accuracy'])} | "
-                     f"{_pct(paper_val)} | {_pct(paper_test)} |")
+        lines.append(f"| {name} | {percent(result['val_accuracy'])} | {percent(result['test_accuracy'])} | "
+                     f"{percent(paper_val)} | {percent(paper_test)} |")
     for name, m in metrics.items():
         paper_val, paper_test = PAPER_CNN.get(name, (None, None))
-        lines.append(f"| {MODEL_TITLES.get(name, name)} | {_pct(m['val']['accuracy'])} | {_pct(m['test']['accuracy'])} | "
-                     f"{_pct(paper_val)} | {_pct(paper_test)} |")
+        lines.append(f"| {MODEL_TITLES.get(name, name)} | {percent(m['val']['accuracy'])} | "
+                     f"{percent(m['test']['accuracy'])} | {percent(paper_val)} | {percent(paper_test)} |")
     lines += ["", "Validation is PublicTest, test is PrivateTest. Every choice (search, best epoch, QDA "
               "shrinkage) was made on PublicTest.", ""]
 
@@ -97,27 +97,27 @@ def build_report(run_dir: str | Path, data: FER2013) -> dict[str, Path]:
               "| median s/epoch | median train images/s |",
               "|---|---|---|---|---|---|---|"]
     for name, m in metrics.items():
-        lines.append(f"| {MODEL_TITLES.get(name, name)} | {_pct(m['test']['accuracy'])} | "
-                     f"{_pct(m['test_deduplicated']['accuracy'])} (n={m['test_deduplicated']['n']}) | "
+        lines.append(f"| {MODEL_TITLES.get(name, name)} | {percent(m['test']['accuracy'])} | "
+                     f"{percent(m['test_deduplicated']['accuracy'])} (n={m['test_deduplicated']['n']}) | "
                      f"{m['best_epoch']} / {m['epochs']} | {m['trainable_parameters']:,} | "
                      f"{m['seconds_per_epoch']:.1f} | {m['train_images_per_second']:.0f} |")
     lines += ["", "The paper reports about 200 s per epoch for its model (its hardware is not stated).", ""]
 
     lines += ["## Per-class recall (PrivateTest)", "", "| class | ours | paper |", "|---|---|---|"]
     for e in EMOTIONS:
-        lines.append(f"| {e} | {_pct(main['test']['recall'][e])} | {_pct(PAPER_RECALL[e])} |")
+        lines.append(f"| {e} | {percent(main['test']['recall'][e])} | {percent(PAPER_RECALL[e])} |")
     lines += ["", "## The paper's suggested regroupings (PrivateTest)", "",
               "| grouping | accuracy |", "|---|---|",
-              f"| 7 classes | {_pct(main['test']['accuracy'])} |",
+              f"| 7 classes | {percent(main['test']['accuracy'])} |",
               f"| attitude: positive (Happy) / negative (Angry, Disgust, Fear, Sad) / neutral (Surprise, Neutral) | "
-              f"{_pct(main['test']['attitude_accuracy'])} |",
-              f"| Angry and Disgust merged (6 classes) | {_pct(main['test']['anger_disgust_merged_accuracy'])} |", ""]
+              f"{percent(main['test']['attitude_accuracy'])} |",
+              f"| Angry and Disgust merged (6 classes) | {percent(main['test']['anger_disgust_merged_accuracy'])} |", ""]
 
-    lines += ["## Hyper-parameter search", "", f"Best PublicTest accuracy {_pct(search['best_value'])} with "
+    lines += ["## Hyper-parameter search", "", f"Best PublicTest accuracy {percent(search['best_value'])} with "
               f"`{json.dumps(search['best_params'])}`.", "", "| trial | val accuracy | parameters |", "|---|---|---|"]
     for trial in search["trials"]:
         params = {k: v for k, v in trial.items() if k not in ("number", "value", "state")}
-        lines.append(f"| {trial['number']} | {_pct(trial['value'])} | `{json.dumps(params)}` |")
+        lines.append(f"| {trial['number']} | {percent(trial['value'])} | `{json.dumps(params)}` |")
     lines.append("")
 
     for title, path in figs.items():
@@ -125,11 +125,12 @@ def build_report(run_dir: str | Path, data: FER2013) -> dict[str, Path]:
 
     markdown = "\n".join(lines)
     md_path = atomic_write_text(run_dir / "report.md", markdown)
-    html_path = atomic_write_text(run_dir / "report.html", _markdown_to_html(markdown, fig_dir))
+    html_path = atomic_write_text(run_dir / "report.html",
+                                  markdown_to_html(markdown, fig_dir, "FER2013 reproduction report"))
     return {"markdown": md_path, "html": html_path, "figures": fig_dir}
 
 
-def _markdown_to_html(markdown: str, fig_dir: Path) -> str:
+def markdown_to_html(markdown: str, fig_dir: Path, title: str) -> str:
     """Just enough Markdown (headings, tables, images, paragraphs) for this report,
     with figures inlined as base64 so the file stands alone."""
     body, table = [], []
@@ -161,5 +162,5 @@ def _markdown_to_html(markdown: str, fig_dir: Path) -> str:
     style = ("body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em}"
              "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px}"
              "img{max-width:100%}code{background:#f4f4f4}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>FER2013 reproduction report</title>"
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
