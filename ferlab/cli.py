@@ -300,9 +300,12 @@ def cmd_explain(args) -> int:
         from .classifier import load_model
         from .data import load_fer2013, train_val_test
 
+        if args.limit is not None and args.limit < 1:
+            raise ValueError(f"--limit must be 1 or more, not {args.limit}")
         faces, labels = train_val_test(load_fer2013(args.data))[args.split]
-        if args.limit is not None:
-            faces, labels = faces[: args.limit], labels[: args.limit]
+        faces, labels = faces[: args.limit], labels[: args.limit]
+        if len(faces) == 0:
+            raise ValueError(f"{args.data} has no {args.split} faces to explain")
         summary = explain_split(load_model(args.model, tta=args.tta, backend=args.backend), faces, labels, out,
                                 args.patch, args.stride, args.units, progress=not args.quiet)
         print(json.dumps(summary["deletion"]))

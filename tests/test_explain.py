@@ -145,6 +145,8 @@ def test_explain_command_wants_photos_or_data_not_both(astronaut, tiny_csv, caps
     assert "give photos" in capsys.readouterr().err
     assert main(["explain", str(astronaut), "--data", str(tiny_csv)]) == 2
     assert "not both" in capsys.readouterr().err
+    assert main(["explain", "--data", str(tiny_csv), "--limit", "0"]) == 2
+    assert "--limit must be 1 or more" in capsys.readouterr().err
 
 
 def test_overlay_is_red_where_hiding_lowers_the_class_blue_where_it_raises_it_and_grey_elsewhere():
