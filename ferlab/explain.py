@@ -68,7 +68,7 @@ def patch_corners(patch: int = PATCH, stride: int = STRIDE) -> list[tuple[int, i
 
 
 def occlusion_maps(model: ExpressionClassifier, faces, patch: int = PATCH, stride: int = STRIDE, units: str = UNITS,
-                   faces_per_pass: int = 16, progress: bool = False) -> np.ndarray:
+                   faces_per_pass: int = 16) -> np.ndarray:
     """For each face and each of the 7 classes, how much hiding each part of the face lowers
     that class's score: float32 (N, 7, 48, 48). ``units``: "log_odds" (default), the class's
     log(p / (1 - p)), which keeps telling parts apart where p is near 0 or 1; "probability", p.
@@ -81,7 +81,6 @@ def occlusion_maps(model: ExpressionClassifier, faces, patch: int = PATCH, strid
         raise ValueError(f"units must be one of {', '.join(SCORES)}, not {units!r}")
     corners = patch_corners(patch, stride)
     maps = np.zeros((len(faces), 7, IMAGE_SIZE, IMAGE_SIZE), np.float32)
-    bar = tqdm(total=len(faces), unit="face", disable=not progress)
     for start in range(0, len(faces), faces_per_pass):
         batch = faces[start : start + faces_per_pass]
         copies = np.repeat(batch[:, None], len(corners) + 1, axis=1)  # copy 0 stays whole
@@ -92,8 +91,6 @@ def occlusion_maps(model: ExpressionClassifier, faces, patch: int = PATCH, strid
         scores = SCORES[units](probabilities.reshape(len(batch), len(corners) + 1, 7))
         falls = scores[:, :1] - scores[:, 1:]  # (faces, patches, classes)
         maps[start : start + len(batch)] = spread_over_patches(falls.transpose(0, 2, 1), corners, patch)
-        bar.update(len(batch))
-    bar.close()
     return maps
 
 
@@ -146,9 +143,10 @@ def deletion_curve(model: ExpressionClassifier, faces, labels, maps: np.ndarray,
     return curve
 
 
-def class_maps(faces: np.ndarray, maps: np.ndarray, labels, predicted) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def class_maps(faces: np.ndarray, own_maps: np.ndarray, labels, predicted) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per class, over the faces of that class the model got right: their mean face (7, 48,
-    48), the mean of their maps for that class (7, 48, 48), and how many faces there are (7,)."""
+    48), the mean of their maps for their predicted (so their own) class, ``own_maps`` (N, 48,
+    48), and how many faces there are (7,)."""
     labels, predicted = np.asarray(labels), np.asarray(predicted)
     mean_faces = np.zeros((7, IMAGE_SIZE, IMAGE_SIZE), np.float32)
     mean_maps = np.zeros((7, IMAGE_SIZE, IMAGE_SIZE), np.float32)
@@ -158,7 +156,7 @@ def class_maps(faces: np.ndarray, maps: np.ndarray, labels, predicted) -> tuple[
         counts[c] = len(rows)
         if len(rows):
             mean_faces[c] = faces[rows].mean(axis=0)
-            mean_maps[c] = maps[rows, c].mean(axis=0)
+            mean_maps[c] = own_maps[rows].mean(axis=0)
     return mean_faces, mean_maps, counts
 
 
@@ -228,13 +226,19 @@ def explain_split(model: ExpressionClassifier, faces, labels, out_dir: str | Pat
     faces = check_faces(faces)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    maps = occlusion_maps(model, faces, patch, stride, units, progress=progress)
-    seconds = time.perf_counter() - start
     predicted = model.predict_proba(faces).argmax(axis=1)
-    own = maps[np.arange(len(faces)), predicted]
+    # Each face's map for its predicted class only, chunk by chunk: the seven maps of every
+    # face of a big split would take gigabytes.
+    own = np.zeros(faces.shape, np.float32)
+    start = time.perf_counter()
+    with tqdm(total=len(faces), unit="face", disable=not progress) as bar:
+        for first in range(0, len(faces), 256):
+            rows = np.arange(first, min(first + 256, len(faces)))
+            own[rows] = occlusion_maps(model, faces[rows], patch, stride, units)[np.arange(len(rows)), predicted[rows]]
+            bar.update(len(rows))
+    seconds = time.perf_counter() - start
     curve = deletion_curve(model, faces, labels, own, patch=patch, stride=stride)
-    mean_faces, mean_maps, counts = class_maps(faces, maps, labels, predicted)
+    mean_faces, mean_maps, counts = class_maps(faces, own, labels, predicted)
     with atomic_write(out_dir / "class_maps.npz") as tmp:
         np.savez_compressed(tmp, mean_faces=mean_faces, mean_maps=mean_maps, counts=counts, classes=np.array(EMOTIONS))
     saliency_by_class(mean_faces, mean_maps, counts, out_dir / "saliency_by_class.png", units)

@@ -103,10 +103,9 @@ def test_hidden_pixels_take_the_faces_mean_grey_and_the_rest_is_untouched():
 
 def test_class_maps_average_the_right_faces_over_their_own_class():
     faces = spot_faces(4)
-    maps = np.zeros((4, 7, 48, 48), np.float32)
-    maps[:, HAPPY] = np.arange(4)[:, None, None]
+    own_maps = np.broadcast_to(np.arange(4, dtype=np.float32)[:, None, None], (4, 48, 48))
     labels = np.array([HAPPY, HAPPY, HAPPY, 0])
-    mean_faces, mean_maps, counts = class_maps(faces, maps, labels, predicted=np.array([HAPPY, HAPPY, 0, 0]))
+    mean_faces, mean_maps, counts = class_maps(faces, own_maps, labels, predicted=np.array([HAPPY, HAPPY, 0, 0]))
     assert counts.tolist() == [1, 0, 0, 2, 0, 0, 0]
     assert np.allclose(mean_maps[HAPPY], 0.5) and np.allclose(mean_faces[HAPPY], faces[:2].mean(axis=0))
 
