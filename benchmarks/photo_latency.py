@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from functools import partial
 from importlib import resources
 
 import numpy as np
 
 from ferlab.classifier import BACKENDS, load_model
 from ferlab.detect import DETECTORS, detect_faces
-from ferlab.explain import explained_records
 from ferlab.hardware import machine_description
 from ferlab.imageio import load_image
 from ferlab.predict import Analyzer
@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--backend", default="auto", choices=BACKENDS,
                         help="auto: ONNX Runtime where the model has an ONNX form, else PyTorch (ferlab.load_model)")
-    parser.add_argument("--explain", action="store_true", help="time ferlab.explain.explained_records instead")
+    parser.add_argument("--explain", action="store_true", help="with each face's occlusion map (Analyzer.analyze(explain=True))")
     args = parser.parse_args()
     portrait = load_image(str(resources.files("ferlab") / "assets" / "astronaut.jpg"))
     photo = np.full((480, 640, 3), 90, np.uint8)
@@ -42,7 +42,7 @@ def main() -> None:
           f"classifier on {type(model).__name__}{'; with occlusion maps' if args.explain else ''}")
     for name in DETECTORS:
         analyzer = Analyzer(model, detector=name)
-        analyze = (lambda rgb, a=analyzer: explained_records(a, *a.faces(rgb))) if args.explain else analyzer.analyze
+        analyze = partial(analyzer.analyze, explain=args.explain)
         analyze(photo)  # warm-up
         total, detect = [], []
         for _ in range(args.runs):

@@ -54,8 +54,14 @@ class Analyzer:
     def records(self, faces: list[Face], probabilities: np.ndarray) -> list[dict]:
         return [face_record(face, probs) for face, probs in zip(faces, probabilities, strict=True)]
 
-    def analyze(self, image: ImageSource) -> list[dict]:
+    def analyze(self, image: ImageSource, explain: bool = False) -> list[dict]:
+        """One record per face; ``explain``: each also with ``"explanation"``, a picture of where
+        its label comes from (`ferlab.explain.explained_records`: about 530 classifier passes a face)."""
         faces, crops = self.faces(load_image(image))
+        if explain:
+            from .explain import explained_records
+
+            return explained_records(self, faces, crops)
         return self.records(faces, self.model.predict_proba(crops))
 
     def analyze_frame(self, rgb: np.ndarray, tracks: SmoothedTracks, time_s: float) -> list[dict]:
@@ -90,18 +96,20 @@ _last_analyzer: tuple[tuple, Analyzer] | None = None
 
 
 def analyze(image: ImageSource, detector: str = DEFAULT_DETECTOR,
-            model: str | os.PathLike | ExpressionClassifier | None = None) -> list[dict]:
+            model: str | os.PathLike | ExpressionClassifier | None = None, explain: bool = False) -> list[dict]:
     """One record per face found in ``image`` (a path, encoded bytes, a PIL image or an RGB array).
 
     ``model``: a loaded classifier, or what `ferlab.load_model` takes; None is the bundled
-    default, "default+fast" the two bundled models as one ensemble."""
+    default, "default+fast" the two bundled models as one ensemble. ``explain``: each record
+    also gets ``"explanation"``: its label and a PNG (data URL) of the face the model saw with
+    a map of where that label comes from (`ferlab.explain`)."""
     global _last_analyzer
     if isinstance(model, ExpressionClassifier):
-        return Analyzer(model, detector).analyze(image)
+        return Analyzer(model, detector).analyze(image, explain)
     key = (None if model is None else str(model), detector)
     if _last_analyzer is None or _last_analyzer[0] != key:
         _last_analyzer = (key, Analyzer(load_model(model), detector))
-    return _last_analyzer[1].analyze(image)
+    return _last_analyzer[1].analyze(image, explain)
 
 
 def expand_inputs(items: Iterable[str]) -> Iterator[Path]:

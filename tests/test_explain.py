@@ -168,3 +168,13 @@ def test_explained_records_explain_the_largest_faces_up_to_the_limit(astronaut):
     assert ["explanation" in record for record in records] == [True, True, False]
     plain = analyzer.records(faces, analyzer.model.predict_proba(crops))
     assert [{k: v for k, v in record.items() if k != "explanation"} for record in records] == plain
+
+
+def test_analyze_can_explain_each_face(astronaut):
+    import ferlab
+
+    plain, explained = ferlab.analyze(astronaut), ferlab.analyze(astronaut, explain=True)
+    assert explained[0]["explanation"]["label"] == plain[0]["label"]
+    assert explained[0]["explanation"]["image"].startswith("data:image/png;base64,")
+    assert {k: v for k, v in explained[0].items() if k != "explanation"} == plain[0]
+    json.dumps(explained)  # JSON-safe, as every record
