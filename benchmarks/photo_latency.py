@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--backend", default="auto", choices=BACKENDS,
                         help="auto: ONNX Runtime where the model has an ONNX form, else PyTorch (ferlab.load_model)")
-    parser.add_argument("--explain", action="store_true", help="with each face's occlusion map (Analyzer.analyze(explain=True))")
+    parser.add_argument("--explain", action="store_true", help="with each face's occlusion map (analyze(explain=True))")
     args = parser.parse_args()
     portrait = load_image(str(resources.files("ferlab") / "assets" / "astronaut.jpg"))
     photo = np.full((480, 640, 3), 90, np.uint8)
