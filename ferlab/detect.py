@@ -263,6 +263,11 @@ def eye_angle(face: Face) -> float:
 
 
 ROTATE_SIDE = 2 * IMAGE_SIZE  # rotated crops are turned at this size, then shrunk to 48x48
+# Crops are shrunk to 48x48 by area averaging; a face smaller than that is enlarged by Lanczos,
+# the sharpest of OpenCV's interpolations, which kept the most accuracy for PublicTest faces
+# shrunk to 12-40 pixels (benchmarks/small_faces.py; area averaging, used before, enlarges by
+# repeating pixels in blocks).
+ENLARGE_INTERPOLATION = cv2.INTER_LANCZOS4
 
 
 def _square_crop(gray: np.ndarray, centre: tuple[float, float], side: int, angle: float) -> np.ndarray:
@@ -285,4 +290,5 @@ def _square_crop(gray: np.ndarray, centre: tuple[float, float], side: int, angle
         turn[:, 2] += (out_side - region.shape[1]) / 2, (out_side - region.shape[0]) / 2
         region = cv2.warpAffine(region, turn, (out_side, out_side), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_REPLICATE)
-    return cv2.resize(region, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
+    enlarge = region.shape[0] < IMAGE_SIZE
+    return cv2.resize(region, (IMAGE_SIZE, IMAGE_SIZE), interpolation=ENLARGE_INTERPOLATION if enlarge else cv2.INTER_AREA)
