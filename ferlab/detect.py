@@ -33,7 +33,9 @@ DEFAULT_DETECTOR = "blazeface"
 # Fraction of the box side added on each side of the detector's box before resizing to 48x48,
 # chosen on PublicTest faces re-found by each detector (benchmarks/detect_margin.py).
 DEFAULT_MARGIN = {"blazeface": 0.15, "blazeface_short": 0.05, "hog": 0.1, "haar": 0.0}
-MAX_DETECT_SIDE = 1024  # larger photos are downscaled for detection; boxes are mapped back
+# Larger photos are downscaled for detection and the boxes mapped back: a 12-megapixel photo
+# is searched at 2048x1536 (benchmarks/group_photos.py weighs faces found against time).
+MAX_DETECT_SIDE = 2048
 
 
 @dataclass
@@ -110,7 +112,8 @@ class BlazeFaceDetector:
         "short": ("blazeface_short_range.onnx", 128, (8, 16, 16, 16), 2),
     }
 
-    def __init__(self, variant: str = "full", min_score: float = 0.6, overlap: float = 0.3, tile_above: int = 640):
+    def __init__(self, variant: str = "full", min_score: float = 0.6, overlap: float = 0.3, tile_above: int = 640,
+                 tile: int = 512):
         import onnxruntime as ort
 
         filename, self.size, strides, per_cell = self.VARIANTS[variant]
@@ -124,17 +127,22 @@ class BlazeFaceDetector:
         self.min_score = min_score
         self.overlap = overlap
         self.tile_above = tile_above  # photos with a longer side are also searched in tiles
+        self.tile = tile  # the smallest tiles' side
 
     def __call__(self, rgb: np.ndarray) -> list[Face]:
         height, width = rgb.shape[:2]
         found = [self._detect(rgb, 0, 0)]
-        if max(height, width) > self.tile_above:
-            # Small faces shrink below the model's reach once the photo is squeezed into 192 px,
-            # so big photos are also searched in four overlapping tiles of 60% of each side.
-            tile_h, tile_w = int(0.6 * height), int(0.6 * width)
-            for y in (0, height - tile_h):
-                for x in (0, width - tile_w):
-                    found.append(self._detect(rgb[y : y + tile_h, x : x + tile_w], x, y, cut_edges=True))
+        # The model sees a face only if it is about 15 of its input's pixels high, so squeezing a
+        # big photo into the input loses its small faces. Photos over `tile_above` pixels are
+        # also searched in square tiles of `tile` pixels at full scale, then of twice that side,
+        # and so on: tiles overlap by a quarter, so a face up to a quarter of a tile's side lies
+        # whole in one of them, and each level takes the faces too big for the one below.
+        side = self.tile
+        while max(height, width) > self.tile_above and side < max(height, width):
+            for y in _tile_starts(height, side):
+                for x in _tile_starts(width, side):
+                    found.append(self._detect(rgb[y : y + side, x : x + side], x, y, cut_edges=True))
+            side *= 2
         points = np.concatenate([p for p, _ in found])
         scores = np.concatenate([s for _, s in found])
         corners = np.concatenate([points[:, 0] - points[:, 1] / 2, points[:, 0] + points[:, 1] / 2], 1)
@@ -193,6 +201,14 @@ class BlazeFaceDetector:
             cluster, order = order[iou > self.overlap], order[iou <= self.overlap]
             weights = scores[cluster] / scores[cluster].sum()
             yield (weights @ corners[cluster], np.tensordot(weights, landmarks[cluster], 1), float(scores[best]))
+
+
+def _tile_starts(length: int, side: int) -> list[int]:
+    """Where tiles of ``side`` pixels start along ``length`` pixels: a quarter overlapping, the
+    last one flush with the end."""
+    if length <= side:
+        return [0]
+    return [*range(0, length - side, 3 * side // 4), length - side]
 
 
 DETECTORS = {
