@@ -139,9 +139,8 @@ class BlazeFaceDetector:
         # whole in one of them, and each level takes the faces too big for the one below.
         side = self.tile
         while max(height, width) > self.tile_above and side < max(height, width):
-            for y in _tile_starts(height, side):
-                for x in _tile_starts(width, side):
-                    found.append(self._detect(rgb[y : y + side, x : x + side], x, y, cut_edges=True))
+            found += [self._detect(rgb[y : y + side, x : x + side], x, y, cut_edges=True)
+                      for y in _tile_starts(height, side) for x in _tile_starts(width, side)]
             side *= 2
         points = np.concatenate([p for p, _ in found])
         scores = np.concatenate([s for _, s in found])

@@ -1,7 +1,8 @@
+import cv2
 import numpy as np
 import pytest
 
-from ferlab.detect import DETECTORS, Face, crop_faces, detect_faces, eye_angle
+from ferlab.detect import DETECTORS, Face, _tile_starts, crop_faces, detect_faces, eye_angle
 from ferlab.imageio import load_image
 
 from .conftest import ASTRONAUT_FACE
@@ -89,6 +90,23 @@ def test_fifty_faces_in_one_photo(astronaut, detector):
     faces = detect_faces(grid, detector)
     assert len(faces) == 50
     assert len({(f.box[0] // 180, f.box[1] // 180) for f in faces}) == 50  # one per tile
+
+
+def test_small_faces_of_a_big_group_photo_are_found(astronaut):
+    tile = cv2.resize(load_image(astronaut)[30:210, 130:310], (125, 125), interpolation=cv2.INTER_AREA)  # faces 64 px
+    photo = np.full((1500, 2000, 3), 110, np.uint8)
+    for row in range(7):
+        for col in range(10):
+            photo[20 + 210 * row : 145 + 210 * row, 20 + 195 * col : 145 + 195 * col] = tile
+    faces = detect_faces(photo, "blazeface")  # searched at full size in tiles of 512 px and more
+    assert len({(f.box[1] // 210, f.box[0] // 195) for f in faces}) == len(faces) == 70  # the old tiling found 2
+
+
+def test_tiles_overlap_by_a_quarter_and_reach_the_edge():
+    assert _tile_starts(400, 512) == [0]
+    assert _tile_starts(2000, 512) == [0, 384, 768, 1152, 1488]
+    starts = _tile_starts(1500, 1024)
+    assert starts == [0, 476] and starts[-1] + 1024 == 1500
 
 
 def test_blazeface_landmarks_sit_where_the_face_parts_are(astronaut):
