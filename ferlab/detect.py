@@ -27,7 +27,7 @@ from .data import IMAGE_SIZE
 # BlazeFace (full range) is the default: on this project's 2-core CPU it takes about 7 ms on a
 # 640x480 photo against about 30 ms for HOG and 130 ms for Haar, gives landmarks, found both
 # faces in scikit-image's photos with no false detection (HOG missed the three-quarter view),
-# and tiles big photos so that crowds are found (benchmarks/detect_margin.py,
+# and tiles big photos so that crowds are found (benchmarks/detect_margin.py, group_photos.py,
 # benchmarks/photo_latency.py). Close-ups that fill most of the frame suit "blazeface_short".
 DEFAULT_DETECTOR = "blazeface"
 # Fraction of the box side added on each side of the detector's box before resizing to 48x48,
