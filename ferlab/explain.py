@@ -54,6 +54,11 @@ def _log_odds(p: np.ndarray) -> np.ndarray:
 SCORES = {"log_odds": _log_odds, "probability": lambda p: p}
 
 
+def mean_grey(faces: np.ndarray) -> np.ndarray:
+    """Each face's mean pixel (N,) as uint8: what a hidden part of it is filled with."""
+    return np.rint(faces.reshape(len(faces), -1).mean(axis=1)).astype(np.uint8)
+
+
 def patch_corners(patch: int = PATCH, stride: int = STRIDE) -> list[tuple[int, int]]:
     """Top-left corners (y, x) of the patches, every ``stride`` pixels; the last row and column
     of patches touch the face's edge, so that every pixel is covered."""
@@ -84,7 +89,7 @@ def occlusion_maps(model: ExpressionClassifier, faces, patch: int = PATCH, strid
     for start in range(0, len(faces), faces_per_pass):
         batch = faces[start : start + faces_per_pass]
         copies = np.repeat(batch[:, None], len(corners) + 1, axis=1)  # copy 0 stays whole
-        fill = np.rint(batch.reshape(len(batch), -1).mean(axis=1)).astype(np.uint8)[:, None, None]
+        fill = mean_grey(batch)[:, None, None]
         for k, (y, x) in enumerate(corners, start=1):
             copies[:, k, y : y + patch, x : x + patch] = fill
         probabilities = model.predict_proba(copies.reshape(-1, IMAGE_SIZE, IMAGE_SIZE))
@@ -109,9 +114,8 @@ def hide_pixels(faces: np.ndarray, pixel_order: np.ndarray, count: int) -> np.nd
     """Copies of ``faces`` with the first ``count`` pixels of each face's ``pixel_order`` (flat
     indices) filled with the face's mean grey, as `occlusion_maps` hides patches."""
     hidden = faces.reshape(len(faces), -1).copy()
-    fill = np.rint(hidden.mean(axis=1)).astype(np.uint8)
     rows = np.arange(len(faces))[:, None]
-    hidden[rows, pixel_order[:, :count]] = fill[:, None]
+    hidden[rows, pixel_order[:, :count]] = mean_grey(faces)[:, None]
     return hidden.reshape(faces.shape)
 
 
