@@ -2,9 +2,10 @@
 
 Synthetic group photos: the bundled astronaut portrait's face (a 180x180 cut around it, the
 face about 92 pixels high) shrunk or enlarged so that the face is S pixels high and repeated
-in a grid over a grey photo of W x H pixels, as many as fit with a gap of one face between
-them. A face counts as found when a detection's centre falls in its box. Also the photos of
-scikit-image without a face (benchmarks/detect_margin.py), where any detection is false.
+over a grey photo of W x H pixels, one in each cell of a grid (cells of the cut's side plus
+one face), at a random place in its cell (seeded). A face counts as found when a
+detection's centre falls in its box. Also the photos of scikit-image without a face
+(benchmarks/detect_margin.py), where any detection is false.
 Times are medians of 3 (detection only).
 
     python benchmarks/group_photos.py [--detector blazeface]
@@ -28,17 +29,22 @@ from ferlab.imageio import load_image
 FACE_IN_CUT = (48, 37, 92, 92)  # x, y, w, h of the face in the 180x180 cut (tests/test_detect.py)
 
 
-def group_photo(cut: np.ndarray, width: int, height: int, face: int) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+def group_photo(cut: np.ndarray, width: int, height: int, face: int,
+                seed: int = 0) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
     scale = face / FACE_IN_CUT[3]
     tile = cv2.resize(cut, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
     photo = np.full((height, width, 3), 110, np.uint8)
     boxes = []
     step = tile.shape[0] + face
-    for y in range(0, height - tile.shape[0] + 1, step):
-        for x in range(0, width - tile.shape[1] + 1, step):
-            photo[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
+    # Each face at a random place in its cell: faces on a regular grid fall at the same place in
+    # every tile of the search, and then all are found or all are missed together.
+    rng = np.random.default_rng(seed)
+    for y in range(0, height - step + 1, step):
+        for x in range(0, width - step + 1, step):
+            x_at, y_at = (int(v) for v in (x, y) + rng.integers(0, face + 1, 2))
+            photo[y_at : y_at + tile.shape[0], x_at : x_at + tile.shape[1]] = tile
             fx, fy, fw, fh = (round(v * scale) for v in FACE_IN_CUT)
-            boxes.append((x + fx, y + fy, fw, fh))
+            boxes.append((x_at + fx, y_at + fy, fw, fh))
     return photo, boxes
 
 

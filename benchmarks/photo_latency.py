@@ -1,9 +1,11 @@
 """Latency of one 640x480 photo with one face: decode-free detection + crop + classification.
 
-The photo is the bundled astronaut portrait placed on a 640x480 canvas. Reports the median
-of many runs per detector, and the share spent detecting.
+The photo is the bundled astronaut portrait (512x512) in the middle of a grey 640x480 canvas,
+or of a canvas of --size (a video frame, say). Reports the median of many runs per detector,
+and the share spent detecting.
 
     python benchmarks/photo_latency.py [--model PATH] [--runs 50] [--tta shift] [--backend torch]
+    python benchmarks/photo_latency.py --size 3840x2160 --detectors blazeface   # a 4K video frame
     python benchmarks/photo_latency.py --explain --runs 10   # with each face's occlusion map (ferlab.explain)
 """
 
@@ -33,14 +35,18 @@ def main() -> None:
     parser.add_argument("--backend", default="auto", choices=BACKENDS,
                         help="auto: ONNX Runtime where the model has an ONNX form, else PyTorch (ferlab.load_model)")
     parser.add_argument("--explain", action="store_true", help="with each face's occlusion map (analyze(explain=True))")
+    parser.add_argument("--size", default="640x480", help="the photo's width x height (at least 512 x 480)")
+    parser.add_argument("--detectors", nargs="+", default=list(DETECTORS), choices=list(DETECTORS))
     args = parser.parse_args()
+    width, height = (int(v) for v in args.size.lower().split("x"))
     portrait = load_image(str(resources.files("ferlab") / "assets" / "astronaut.jpg"))
-    photo = np.full((480, 640, 3), 90, np.uint8)
-    photo[:480, 64:576] = portrait[:480]
+    photo = np.full((height, width, 3), 90, np.uint8)
+    top, left = max(0, (height - 512) // 2), (width - 512) // 2
+    photo[top : top + 512, left : left + 512] = portrait[: height - top]
     model = load_model(args.model, tta=args.tta, backend=args.backend)
-    print(f"{machine_description()}; 640x480 photo, one face; median of {args.runs} runs; tta {args.tta}; "
+    print(f"{machine_description()}; {width}x{height} photo, one face; median of {args.runs} runs; tta {args.tta}; "
           f"classifier on {type(model).__name__}{'; with occlusion maps' if args.explain else ''}")
-    for name in DETECTORS:
+    for name in args.detectors:
         analyzer = Analyzer(model, detector=name)
         analyze = partial(analyzer.analyze, explain=args.explain)
         analyze(photo)  # warm-up

@@ -36,6 +36,12 @@ DEFAULT_MARGIN = {"blazeface": 0.15, "blazeface_short": 0.05, "hog": 0.1, "haar"
 # Larger photos are downscaled for detection and the boxes mapped back: a 12-megapixel photo
 # is searched at 2048x1536 (benchmarks/group_photos.py weighs faces found against time).
 MAX_DETECT_SIDE = 2048
+# Nor are photos decoded much larger than that: a JPEG of twice this side or more is decoded at
+# 1/2, 1/4 or 1/8 of its size, as long as its longer side stays at least this (a 12-megapixel
+# photo at 2016x1512, in about a quarter of the time). The faces found in such a photo are
+# rarely under 96 pixels high, 48 at that size, so their crops are still shrunk to 48x48, not
+# enlarged: they are found and classified as well as from the whole photo (benchmarks/big_photos.py).
+DECODE_MIN_SIDE = 1920
 
 
 @dataclass
@@ -139,8 +145,13 @@ class BlazeFaceDetector:
         # whole in one of them, and each level takes the faces too big for the one below.
         side = self.tile
         while max(height, width) > self.tile_above and side < max(height, width):
-            found += [self._detect(rgb[y : y + side, x : x + side], x, y, cut_edges=True)
-                      for y in _tile_starts(height, side) for x in _tile_starts(width, side)]
+            # The photo is shrunk once per level, so that each tile is the model's input as it is.
+            zoom = self.size / side
+            level = cv2.resize(rgb, (max(1, round(width * zoom)), max(1, round(height * zoom))),
+                               interpolation=cv2.INTER_AREA)
+            found += [self._detect(level[y : y + self.size, x : x + self.size], x / zoom, y / zoom, True, zoom)
+                      for y in _tile_starts(level.shape[0], self.size)
+                      for x in _tile_starts(level.shape[1], self.size)]
             side *= 2
         points = np.concatenate([p for p, _ in found])
         scores = np.concatenate([s for _, s in found])
@@ -158,10 +169,11 @@ class BlazeFaceDetector:
             ))
         return faces
 
-    def _detect(self, rgb: np.ndarray, x_offset: int, y_offset: int, cut_edges: bool = False):
+    def _detect(self, rgb: np.ndarray, x_offset: float, y_offset: float, cut_edges: bool = False, zoom: float = 1.0):
         """Detections in one (part of a) photo as (n, 8, 2) points in photo pixels and (n,) scores:
-        box centre, box size, six keypoints. With ``cut_edges``, faces cut by the tile's
-        border are dropped (a neighbouring tile or the whole-photo pass sees them whole)."""
+        box centre, box size, six keypoints. ``rgb`` is the part at ``zoom`` times the photo's
+        size, starting at (``x_offset``, ``y_offset``) in the photo. With ``cut_edges``, faces cut
+        by the part's border are dropped (a neighbouring tile or the whole-photo pass sees them whole)."""
         height, width = rgb.shape[:2]
         scale = self.size / max(height, width)
         resized = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
@@ -183,6 +195,7 @@ class BlazeFaceDetector:
             low, high = points[:, 0] - points[:, 1] / 2, points[:, 0] + points[:, 1] / 2
             inside = ((low >= 0) & (high <= [width, height])).all(1)
             points, scores = points[inside], scores[inside]
+        points /= zoom
         points[:, positions] += [x_offset, y_offset]
         return points, scores
 
@@ -234,11 +247,21 @@ def detect_faces(rgb: np.ndarray, detector: str = DEFAULT_DETECTOR) -> list[Face
     reduced size and the boxes mapped back."""
     if rgb.ndim == 2:
         rgb = cv2.cvtColor(rgb, cv2.COLOR_GRAY2RGB)
-    scale = min(1.0, MAX_DETECT_SIDE / max(rgb.shape[:2]))
-    small = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else rgb
-    faces = get_detector(detector)(small)
+    # First shrink by a whole factor, as far as DECODE_MIN_SIDE allows, as decode_image does a big
+    # JPEG: averaging k x k blocks is OpenCV's fast path (a 12-megapixel photo in under 1 ms
+    # instead of about 60 ms at 2048 pixels); the last k - 1 rows and columns at most are left out.
+    height, width = rgb.shape[:2]
+    factor = max(1, max(height, width) // DECODE_MIN_SIDE)
+    small = rgb
+    if factor > 1:
+        small = cv2.resize(rgb[: height - height % factor, : width - width % factor], None, fx=1 / factor,
+                           fy=1 / factor, interpolation=cv2.INTER_AREA)
+    scale = min(1.0, MAX_DETECT_SIDE / max(small.shape[:2]))
     if scale < 1:
-        faces = [face.scaled(1 / scale) for face in faces]
+        small = cv2.resize(small, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    faces = get_detector(detector)(small)
+    if small is not rgb:
+        faces = [face.scaled(factor / scale) for face in faces]
     return sorted(faces, key=lambda f: -f.box[2] * f.box[3])
 
 

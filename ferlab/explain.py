@@ -33,7 +33,7 @@ from .atomic import atomic_write, atomic_write_text
 from .classifier import ExpressionClassifier, check_faces
 from .data import EMOTIONS, IMAGE_SIZE
 from .detect import Face
-from .imageio import ImageSource, load_image
+from .imageio import ImageSource
 from .predict import Analyzer
 
 # Chosen on PublicTest with benchmarks/explain_patch.py (reports/raw/explain_patch.txt): of
@@ -195,7 +195,7 @@ def explain_photo(analyzer: Analyzer, image: ImageSource, figure: str | Path, pa
     is found)."""
     from .report.saliency import face_explanations
 
-    faces, crops = analyzer.faces(load_image(image))
+    faces, crops = analyzer.photo_faces(image)
     records, probabilities, maps = _explain_faces(analyzer, faces, crops, patch, stride, units)
     if records:
         names = [f"face {i}: box {record['box']}" for i, record in enumerate(records)]

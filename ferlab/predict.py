@@ -24,8 +24,18 @@ from tqdm import tqdm
 from .atomic import atomic_write
 from .classifier import ExpressionClassifier, load_model
 from .data import EMOTIONS
-from .detect import ALIGN_MIN_TILT, DEFAULT_DETECTOR, DEFAULT_MARGIN, Face, crop_faces, detect_faces, get_detector, to_gray
-from .imageio import ImageError, ImageSource, load_image
+from .detect import (
+    ALIGN_MIN_TILT,
+    DECODE_MIN_SIDE,
+    DEFAULT_DETECTOR,
+    DEFAULT_MARGIN,
+    Face,
+    crop_faces,
+    detect_faces,
+    get_detector,
+    to_gray,
+)
+from .imageio import ImageError, ImageSource, decode_image
 from .track import SmoothedTracks
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm"}
@@ -45,11 +55,19 @@ class Analyzer:
         if self.margin is not None and not 0 <= self.margin <= 1:
             raise ValueError(f"margin must be in [0, 1] (a fraction of the face box, per side), not {self.margin}")
 
-    def faces(self, rgb: np.ndarray) -> tuple[list[Face], np.ndarray]:
+    def faces(self, rgb: np.ndarray, factor: int = 1) -> tuple[list[Face], np.ndarray]:
+        """The faces in ``rgb`` and their 48x48 crops; ``factor``: the photo's pixels per pixel
+        of ``rgb`` (`ferlab.imageio.DecodedImage`), by which the boxes are scaled back."""
         faces = detect_faces(rgb, self.detector)
         gray = to_gray(rgb)
         margin = DEFAULT_MARGIN[self.detector] if self.margin is None else self.margin
-        return faces, crop_faces(gray, faces, margin, self.align_min_tilt)
+        crops = crop_faces(gray, faces, margin, self.align_min_tilt)
+        return [face.scaled(factor) for face in faces] if factor != 1 else faces, crops
+
+    def photo_faces(self, image: ImageSource) -> tuple[list[Face], np.ndarray]:
+        """`faces` of a photo decoded no larger than detection needs (`detect.DECODE_MIN_SIDE`)."""
+        photo = decode_image(image, DECODE_MIN_SIDE)
+        return self.faces(photo.rgb, photo.factor)
 
     def records(self, faces: list[Face], probabilities: np.ndarray) -> list[dict]:
         return [face_record(face, probs) for face, probs in zip(faces, probabilities, strict=True)]
@@ -57,18 +75,19 @@ class Analyzer:
     def analyze(self, image: ImageSource, explain: bool = False) -> list[dict]:
         """One record per face; ``explain``: each also with ``"explanation"``, a picture of where
         its label comes from (`ferlab.explain.explained_records`: about 530 classifier passes a face)."""
-        faces, crops = self.faces(load_image(image))
+        faces, crops = self.photo_faces(image)
         if explain:
             from .explain import explained_records
 
             return explained_records(self, faces, crops)
         return self.records(faces, self.model.predict_proba(crops))
 
-    def analyze_frame(self, rgb: np.ndarray, tracks: SmoothedTracks, time_s: float) -> list[dict]:
+    def analyze_frame(self, rgb: np.ndarray, tracks: SmoothedTracks, time_s: float, factor: int = 1) -> list[dict]:
         """The records of one video frame at ``time_s`` seconds, each with its ``"track"`` in
         ``tracks`` (the same id for the same person from frame to frame) and probabilities
-        smoothed over time: for frames from a source of your own, in time order."""
-        faces, crops = self.faces(rgb)
+        smoothed over time: for frames from a source of your own, in time order. ``factor``: as
+        for `faces`."""
+        faces, crops = self.faces(rgb, factor)
         ids, probabilities = tracks.update([face.box for face in faces], self.model.predict_proba(crops), time_s)
         records = self.records(faces, probabilities)
         for record, track in zip(records, ids, strict=True):
@@ -142,21 +161,22 @@ def predict_files(
         decoded = []
         for path in chunk:
             try:
-                rgb = load_image(path)
-                decoded.append((path, rgb, *analyzer.faces(rgb)))
+                photo = decode_image(path, DECODE_MIN_SIDE)
+                decoded.append((path, photo, *analyzer.faces(photo.rgb, photo.factor)))
             except (ImageError, OSError, cv2.error) as error:
                 decoded.append((path, None, str(error), None))
         crops = [d[3] for d in decoded if d[1] is not None]
         probabilities = analyzer.model.predict_proba(np.concatenate(crops)) if crops else np.zeros((0, 7))
         offset = 0
-        for path, rgb, faces, _ in decoded:
-            if rgb is None:
+        for path, photo, faces, _ in decoded:
+            if photo is None:
                 yield {"path": str(path), "error": faces}
             else:
                 records = analyzer.records(faces, probabilities[offset : offset + len(faces)])
                 offset += len(faces)
-                if annotate_dir is not None:
-                    write_annotated(rgb, records, Path(annotate_dir) / f"{path.stem}.annotated.jpg")
+                if annotate_dir is not None:  # at the size decoded: a big JPEG's copy is smaller
+                    write_annotated(photo.rgb, records, Path(annotate_dir) / f"{path.stem}.annotated.jpg",
+                                    photo.factor)
                 yield {"path": str(path), "faces": records}
             bar.update(1)
     bar.close()
@@ -195,18 +215,19 @@ PALETTE = {  # RGB colour per label, for boxes and bars
 }
 
 
-def draw_annotations(rgb: np.ndarray, records: list[dict]) -> np.ndarray:
+def draw_annotations(rgb: np.ndarray, records: list[dict], factor: int = 1) -> np.ndarray:
     """A copy of ``rgb`` with each face boxed, labelled, its landmarks dotted (where the
-    detector gives them), and its seven probabilities as bars."""
+    detector gives them), and its seven probabilities as bars. ``factor``: the records'
+    pixels per pixel of ``rgb`` (a photo decoded reduced, `ferlab.imageio.DecodedImage`)."""
     canvas = rgb.copy()
     thickness = max(1, round(max(rgb.shape[:2]) / 400))
     font_scale = max(0.4, max(rgb.shape[:2]) / 1200)
     for record in records:
-        x, y, w, h = record["box"]
+        x, y, w, h = (int(round(v / factor)) for v in record["box"])
         colour = PALETTE[record["label"]]
         cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, thickness + 1)
         for px, py in record.get("landmarks", {}).values():
-            cv2.circle(canvas, (int(round(px)), int(round(py))), thickness + 1, colour, -1)
+            cv2.circle(canvas, (int(round(px / factor)), int(round(py / factor))), thickness + 1, colour, -1)
         text = f"{record['label']} {record['confidence']:.0%}"
         if "track" in record:  # video: which person this is, from frame to frame
             text = f"#{record['track']} {text}"
@@ -223,9 +244,9 @@ def draw_annotations(rgb: np.ndarray, records: list[dict]) -> np.ndarray:
     return canvas
 
 
-def write_annotated(rgb: np.ndarray, records: list[dict], path: Path) -> Path:
+def write_annotated(rgb: np.ndarray, records: list[dict], path: Path, factor: int = 1) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as tmp:
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(draw_annotations(rgb, records), cv2.COLOR_RGB2BGR)):
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(draw_annotations(rgb, records, factor), cv2.COLOR_RGB2BGR)):
             raise OSError(f"{path}: could not write the annotated image")
     return path

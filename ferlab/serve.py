@@ -32,8 +32,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .detect import DECODE_MIN_SIDE
 from .explain import explained_records
-from .imageio import ImageError, load_image
+from .imageio import ImageError, decode_image
 from .predict import Analyzer
 from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
 
@@ -197,18 +198,18 @@ def create_app(
             raise HTTPException(415, f"{file.filename or 'upload'}: not a JPEG, PNG, GIF, BMP, TIFF or WebP image")
 
         def run() -> dict:
-            rgb = load_image(content, name=file.filename or "upload", max_pixels=MAX_PIXELS)
+            photo = decode_image(content, DECODE_MIN_SIDE, name=file.filename or "upload", max_pixels=MAX_PIXELS)
             with lock:
-                if explain:
-                    faces, crops = analyzer.faces(rgb)
-                elif stream is None:
-                    records = analyzer.analyze(rgb)
+                if stream is None:
+                    faces, crops = analyzer.faces(photo.rgb, photo.factor)
                 else:
                     tracks, frame_s = streams.frame(stream, time_s)  # first: a frame out of order is not analyzed
-                    records = analyzer.analyze_frame(rgb, tracks, frame_s)
+                    records = analyzer.analyze_frame(photo.rgb, tracks, frame_s, photo.factor)
             if explain:  # seconds of classifier passes, which are thread-safe: other requests go on meanwhile
                 records = explained_records(analyzer, faces, crops, max_faces=MAX_EXPLAINED_FACES)
-            body = {"faces": records, "width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
+            elif stream is None:
+                records = analyzer.records(faces, analyzer.model.predict_proba(crops))
+            body = {"faces": records, "width": photo.width, "height": photo.height}
             return body if stream is None else body | {"stream": stream}
 
         try:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ferlab.imageio import MAX_PIXELS, ImageError, load_image
+from ferlab.imageio import MAX_PIXELS, ImageError, decode_image, load_image
 
 
 def encoded(image: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
@@ -85,3 +85,24 @@ def test_a_10000_pixel_square_photo_is_accepted_and_a_bigger_one_refused():
     assert load_image(encoded(Image.new("1", (10_000, 10_000)))).shape == (10_000, 10_000, 3)
     with pytest.raises(ImageError, match="pixel limit"):
         load_image(encoded(Image.new("1", (12_000, 11_000))))
+
+
+def test_a_big_jpeg_is_decoded_reduced_but_never_below_the_side_asked_for():
+    stripes = np.zeros((600, 1000, 3), np.uint8)
+    stripes[:, ::50] = 255
+    jpeg = encoded(Image.fromarray(stripes), "JPEG")
+    for min_side, factor in ((None, 1), (1000, 1), (501, 1), (500, 2), (250, 4), (100, 8), (10, 8)):
+        decoded = decode_image(jpeg, min_side)
+        assert decoded.factor == factor and (decoded.width, decoded.height) == (1000, 600)
+        assert decoded.rgb.shape == (-(-600 // factor), -(-1000 // factor), 3)
+    half = decode_image(jpeg, 500).rgb.astype(float)
+    whole = load_image(jpeg).astype(float)
+    assert np.abs(half - whole.reshape(300, 2, 500, 2, 3).mean((1, 3))).mean() < 8  # the same picture, smaller
+    assert decode_image(encoded(Image.fromarray(stripes)), 100).factor == 1  # other formats: whole
+
+
+def test_a_reduced_photo_turned_by_exif_gives_its_upright_size():
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    decoded = decode_image(encoded(Image.new("RGB", (1000, 600), (10, 20, 30)), "JPEG", exif=exif.tobytes()), 300)
+    assert decoded.factor == 2 and decoded.rgb.shape == (500, 300, 3) and (decoded.width, decoded.height) == (600, 1000)

@@ -80,6 +80,22 @@ def test_globs_expand(astronaut, tiny_model, tmp_path):
     assert [r["path"].rsplit("/", 1)[1] for r in results] == ["x1.jpg", "x2.jpg"]
 
 
+def test_a_big_jpeg_gives_boxes_in_its_own_pixels(astronaut, tiny_model, tmp_path):
+    from ferlab.imageio import load_image
+
+    big = tmp_path / "big.jpg"
+    Image.fromarray(load_image(astronaut)).resize((4096, 4096), Image.LANCZOS).save(big, quality=92)
+    analyzer = Analyzer(load_model(tiny_model))
+    (record,) = analyzer.analyze(big)  # decoded at 2048x2048
+    (whole,) = analyzer.analyze(load_image(big))  # an array is taken as it is
+    assert np.allclose(record["box"], whole["box"], atol=16)  # 8 times ASTRONAUT_FACE, give or take 2 pixels at 1/2
+    assert np.allclose(record["box"], [8 * v for v in ASTRONAUT_FACE], atol=8 * 20)
+    assert record["landmarks"]["left_eye"] == pytest.approx(whole["landmarks"]["left_eye"], abs=16)
+    (result,) = predict_files([str(big)], analyzer, tmp_path / "annotated", progress=False)
+    assert result["faces"] == [record]
+    assert Image.open(tmp_path / "annotated" / "big.annotated.jpg").size == (2048, 2048)
+
+
 def test_annotations_dot_the_landmarks():
     from ferlab.predict import PALETTE, draw_annotations
 
@@ -87,6 +103,8 @@ def test_annotations_dot_the_landmarks():
               "probabilities": {e: 1 / 7 for e in EMOTIONS}, "landmarks": {"nose_tip": [50.0, 50.0]}}
     drawn = draw_annotations(np.zeros((160, 160, 3), np.uint8), [record])
     assert tuple(drawn[50, 50]) == tuple(PALETTE["Happy"])
+    halved = draw_annotations(np.zeros((80, 80, 3), np.uint8), [record], factor=2)  # a photo decoded at half size
+    assert tuple(halved[25, 25]) == tuple(PALETTE["Happy"]) and tuple(halved[50, 50]) == (0, 0, 0)
 
 
 def test_bad_settings_are_refused_up_front(tiny_model):

@@ -10,6 +10,8 @@ from ferlab.data import EMOTIONS
 from ferlab.predict import Analyzer
 from ferlab.serve import LiveStreams, create_app
 
+from .conftest import ASTRONAUT_FACE
+
 
 @pytest.fixture
 def client(tiny_model):
@@ -28,6 +30,15 @@ def test_analyze_a_real_face(client, astronaut):
     body = response.json()
     assert body["width"] == 512 and len(body["faces"]) == 1
     assert set(body["faces"][0]["probabilities"]) == set(EMOTIONS)
+
+
+def test_a_big_photo_is_answered_in_its_own_pixels(tiny_model, astronaut):
+    big = io.BytesIO()
+    Image.open(astronaut).resize((4096, 4096)).save(big, "JPEG", quality=85)
+    client = TestClient(create_app(Analyzer(load_model(tiny_model))))
+    body = client.post("/v1/analyze", files={"file": ("big.jpg", big.getvalue(), "image/jpeg")}).json()
+    assert (body["width"], body["height"]) == (4096, 4096) and len(body["faces"]) == 1
+    assert body["faces"][0]["box"][0] == pytest.approx(8 * ASTRONAUT_FACE[0], abs=8 * 20)
 
 
 def test_explain_gives_each_face_a_picture_of_where_its_label_comes_from(client, astronaut):
