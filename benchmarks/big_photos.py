@@ -7,7 +7,8 @@ size (libjpeg scales while it decodes) as long as its longer side stays at least
 
 1. Time per photo (decoding, detection, crops and classification; median of --runs, the two
    ways alternated): JPEG photos of 12, 24 and 48 megapixels made of scikit-image's photos,
-   the astronaut's face among them.
+   the astronaut's face among them, and the 12-megapixel one as HEIC (pillow-heif: the
+   "heic" extra).
 2. Faces found: benchmarks/group_photos.py's group photos (the astronaut's face repeated at S
    pixels high) at 4032x3024, saved as JPEG (quality 92). A face is found when a detection's
    centre falls in its box.
@@ -85,6 +86,20 @@ def time_photos(analyzer: Analyzer, folder: Path, runs: int) -> None:
         ms = {way: 1000 * statistics.median(s) for way, s in seconds.items()}
         print(f"| {name} ({width}x{height}) | {ms['reduced']:.0f} ms | {ms['whole']:.0f} ms | "
               f"{found['reduced']} / {found['whole']} |")
+    # An iPhone's format: no reduced decoding there (pillow-heif decodes HEVC whole).
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    path = folder / "mosaic.heic"
+    Image.fromarray(mosaic(*SIZES["12 MP"])).save(path, "HEIF", quality=85)
+    found = len(analyzer.analyze(path))
+    seconds = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        analyzer.analyze(path)
+        seconds.append(time.perf_counter() - start)
+    print(f"| 12 MP HEIC (4032x3024, pillow-heif {pillow_heif.__version__}) | – | "
+          f"{1000 * statistics.median(seconds):.0f} ms | – / {found} |")
 
 
 def found_astronauts(analyzer: Analyzer, folder: Path) -> None:

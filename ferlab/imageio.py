@@ -1,7 +1,9 @@
 """Decoding photos from any source into one form: RGB uint8 (H, W, 3), upright.
 
-Handles EXIF orientation, grayscale, palette, RGBA (flattened on white), CMYK and 16-bit
-images, and refuses images above `MAX_PIXELS` before decoding them (decompression bombs).
+Reads every format Pillow reads (JPEG, PNG, WebP, AVIF, TIFF, ...), and HEIC/HEIF, the iPhone's
+format, where pillow-heif is installed (`pip install "ferlab[heic]"`). Handles EXIF
+orientation, grayscale, palette, RGBA (flattened on white), CMYK and 16-bit images, and refuses
+images above `MAX_PIXELS` before decoding them (decompression bombs).
 `decode_image` may decode a big JPEG at a half, a quarter or an eighth of its size, which its
 decoder does several times faster than the whole.
 """
@@ -18,6 +20,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_PIXELS = 120_000_000  # a 10,000 x 10,000 photo passes; anything larger is refused, not decoded
+# ISO base media brands of HEIF files with HEVC-coded images (AVIF's brands Pillow reads itself).
+HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"}
 
 
 class ImageError(ValueError):
@@ -68,7 +72,24 @@ def _whole(rgb: np.ndarray) -> DecodedImage:
     return DecodedImage(rgb, 1, rgb.shape[1], rgb.shape[0])
 
 
+def is_heif(head: bytes) -> bool:
+    """Whether a file's first 12 bytes are those of a HEIC/HEIF photo."""
+    return head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS
+
+
+def _register_heif(name: str) -> None:
+    try:
+        import pillow_heif
+    except ImportError:
+        raise ImageError(f"{name}: a HEIC/HEIF photo; to read it, install pillow-heif "
+                         '(pip install "ferlab[heic]"), or convert it to JPEG') from None
+    pillow_heif.register_heif_opener()  # applies the photo's own rotation as it decodes
+
+
 def _decode(handle, name: str, max_pixels: int, min_side: int | None) -> DecodedImage:
+    if is_heif(handle.read(12)):
+        _register_heif(name)
+    handle.seek(0)
     try:
         with warnings.catch_warnings():
             # ferlab applies its own limit below, before decoding; Pillow's stricter warning is noise here.

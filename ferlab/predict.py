@@ -38,7 +38,8 @@ from .detect import (
 from .imageio import ImageError, ImageSource, decode_image
 from .track import SmoothedTracks
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".avif", ".heic",
+                  ".heif"}
 
 
 @dataclass

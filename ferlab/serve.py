@@ -34,7 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .detect import DECODE_MIN_SIDE
 from .explain import explained_records
-from .imageio import ImageError, decode_image
+from .imageio import ImageError, decode_image, is_heif
 from .predict import Analyzer
 from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
 
@@ -100,6 +100,10 @@ class LiveStreams:
 def sniff(head: bytes) -> str | None:
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"
+    if is_heif(head):
+        return "image/heic"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"):
+        return "image/avif"
     return next((kind for magic, kind in SIGNATURES.items() if head.startswith(magic)), None)
 
 
@@ -195,7 +199,8 @@ def create_app(
         if not content:
             raise HTTPException(400, f"{file.filename or 'upload'}: empty file")
         if sniff(content[:16]) is None:
-            raise HTTPException(415, f"{file.filename or 'upload'}: not a JPEG, PNG, GIF, BMP, TIFF or WebP image")
+            raise HTTPException(415, f"{file.filename or 'upload'}: not a JPEG, PNG, GIF, BMP, TIFF, WebP, AVIF or HEIC "
+                                     "image")
 
         def run() -> dict:
             photo = decode_image(content, DECODE_MIN_SIDE, name=file.filename or "upload", max_pixels=MAX_PIXELS)

@@ -106,3 +106,25 @@ def test_a_reduced_photo_turned_by_exif_gives_its_upright_size():
     exif[0x0112] = 6
     decoded = decode_image(encoded(Image.new("RGB", (1000, 600), (10, 20, 30)), "JPEG", exif=exif.tobytes()), 300)
     assert decoded.factor == 2 and decoded.rgb.shape == (500, 300, 3) and (decoded.width, decoded.height) == (600, 1000)
+
+
+def test_heic_and_avif_photos_are_read_upright():
+    pytest.importorskip("pillow_heif").register_heif_opener()  # to write one
+    image = Image.new("RGB", (40, 20), (200, 100, 50))
+    image.paste((0, 0, 0), (30, 0, 40, 5))  # a black top-right corner
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise
+    expected = load_image(encoded(image, "PNG")).transpose(1, 0, 2)[:, ::-1]
+    for fmt in ("HEIF", "AVIF"):
+        rgb = load_image(encoded(image, fmt, exif=exif.tobytes(), quality=95))
+        assert rgb.shape == (40, 20, 3)
+        assert np.abs(rgb.astype(int) - expected).mean() < 10, fmt
+
+
+def test_heic_without_pillow_heif_says_what_to_install(monkeypatch):
+    pytest.importorskip("pillow_heif").register_heif_opener()
+    heic = encoded(Image.new("RGB", (8, 8)), "HEIF")
+    monkeypatch.setitem(__import__("sys").modules, "pillow_heif", None)  # as if not installed
+    with pytest.raises(ImageError, match=r"photo.heic: a HEIC/HEIF photo; to read it, install pillow-heif") as error:
+        load_image(heic, name="photo.heic")
+    assert 'pip install "ferlab[heic]"' in str(error.value)

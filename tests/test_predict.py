@@ -73,6 +73,14 @@ def test_folder_with_good_bad_and_faceless_images(astronaut, tiny_model, tmp_pat
     assert len(rows) == 1 and rows[0]["path"].endswith("a.jpg") and set(EMOTIONS) <= rows[0].keys()
 
 
+def test_folders_take_phone_formats_too(astronaut, tiny_model, tmp_path):
+    pytest.importorskip("pillow_heif").register_heif_opener()
+    Image.open(astronaut).save(tmp_path / "IMG_0001.HEIC", "HEIF")
+    Image.open(astronaut).save(tmp_path / "b.avif", "AVIF")
+    results = list(predict_files([str(tmp_path)], Analyzer(load_model(tiny_model)), progress=False))
+    assert [(r["path"].rsplit("/", 1)[1], len(r["faces"])) for r in results] == [("IMG_0001.HEIC", 1), ("b.avif", 1)]
+
+
 def test_globs_expand(astronaut, tiny_model, tmp_path):
     for name in ("x1.jpg", "x2.jpg", "y.jpg"):
         shutil.copy(astronaut, tmp_path / name)

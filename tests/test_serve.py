@@ -41,6 +41,15 @@ def test_a_big_photo_is_answered_in_its_own_pixels(tiny_model, astronaut):
     assert body["faces"][0]["box"][0] == pytest.approx(8 * ASTRONAUT_FACE[0], abs=8 * 20)
 
 
+def test_an_iphone_photo_is_read(client, astronaut):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    heic = io.BytesIO()
+    Image.open(astronaut).save(heic, "HEIF", quality=90)
+    response = client.post("/v1/analyze", files={"file": ("IMG_0001.HEIC", heic.getvalue(), "image/heic")})
+    assert response.status_code == 200 and len(response.json()["faces"]) == 1
+
+
 def test_explain_gives_each_face_a_picture_of_where_its_label_comes_from(client, astronaut):
     response = client.post("/v1/analyze", params={"explain": "true"},
                            files={"file": ("a.jpg", astronaut.read_bytes(), "image/jpeg")})

@@ -93,6 +93,27 @@ def write_y4m(path, rgb, frames=5):
             handle.write(b"FRAME\n" + cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).tobytes())
 
 
+def test_a_photo_the_browser_cannot_show_still_gets_its_faces(server, astronaut, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    from PIL import Image
+
+    heic = tmp_path / "IMG_0001.HEIC"
+    Image.open(astronaut).save(heic, "HEIF", quality=90)  # Chromium does not decode HEIC
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page()
+        page.goto(server)
+        page.set_input_files("#file", str(heic))
+        page.wait_for_selector(".face", timeout=20_000)
+        assert "1 face found in IMG_0001.HEIC" in page.inner_text("#status")
+        assert "drawn on grey" in page.inner_text("#status")
+        assert page.evaluate("() => [$('photo').width, $('photo').height]") == [512, 512]  # grey, the photo's size
+        browser.close()
+
+
 def test_live_webcam_analyzes_frame_after_frame_until_stopped(server, astronaut, tmp_path):
     from playwright.sync_api import sync_playwright
 
