@@ -9,7 +9,7 @@ tracker's 1 s gap: a new track is expected). `ferlab video`'s own code analyzes 
 each timeline row is given to the face whose known box centre is nearest. Counted per face:
 how often its ``track`` and its ``face`` index change between consecutive detections.
 
-    python benchmarks/video_tracks.py [--faces 3] [--every 1] [--frames 300]
+    python benchmarks/video_tracks.py [--faces 3] [--every 1] [--frames 300] [--annotate mp4|webm]
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ def main() -> None:
     parser.add_argument("--faces", type=int, default=3)
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--every", type=int, default=1, help="analyze every k-th frame, as `ferlab video --every`")
+    parser.add_argument("--annotate", choices=["mp4", "webm"], help="also write the annotated copy (timed with the rest)")
     args = parser.parse_args()
 
     faces = portraits(args.faces)
@@ -118,7 +119,7 @@ def main() -> None:
         truth = write_clip(clip, faces, args.frames)
         start = time.perf_counter()
         result = analyze_video(clip, Analyzer(load_model(args.model), args.detector), Path(tmp) / "out",
-                               every=args.every, progress=False)
+                               every=args.every, annotate=args.annotate or False, progress=False)
         seconds = time.perf_counter() - start
         with open(result["timeline"]) as handle:
             rows = list(csv.DictReader(handle))
@@ -139,6 +140,7 @@ def main() -> None:
 
     report = {
         "clip": f"{args.frames} frames of {WIDTH}x{HEIGHT} at {FPS} fps, {args.faces} portraits, every {args.every}",
+        "annotated_copy": args.annotate,
         "machine": machine_description(),
         "detector": args.detector,
         "tracker": f"buffer {tracker.buffer}, min_iou {tracker.min_iou}, max_gap_s {tracker.max_gap_s}",

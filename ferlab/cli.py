@@ -277,8 +277,8 @@ def cmd_video(args) -> int:
     def print_frame(frame: VideoFrame) -> None:
         print(json.dumps({"frame": frame.index, "time_s": round(frame.time_s, 3), "faces": frame.faces}), flush=True)
 
-    result = analyze_video(args.video, _analyzer(args), args.out, every=args.every, annotate=args.annotate_video,
-                           progress=not args.quiet, max_seconds=args.max_seconds,
+    result = analyze_video(args.video, _analyzer(args), args.out, every=args.every,
+                           annotate=args.annotate_video or False, progress=not args.quiet, max_seconds=args.max_seconds,
                            on_frame=print_frame if args.jsonl else None, smooth_s=args.smooth)
     print(json.dumps(result, indent=2), file=sys.stderr if args.jsonl else sys.stdout)
     if result["stopped"] == "interrupted":
@@ -524,7 +524,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print each analyzed frame's faces as a JSON line as it comes (the summary goes to stderr)")
     video.add_argument("--out", default="ferlab-video", help="output folder (default: %(default)s)")
     video.add_argument("--every", type=int, default=1, help="analyze every k-th frame (default: %(default)s, every frame)")
-    video.add_argument("--annotate-video", action="store_true", help="also write an annotated MP4")
+    video.add_argument("--annotate-video", nargs="?", const="mp4", choices=["mp4", "webm"],
+                       help="also write an annotated copy: MP4 (MPEG-4 Part 2: VLC, QuickTime, Windows; the "
+                            "default) or WebM (VP8: also plays in web browsers, slower to write)")
     video.add_argument("--smooth", type=float, default=SMOOTH_S, metavar="SECONDS",
                        help="smooth each face's probabilities over this time constant: longer gives steadier "
                             "labels that follow a change later; 0: each frame's own (default: %(default)s, "

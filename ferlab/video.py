@@ -19,6 +19,12 @@ from .data import EMOTIONS
 from .predict import PALETTE, Analyzer, draw_annotations
 from .track import SMOOTH_S, SmoothedTracks
 
+# The annotated copy's container and OpenCV's codec for it. OpenCV's wheels have no H.264
+# encoder, so an MP4 holds MPEG-4 Part 2, which VLC, QuickTime and Windows play but web
+# browsers do not; a WebM holds VP8, which browsers play (tests/test_video.py plays one in
+# Chromium), but takes about 30 ms more a 1280x720 frame to write (benchmarks/video_tracks.py).
+ANNOTATED_CODECS = {"mp4": "mp4v", "webm": "VP80"}
+
 
 class VideoError(ValueError):
     """The video cannot be read; the message names it and says why."""
@@ -96,7 +102,7 @@ class VideoStream:
 
 def analyze_video(
     source: str | Path | int, analyzer: Analyzer | None = None, out_dir: str | Path = "ferlab-video",
-    every: int = 1, annotate: bool = False, progress: bool = True, max_seconds: float | None = None,
+    every: int = 1, annotate: bool | str = False, progress: bool = True, max_seconds: float | None = None,
     on_frame: Callable[[VideoFrame], None] | None = None, smooth_s: float = SMOOTH_S,
 ) -> dict:
     """Analyze every ``every``-th frame of ``source`` (a video file, a camera index or a stream
@@ -106,15 +112,19 @@ def analyze_video(
 
     Writes ``<name>.timeline.csv`` (one row per face per analyzed frame, with its timestamp
     and its track: the same id for the same person from frame to frame),
-    ``<name>.emotions.png`` (the longest tracks over time) and, with ``annotate``,
-    ``<name>.annotated.mp4``. Reading stops at the end of the video, after ``max_seconds``
-    of it, or at Ctrl-C; in each case what was analyzed is written. Returns the paths,
-    counts, why it stopped and a summary of each track (`summarize_tracks`)."""
+    ``<name>.emotions.png`` (the longest tracks over time) and, with ``annotate`` (True or
+    "mp4", or "webm": `ANNOTATED_CODECS`), ``<name>.annotated.mp4`` or ``.webm``. Reading
+    stops at the end of the video, after ``max_seconds`` of it, or at Ctrl-C; in each case
+    what was analyzed is written. Returns the paths, counts, why it stopped and a summary of
+    each track (`summarize_tracks`)."""
+    annotated_format = "mp4" if annotate is True else annotate
+    if annotated_format and annotated_format not in ANNOTATED_CODECS:
+        raise ValueError(f"annotate must be True, False or one of {', '.join(ANNOTATED_CODECS)}, not {annotate!r}")
     out_dir = Path(out_dir)
     with VideoStream(source, analyzer, every, max_seconds, smooth_s) as video:
         out_dir.mkdir(parents=True, exist_ok=True)
         timeline_path = out_dir / f"{video.name}.timeline.csv"
-        video_path = out_dir / f"{video.name}.annotated.mp4"
+        video_path = out_dir / f"{video.name}.annotated.{annotated_format or 'mp4'}"
         writer_video = None
         times = []  # of each analyzed frame
         tracks: dict[int, dict[int, list[float]]] = {}  # track -> {analyzed frame index: probabilities}
@@ -131,9 +141,10 @@ def analyze_video(
                         table.writerow([frame.index, f"{frame.time_s:.3f}", i, record["track"], *record["box"],
                                         record["label"], record["confidence"], *probabilities])
                         tracks.setdefault(record["track"], {})[len(times) - 1] = probabilities
-                    if annotate:
+                    if annotated_format:
                         if writer_video is None:
-                            writer_video = _open_writer(video_path, video.fps / every, frame.rgb.shape)
+                            writer_video = _open_writer(video_path, video.fps / every, frame.rgb.shape,
+                                                        ANNOTATED_CODECS[annotated_format])
                         writer_video.write(cv2.cvtColor(draw_annotations(frame.rgb, frame.faces), cv2.COLOR_RGB2BGR))
                     if on_frame is not None:
                         on_frame(frame)
@@ -194,10 +205,10 @@ def summarize_tracks(times: list[float], tracks: dict[int, dict[int, list[float]
     return summaries
 
 
-def _open_writer(path: Path, fps: float, shape: tuple[int, ...]) -> cv2.VideoWriter:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), max(fps, 1.0), (shape[1], shape[0]))
+def _open_writer(path: Path, fps: float, shape: tuple[int, ...], codec: str) -> cv2.VideoWriter:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), max(fps, 1.0), (shape[1], shape[0]))
     if not writer.isOpened():
-        raise VideoError(f"{path}: cannot write an MP4 video here")
+        raise VideoError(f"{path}: cannot write a {path.suffix[1:].upper()} video here")
     return writer
 
 

@@ -329,6 +329,12 @@ def test_video_command_stops_at_max_seconds(astronaut, tiny_model, tmp_path, cap
     assert [[face["track"] for face in f["faces"]] for f in frames] == [[0], [0], [0]]
     assert json.loads(printed.err)["analyzed_frames"] == 3
 
+    for option, copy in ((["--annotate-video"], "clip.annotated.mp4"),
+                         (["--annotate-video", "webm"], "clip.annotated.webm")):
+        assert main(["video", str(tmp_path / "clip.mp4"), "--model", str(tiny_model), "--out", str(out), "--quiet",
+                     *option]) == 0
+        assert json.loads(capsys.readouterr().out)["annotated"] == str(out / copy)
+
 
 def test_without_the_training_tools_demo_video_web_api_and_evaluate_run_and_training_says_what_it_needs(
         tiny_csv, tmp_path):

@@ -1,4 +1,5 @@
 import csv
+import shutil
 
 import cv2
 import numpy as np
@@ -32,6 +33,39 @@ def test_timeline_plot_and_annotated_video(astronaut, tiny_model, tmp_path):
     assert (tmp_path / "out" / "clip.emotions.png").stat().st_size > 0
     annotated = cv2.VideoCapture(result["annotated"])
     assert int(annotated.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+
+
+def test_a_webm_copy_plays_in_a_web_browser(astronaut, tiny_model, tmp_path):
+    face = cv2.cvtColor(load_image(astronaut), cv2.COLOR_RGB2BGR)
+    video = tmp_path / "clip.mp4"
+    write_video(video, [face] * 4)
+    result = analyze_video(video, Analyzer(load_model(tiny_model)), tmp_path, annotate="webm", progress=False)
+    assert result["annotated"] == str(tmp_path / "clip.annotated.webm")
+    copy = cv2.VideoCapture(result["annotated"])
+    assert sum(1 for _ in iter(lambda: copy.read()[0], False)) == 4
+    with pytest.raises(ValueError, match="annotate must be True, False or one of mp4, webm"):
+        analyze_video(video, Analyzer(load_model(tiny_model)), tmp_path, annotate="avi", progress=False)
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian's chromium package is not installed")
+    from playwright.sync_api import sync_playwright
+
+    page_file = tmp_path / "play.html"
+    page_file.write_text('<video id="v" src="clip.annotated.webm" muted></video>')
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox"])
+        page = browser.new_page()
+        page.goto(page_file.as_uri())
+        state = page.evaluate("""() => new Promise((done) => {
+            const v = document.getElementById("v");
+            if (v.readyState >= 2) done([v.videoWidth, v.videoHeight]);
+            v.onloadeddata = () => done([v.videoWidth, v.videoHeight]);
+            v.onerror = () => done("error " + v.error.code);
+            setTimeout(() => done("timeout"), 10000);
+        })""")
+        browser.close()
+    assert state == [512, 512]
 
 
 def test_package_api_runs_the_bundled_model_by_default(astronaut, tmp_path, monkeypatch):
