@@ -258,12 +258,24 @@ def _analyzer(args):
 
 
 def cmd_predict(args) -> int:
-    from .predict import predict_files, write_results
+    from .predict import done_paths, predict_files, write_results
 
-    results = predict_files(args.inputs, _analyzer(args), annotate_dir=args.annotate, batch_images=args.batch_images,
-                            progress=not args.quiet)
     fmt = args.format or ("csv" if args.out and str(args.out).endswith(".csv") else "jsonl")
-    count, failed = write_results(results, args.out, fmt)
+    if args.resume and not args.out:
+        raise ValueError("--resume goes on with the results file of --out: name it")
+    done = done_paths(args.out, fmt) if args.resume else set()
+    if done:
+        print(f"ferlab: resuming {args.out}: {len(done)} images done before are skipped", file=sys.stderr)
+    results = predict_files(args.inputs, _analyzer(args), annotate_dir=args.annotate, batch_images=args.batch_images,
+                            progress=not args.quiet, skip=done)
+    try:
+        count, failed = write_results(results, args.out, fmt, append=args.resume)
+    except KeyboardInterrupt:
+        if args.out:
+            print(f"ferlab: interrupted; what was analyzed is in {args.out}: add --resume to the same command to "
+                  "go on from there", file=sys.stderr)
+            return 130
+        raise
     for failure in failed:
         print(f"ferlab: skipped {failure['error']}", file=sys.stderr)
     if args.out:
@@ -512,6 +524,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-images", type=int, default=32,
                          help="photos whose faces are classified together (default: %(default)s)")
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
+    predict.add_argument("--resume", action="store_true",
+                         help="go on with the results file of --out: skip the images it has, append the others "
+                              "(after a run that was stopped)")
     _add_model_options(predict)
     predict.set_defaults(func=cmd_predict)
 

@@ -149,13 +149,14 @@ def expand_inputs(items: Iterable[str]) -> Iterator[Path]:
 
 def predict_files(
     inputs: Iterable[str], analyzer: Analyzer, annotate_dir: str | Path | None = None,
-    batch_images: int = 32, progress: bool = True,
+    batch_images: int = 32, progress: bool = True, skip: set[str] = frozenset(),
 ) -> Iterator[dict]:
     """One result per input file: ``{"path", "faces": [...]}`` or ``{"path", "error"}``.
-    Faces of ``batch_images`` photos are classified together, in one batch."""
+    Faces of ``batch_images`` photos are classified together, in one batch. Files whose path
+    is in ``skip`` (`done_paths` of an earlier run's results) are left out."""
     if batch_images < 1:
         raise ValueError(f"batch_images must be 1 or more, not {batch_images}")
-    paths = list(expand_inputs(inputs))
+    paths = [path for path in expand_inputs(inputs) if str(path) not in skip]
     bar = tqdm(total=len(paths), unit="img", disable=not progress)
     for start in range(0, len(paths), batch_images):
         chunk = paths[start : start + batch_images]
@@ -183,16 +184,46 @@ def predict_files(
     bar.close()
 
 
-def write_results(results: Iterable[dict], out: str | Path | None, fmt: str) -> tuple[int, list[dict]]:
-    """Write results as JSON lines or CSV (one row per face) to ``out`` or stdout.
-    Returns the number of images written and the list of failed inputs."""
+CSV_HEADER = ["path", "face", "x", "y", "w", "h", "label", "confidence", *EMOTIONS]
+
+
+def done_paths(out: str | Path, fmt: str) -> set[str]:
+    """The paths an earlier run wrote to its results file ``out``, which is first cut back to
+    its last complete line (a run killed while writing leaves half a line). In CSV, photos
+    without a face or that failed have no row, so they are analyzed again."""
+    path = Path(out)
+    if not path.exists():
+        return set()
+    text = path.read_bytes()
+    complete = text[: text.rfind(b"\n") + 1]
+    if len(complete) < len(text):
+        with open(path, "r+b") as handle:
+            handle.truncate(len(complete))
+    lines = complete.decode("utf-8").splitlines()
+    if fmt == "csv":
+        rows = list(csv.reader(lines))
+        if rows and rows[0] != CSV_HEADER:
+            raise ValueError(f"{out}: not a ferlab predict CSV (its header differs), so it cannot be resumed")
+        return {row[0] for row in rows[1:] if row}
+    try:
+        return {json.loads(line)["path"] for line in lines if line.strip()}
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{out}: not ferlab predict JSON lines, so it cannot be resumed") from None
+
+
+def write_results(results: Iterable[dict], out: str | Path | None, fmt: str,
+                  append: bool = False) -> tuple[int, list[dict]]:
+    """Write results as JSON lines or CSV (one row per face) to ``out`` or stdout, after what
+    ``out`` holds with ``append``. Returns the number of images written and the failed inputs."""
     failed, count = [], 0
-    handle = open(out, "w", newline="") if out else None  # noqa: SIM115 (stdout or file)
+    fresh = not (append and out and Path(out).exists() and Path(out).stat().st_size > 0)
+    handle = open(out, "w" if fresh else "a", newline="") if out else None  # noqa: SIM115 (stdout or file)
     stream = handle or sys.stdout
     writer = None
     if fmt == "csv":
         writer = csv.writer(stream)
-        writer.writerow(["path", "face", "x", "y", "w", "h", "label", "confidence", *EMOTIONS])
+        if fresh:
+            writer.writerow(CSV_HEADER)
     try:
         for result in results:
             count += 1

@@ -147,6 +147,46 @@ def test_predict_command_lists_bad_inputs_and_exits_1(astronaut, tiny_model, tmp
     assert "skipped" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_predict_resumes_a_stopped_run_without_redoing_or_losing_images(astronaut, tiny_model, tmp_path, capsys,
+                                                                        monkeypatch, suffix):
+    import shutil
+
+    from ferlab import predict
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(5):
+        shutil.copy(astronaut, photos / f"p{i}.jpg")
+    out = tmp_path / f"faces{suffix}"
+    analyzed = []
+    real_faces = predict.Analyzer.faces
+
+    def faces_until_stopped(self, rgb, factor=1):
+        if len(analyzed) == 3:
+            raise KeyboardInterrupt  # Ctrl-C while the fourth photo is analyzed
+        analyzed.append(1)
+        return real_faces(self, rgb, factor)
+
+    monkeypatch.setattr(predict.Analyzer, "faces", faces_until_stopped)
+    command = ["predict", str(photos), "--model", str(tiny_model), "--out", str(out), "--batch-images", "1", "--quiet"]
+    assert main(command) == 130
+    assert "add --resume to the same command" in capsys.readouterr().err
+    monkeypatch.setattr(predict.Analyzer, "faces", real_faces)
+    with open(out, "a") as handle:
+        handle.write('{"path": "half a line' if suffix == ".jsonl" else "half,a,row")  # as if killed mid-write
+    assert main([*command, "--resume"]) == 0
+    assert "3 images done before are skipped" in capsys.readouterr().err
+    lines = out.read_text().splitlines()
+    if suffix == ".jsonl":
+        assert sorted(json.loads(line)["path"].rsplit("/", 1)[1] for line in lines) == [f"p{i}.jpg" for i in range(5)]
+    else:
+        assert lines[0].startswith("path,face") and sorted(line.split(",")[0].rsplit("/", 1)[1] for line in lines[1:]) == [
+            f"p{i}.jpg" for i in range(5)]
+    assert main(["predict", str(photos), "--model", str(tiny_model), "--resume", "--quiet"]) == 2
+    assert "--resume goes on with the results file of --out" in capsys.readouterr().err
+
+
 def test_predict_turns_tilted_faces_unless_told_not_to(astronaut, tiny_model, tmp_path, capsys):
     import cv2
 
