@@ -42,6 +42,9 @@ MAX_DETECT_SIDE = 2048
 # rarely under 96 pixels high, 48 at that size, so their crops are still shrunk to 48x48, not
 # enlarged: they are found and classified as well as from the whole photo (benchmarks/big_photos.py).
 DECODE_MIN_SIDE = 1920
+# In video, a big frame is searched around the faces being tracked, in windows of this many
+# times a face's side, between whole searches (`ferlab.predict.FULL_SEARCH_S`).
+NEAR_WINDOW = 3
 
 
 @dataclass
@@ -135,16 +138,29 @@ class BlazeFaceDetector:
         self.tile_above = tile_above  # photos with a longer side are also searched in tiles
         self.tile = tile  # the smallest tiles' side
 
-    def __call__(self, rgb: np.ndarray) -> list[Face]:
+    def __call__(self, rgb: np.ndarray, near: list[tuple[float, float, float, float]] | None = None) -> list[Face]:
+        """The faces in ``rgb``; with ``near`` (boxes of faces seen a moment ago, in video), a
+        photo that would be searched in tiles is searched around those boxes instead."""
         height, width = rgb.shape[:2]
         found = [self._detect(rgb, 0, 0)]
+        tiled = max(height, width) > self.tile_above
+        if tiled and near is not None:
+            # A window of NEAR_WINDOW times the face's side around each box: the face fills about
+            # a third of the model's input wherever it is and however small, at one pass each.
+            for x, y, w, h in near:
+                side = NEAR_WINDOW * max(w, h)
+                x0, y0 = max(0, int(x + w / 2 - side / 2)), max(0, int(y + h / 2 - side / 2))
+                window = rgb[y0 : y0 + int(side), x0 : x0 + int(side)]
+                if min(window.shape[:2]) >= 8:
+                    found.append(self._detect(window, x0, y0, cut_edges=True))
+            tiled = False
         # The model sees a face only if it is about 15 of its input's pixels high, so squeezing a
         # big photo into the input loses its small faces. Photos over `tile_above` pixels are
         # also searched in square tiles of `tile` pixels at full scale, then of twice that side,
         # and so on: tiles overlap by a quarter, so a face up to a quarter of a tile's side lies
         # whole in one of them, and each level takes the faces too big for the one below.
         side = self.tile
-        while max(height, width) > self.tile_above and side < max(height, width):
+        while tiled and side < max(height, width):
             # The photo is shrunk once per level, so that each tile is the model's input as it is.
             zoom = self.size / side
             level = cv2.resize(rgb, (max(1, round(width * zoom)), max(1, round(height * zoom))),
@@ -242,9 +258,12 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
-def detect_faces(rgb: np.ndarray, detector: str = DEFAULT_DETECTOR) -> list[Face]:
+def detect_faces(rgb: np.ndarray, detector: str = DEFAULT_DETECTOR,
+                 near: list[tuple[float, float, float, float]] | None = None) -> list[Face]:
     """Faces in an RGB (or grayscale) uint8 image, largest first. Big photos are searched at
-    reduced size and the boxes mapped back."""
+    reduced size and the boxes mapped back. ``near``: boxes (x, y, w, h) of the faces of a
+    video's frames just before, around which BlazeFace then searches a big frame instead of in
+    tiles (`BlazeFaceDetector`); other detectors search the whole frame anyway."""
     if rgb.ndim == 2:
         rgb = cv2.cvtColor(rgb, cv2.COLOR_GRAY2RGB)
     # First shrink by a whole factor, as far as DECODE_MIN_SIDE allows, as decode_image does a big
@@ -259,7 +278,11 @@ def detect_faces(rgb: np.ndarray, detector: str = DEFAULT_DETECTOR) -> list[Face
     scale = min(1.0, MAX_DETECT_SIDE / max(small.shape[:2]))
     if scale < 1:
         small = cv2.resize(small, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    faces = get_detector(detector)(small)
+    shrink = scale / factor
+    if near is not None and isinstance(get_detector(detector), BlazeFaceDetector):
+        faces = get_detector(detector)(small, [tuple(v * shrink for v in box) for box in near])
+    else:
+        faces = get_detector(detector)(small)
     if small is not rgb:
         faces = [face.scaled(factor / scale) for face in faces]
     return sorted(faces, key=lambda f: -f.box[2] * f.box[3])

@@ -38,6 +38,11 @@ from .detect import (
 from .imageio import ImageError, ImageSource, decode_image
 from .track import SmoothedTracks
 
+# A big video frame (one BlazeFace searches in tiles) is searched whole at least this often, in
+# seconds of video; between, only at the model's size and around the faces being tracked, so a
+# small new face is found within this time and a big one at once (benchmarks/video_tracks.py).
+FULL_SEARCH_S = 0.25
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".avif", ".heic",
                   ".heif"}
 
@@ -56,10 +61,12 @@ class Analyzer:
         if self.margin is not None and not 0 <= self.margin <= 1:
             raise ValueError(f"margin must be in [0, 1] (a fraction of the face box, per side), not {self.margin}")
 
-    def faces(self, rgb: np.ndarray, factor: int = 1) -> tuple[list[Face], np.ndarray]:
+    def faces(self, rgb: np.ndarray, factor: int = 1,
+              near: list[tuple[float, float, float, float]] | None = None) -> tuple[list[Face], np.ndarray]:
         """The faces in ``rgb`` and their 48x48 crops; ``factor``: the photo's pixels per pixel
-        of ``rgb`` (`ferlab.imageio.DecodedImage`), by which the boxes are scaled back."""
-        faces = detect_faces(rgb, self.detector)
+        of ``rgb`` (`ferlab.imageio.DecodedImage`), by which the boxes are scaled back;
+        ``near``: boxes in ``rgb``'s pixels to search around (`ferlab.detect.detect_faces`)."""
+        faces = detect_faces(rgb, self.detector, near)
         gray = to_gray(rgb)
         margin = DEFAULT_MARGIN[self.detector] if self.margin is None else self.margin
         crops = crop_faces(gray, faces, margin, self.align_min_tilt)
@@ -87,8 +94,14 @@ class Analyzer:
         """The records of one video frame at ``time_s`` seconds, each with its ``"track"`` in
         ``tracks`` (the same id for the same person from frame to frame) and probabilities
         smoothed over time: for frames from a source of your own, in time order. ``factor``: as
-        for `faces`."""
-        faces, crops = self.faces(rgb, factor)
+        for `faces`. A big frame is searched whole every `FULL_SEARCH_S` seconds, and around
+        the faces ``tracks`` follows in between."""
+        near = None
+        if tracks.full_search_s is not None and 0 <= time_s - tracks.full_search_s < FULL_SEARCH_S:
+            near = [tuple(v / factor for v in box) for box in tracks.tracker.last_boxes()]
+        else:
+            tracks.full_search_s = time_s
+        faces, crops = self.faces(rgb, factor, near)
         ids, probabilities = tracks.update([face.box for face in faces], self.model.predict_proba(crops), time_s)
         records = self.records(faces, probabilities)
         for record, track in zip(records, ids, strict=True):

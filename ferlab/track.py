@@ -98,6 +98,10 @@ class FaceTracker:
         self._in_last_frame = set(ids)
         return ids
 
+    def last_boxes(self) -> list[tuple[float, float, float, float]]:
+        """The last box of each track the next frame may still continue."""
+        return [tuple(float(v) for v in box) for box in self._last_box.values()]
+
 
 @dataclass
 class TrackSmoother:
@@ -139,6 +143,7 @@ class SmoothedTracks:
     def __init__(self, smooth_s: float = SMOOTH_S) -> None:
         self.smoother = TrackSmoother(smooth_s)
         self.tracker = FaceTracker()
+        self.full_search_s: float | None = None  # when a frame was last searched whole (`Analyzer.analyze_frame`)
 
     def update(self, boxes: Sequence[Sequence[float]] | np.ndarray, probabilities: np.ndarray,
                time_s: float) -> tuple[list[int], list[np.ndarray]]:

@@ -102,6 +102,21 @@ def test_small_faces_of_a_big_group_photo_are_found(astronaut):
     assert len({(f.box[1] // 210, f.box[0] // 195) for f in faces}) == len(faces) == 70  # the old tiling found 2
 
 
+def test_a_big_frame_is_searched_around_the_faces_near_which_it_is_told_to_look(astronaut):
+    tile = cv2.resize(load_image(astronaut)[30:210, 130:310], (125, 125), interpolation=cv2.INTER_AREA)  # faces 64 px
+    frame = np.full((720, 1280, 3), 110, np.uint8)
+    frame[100:225, 100:225] = tile
+    frame[500:625, 1000:1125] = tile
+    everywhere = detect_faces(frame, "blazeface")  # too small for the whole frame at 192 px: found in tiles
+    assert len(everywhere) == 2
+    (near_one,) = detect_faces(frame, "blazeface", near=[everywhere[0].box])  # no tiles: the other is not found
+    assert overlap(near_one.box, everywhere[0].box) > 0.8
+    assert len(detect_faces(frame, "blazeface", near=[])) == 0
+    assert len(detect_faces(frame, "hog", near=[])) == 2  # other detectors search the whole frame anyway
+    small = frame[:480, :640]
+    assert len(detect_faces(small, "blazeface", near=[])) == 1  # a frame not searched in tiles is searched whole
+
+
 def test_tiles_overlap_by_a_quarter_and_reach_the_edge():
     assert _tile_starts(400, 512) == [0]
     assert _tile_starts(2000, 512) == [0, 384, 768, 1152, 1488]

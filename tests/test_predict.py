@@ -37,6 +37,24 @@ def test_frames_of_a_source_of_ones_own_keep_their_tracks(astronaut, tiny_model)
     assert {key: value for key, value in first[0].items() if key != "track"} == analyzer.analyze(rgb)[0]
 
 
+def test_big_video_frames_are_searched_whole_every_so_often_and_around_tracked_faces_between(astronaut, tiny_model):
+    import cv2
+
+    import ferlab
+    from ferlab.imageio import load_image
+    from ferlab.predict import FULL_SEARCH_S
+
+    tile = cv2.resize(load_image(astronaut)[30:210, 130:310], (125, 125), interpolation=cv2.INTER_AREA)  # faces 64 px
+    first = np.full((720, 1280, 3), 110, np.uint8)
+    first[100:225, 100:225] = tile
+    then = first.copy()
+    then[500:625, 1000:1125] = tile  # a second face comes in: too small for the whole frame at the model's size
+    analyzer, tracks = Analyzer(load_model(tiny_model)), ferlab.SmoothedTracks(smooth_s=0)
+    assert [r["track"] for r in analyzer.analyze_frame(first, tracks, 0.0)] == [0]
+    assert [r["track"] for r in analyzer.analyze_frame(then, tracks, FULL_SEARCH_S / 2)] == [0]  # around face 0 only
+    assert sorted(r["track"] for r in analyzer.analyze_frame(then, tracks, FULL_SEARCH_S)) == [0, 1]  # whole again
+
+
 def test_analyze_takes_a_model_by_name_or_loaded(astronaut, tiny_model):
     from ferlab import predict
 
