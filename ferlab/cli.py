@@ -300,6 +300,20 @@ def cmd_video(args) -> int:
     return 0
 
 
+def cmd_photo_accuracy(args) -> None:
+    from .photo_accuracy import photo_accuracy
+
+    result = photo_accuracy(args.folder, _analyzer(args), progress=not args.quiet)
+    text = json.dumps(result, indent=2)
+    if args.out:
+        atomic_write_text(Path(args.out), text)
+    print(text)
+    if args.confusion and result["where_a_face_was_found"]:
+        from .report.figures import confusion_matrix
+
+        confusion_matrix(result["where_a_face_was_found"]["confusion_normalized"], Path(args.confusion))
+
+
 def cmd_explain(args) -> int:
     """Photos: a figure per photo of where each face's label comes from. ``--data``: the
     maps of a whole labelled split, per expression, and how faithful they are."""
@@ -529,6 +543,16 @@ def build_parser() -> argparse.ArgumentParser:
                               "(after a run that was stopped)")
     _add_model_options(predict)
     predict.set_defaults(func=cmd_predict)
+
+    accuracy = commands.add_parser("photo-accuracy",
+                                   help="accuracy on labelled photos of your own (one sub-folder per expression)")
+    accuracy.add_argument("folder", help="a folder with sub-folders named after expressions (angry/, happy/, ...), "
+                                         "one person's photo per file, in any size and format predict reads")
+    accuracy.add_argument("--out", help="also write the JSON here")
+    accuracy.add_argument("--confusion", metavar="PNG", help="also draw the normalized confusion matrix here")
+    accuracy.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_model_options(accuracy)
+    accuracy.set_defaults(func=cmd_photo_accuracy)
 
     video = commands.add_parser("video", help="emotions over time in a video, camera or stream: timeline CSV and plot")
     video.add_argument("video", help="a video file OpenCV can read (MP4, AVI, MOV, ...), a camera index "

@@ -45,7 +45,7 @@ CACHE_VERSION = 1
 PACKED_SUFFIX = ".packed.npz"
 
 # Folder and file names seen in the wild, mapped to FER2013 names.
-_EMOTION_ALIASES = {
+EMOTION_ALIASES = {
     "angry": 0, "anger": 0,
     "disgust": 1, "disgusted": 1,
     "fear": 2, "fearful": 2,
@@ -285,7 +285,7 @@ def _load_image_folder(root: Path) -> FER2013:
                 f"{split_dir}: unknown split folder; expected one of train, val, test"
             )
         for class_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
-            label = _EMOTION_ALIASES.get(class_dir.name.lower())
+            label = EMOTION_ALIASES.get(class_dir.name.lower())
             if label is None:
                 raise DataFormatError(
                     f"{class_dir}: unknown emotion folder; expected one of "
