@@ -117,6 +117,14 @@ def test_a_big_frame_is_searched_around_the_faces_near_which_it_is_told_to_look(
     assert len(detect_faces(small, "blazeface", near=[])) == 1  # a frame not searched in tiles is searched whole
 
 
+def test_a_face_cut_out_tight_is_found_too(astronaut):
+    x, y, w, h = ASTRONAUT_FACE
+    tight = load_image(astronaut)[y - 10 : y + h + 10, x - 10 : x + w + 10]  # the face fills the photo
+    (face,) = detect_faces(tight, "blazeface")  # found on a second look, with a grey border around it
+    assert overlap(face.box, (10, 10, w, h)) > 0.5
+    assert face.box[0] >= 0 and face.box[0] + face.box[2] <= tight.shape[1]  # boxes stay inside the photo
+
+
 def test_tiles_overlap_by_a_quarter_and_reach_the_edge():
     assert _tile_starts(400, 512) == [0]
     assert _tile_starts(2000, 512) == [0, 384, 768, 1152, 1488]
