@@ -254,7 +254,8 @@ def _analyzer(args):
     from .predict import Analyzer
 
     return Analyzer(load_model(args.model, tta=args.tta, backend=args.backend), detector=args.detector, margin=args.margin,
-                    align_min_tilt=None if args.no_align else args.align_min_tilt)
+                    align_min_tilt=None if args.no_align else args.align_min_tilt,
+                    cropped=getattr(args, "cropped", False))
 
 
 def cmd_predict(args) -> int:
@@ -431,6 +432,12 @@ def cmd_package_model(args) -> None:
     print(f"wrote {card} and its weights and Markdown card")
 
 
+def _add_cropped_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cropped", action="store_true",
+                        help="the images are face crops already (as FER2013's): classify each whole, without "
+                             "searching it for faces")
+
+
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="bundled model name (default, fast, fast-int8), run folder, .safetensors or .onnx; "
                                          "names joined by + (default+fast) run as one ensemble, the most accurate and "
@@ -538,6 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-images", type=int, default=32,
                          help="photos whose faces are classified together (default: %(default)s)")
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_cropped_option(predict)
     predict.add_argument("--resume", action="store_true",
                          help="go on with the results file of --out: skip the images it has, append the others "
                               "(after a run that was stopped)")
@@ -551,6 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     accuracy.add_argument("--out", help="also write the JSON here")
     accuracy.add_argument("--confusion", metavar="PNG", help="also draw the normalized confusion matrix here")
     accuracy.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_cropped_option(accuracy)
     _add_model_options(accuracy)
     accuracy.set_defaults(func=cmd_photo_accuracy)
 
@@ -589,6 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="what a map shows lost when a patch is hidden: the class's log-odds, which still tell "
                               "parts apart in faces the model is sure of, or its probability (default: %(default)s)")
     explain.add_argument("--quiet", action="store_true", help="no progress bar (photos: shown for two or more)")
+    _add_cropped_option(explain)
     _add_model_options(explain)
     explain.set_defaults(func=cmd_explain)
 

@@ -55,6 +55,7 @@ class Analyzer:
     detector: str = DEFAULT_DETECTOR
     margin: float | None = None  # None: the detector's measured default
     align_min_tilt: float | None = ALIGN_MIN_TILT  # None: never turn faces upright
+    cropped: bool = False  # the images are face crops already: each is one face, the whole image, not searched
 
     def __post_init__(self) -> None:
         get_detector(self.detector)  # refuses an unknown name; loaded once (cached), as first use would
@@ -65,9 +66,13 @@ class Analyzer:
               near: list[tuple[float, float, float, float]] | None = None) -> tuple[list[Face], np.ndarray]:
         """The faces in ``rgb`` and their 48x48 crops; ``factor``: the photo's pixels per pixel
         of ``rgb`` (`ferlab.imageio.DecodedImage`), by which the boxes are scaled back;
-        ``near``: boxes in ``rgb``'s pixels to search around (`ferlab.detect.detect_faces`)."""
-        faces = detect_faces(rgb, self.detector, near)
+        ``near``: boxes in ``rgb``'s pixels to search around (`ferlab.detect.detect_faces`).
+        With ``cropped``, the face is the whole image (score 1), squared with its edges repeated."""
         gray = to_gray(rgb)
+        if self.cropped:
+            faces = [Face((0, 0, rgb.shape[1], rgb.shape[0]), 1.0)]
+            return [face.scaled(factor) for face in faces], crop_faces(gray, faces, 0.0, None)
+        faces = detect_faces(rgb, self.detector, near)
         margin = DEFAULT_MARGIN[self.detector] if self.margin is None else self.margin
         crops = crop_faces(gray, faces, margin, self.align_min_tilt)
         return [face.scaled(factor) for face in faces] if factor != 1 else faces, crops

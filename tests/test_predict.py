@@ -99,6 +99,24 @@ def test_folders_take_phone_formats_too(astronaut, tiny_model, tmp_path):
     assert [(r["path"].rsplit("/", 1)[1], len(r["faces"])) for r in results] == [("IMG_0001.HEIC", 1), ("b.avif", 1)]
 
 
+def test_face_crops_are_classified_whole_when_told_so(tiny_model, tmp_path):
+    from ferlab.data import load_fer2013
+
+    from .conftest import write_tiny_csv
+
+    faces = load_fer2013(write_tiny_csv(tmp_path)).images[:3]
+    for i, face in enumerate(faces):
+        Image.fromarray(face).save(tmp_path / f"crop{i}.png")
+    Image.fromarray(faces[0]).resize((96, 64)).save(tmp_path / "wide.png")  # not square: squared, edges repeated
+    model = load_model(tiny_model)
+    results = list(predict_files([str(tmp_path / "*.png")], Analyzer(model, cropped=True), progress=False))
+    assert [len(r["faces"]) for r in results] == [1, 1, 1, 1]
+    assert [r["faces"][0]["box"] for r in results] == [[0, 0, 48, 48]] * 3 + [[0, 0, 96, 64]]
+    expected = model.predict_proba(faces)
+    for result, probabilities in zip(results, expected, strict=False):  # the crops as they are
+        assert [result["faces"][0]["probabilities"][e] for e in EMOTIONS] == pytest.approx(probabilities, abs=1e-4)
+
+
 def test_globs_expand(astronaut, tiny_model, tmp_path):
     for name in ("x1.jpg", "x2.jpg", "y.jpg"):
         shutil.copy(astronaut, tmp_path / name)
