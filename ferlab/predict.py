@@ -14,7 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -134,20 +134,23 @@ _last_analyzer: tuple[tuple, Analyzer] | None = None
 
 
 def analyze(image: ImageSource, detector: str = DEFAULT_DETECTOR,
-            model: str | os.PathLike | ExpressionClassifier | None = None, explain: bool = False) -> list[dict]:
+            model: str | os.PathLike | ExpressionClassifier | None = None, explain: bool = False,
+            cropped: bool = False) -> list[dict]:
     """One record per face found in ``image`` (a path, encoded bytes, a PIL image or an RGB array).
 
     ``model``: a loaded classifier, or what `ferlab.load_model` takes; None is the bundled
     default, "default+fast" the two bundled models as one ensemble. ``explain``: each record
     also gets ``"explanation"``: its label and a PNG (data URL) of the face the model saw with
-    a map of where that label comes from (`ferlab.explain`)."""
+    a map of where that label comes from (`ferlab.explain`). ``cropped``: the image is a face
+    crop already, classified whole (`Analyzer.cropped`)."""
     global _last_analyzer
     if isinstance(model, ExpressionClassifier):
-        return Analyzer(model, detector).analyze(image, explain)
+        return Analyzer(model, detector, cropped=cropped).analyze(image, explain)
     key = (None if model is None else str(model), detector)
     if _last_analyzer is None or _last_analyzer[0] != key:
         _last_analyzer = (key, Analyzer(load_model(model), detector))
-    return _last_analyzer[1].analyze(image, explain)
+    analyzer = replace(_last_analyzer[1], cropped=True) if cropped else _last_analyzer[1]
+    return analyzer.analyze(image, explain)
 
 
 def expand_inputs(items: Iterable[str]) -> Iterator[Path]:

@@ -23,6 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from importlib import resources
 from typing import Annotated
 
@@ -185,7 +186,12 @@ def create_app(
             "label comes from (red: hiding that part lowers the label's odds), as a PNG data URL; about 530 "
             f"classifier passes a face, so for photos, not live streams, and for the {MAX_EXPLAINED_FACES} largest "
             "faces only")] = False,
+        cropped: Annotated[bool, Query(
+            description="the photo is one face cropped already (by a detector of your own, say): classified "
+            "whole, without a search; its box is the whole photo")] = False,
     ) -> dict:
+        if cropped and stream is not None:
+            raise HTTPException(422, "cropped is for one face crop at a time, not for the frames of a stream")
         if time_s is not None and stream is None:
             raise HTTPException(422, "time_s is the time of a frame in a stream: name the stream too (stream=NAME)")
         if explain and stream is not None:
@@ -206,7 +212,7 @@ def create_app(
             photo = decode_image(content, DECODE_MIN_SIDE, name=file.filename or "upload", max_pixels=MAX_PIXELS)
             with lock:
                 if stream is None:
-                    faces, crops = analyzer.faces(photo.rgb, photo.factor)
+                    faces, crops = (replace(analyzer, cropped=True) if cropped else analyzer).faces(photo.rgb, photo.factor)
                 else:
                     tracks, frame_s = streams.frame(stream, time_s)  # first: a frame out of order is not analyzed
                     records = analyzer.analyze_frame(photo.rgb, tracks, frame_s, photo.factor)

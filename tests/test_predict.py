@@ -65,6 +65,8 @@ def test_analyze_takes_a_model_by_name_or_loaded(astronaut, tiny_model):
     fast = predict.analyze(astronaut, model="fast")[0]["probabilities"]
     mean = {e: (default[0]["probabilities"][e] + fast[e]) / 2 for e in EMOTIONS}
     assert ensemble[0]["probabilities"] == pytest.approx(mean, abs=2e-4)  # records round to 4 places
+    (crop,) = predict.analyze(np.full((30, 40, 3), 99, np.uint8), model="fast", cropped=True)  # the whole image
+    assert crop["box"] == [0, 0, 40, 30] and predict._last_analyzer[1].cropped is False  # the cached one is left as it was
     loaded = predict.analyze(astronaut, model=load_model(tiny_model), detector="hog")
     assert len(loaded) == 1 and predict._last_analyzer[0] == ("fast", "blazeface")  # the cache is left alone
 

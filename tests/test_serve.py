@@ -50,6 +50,16 @@ def test_an_iphone_photo_is_read(client, astronaut):
     assert response.status_code == 200 and len(response.json()["faces"]) == 1
 
 
+def test_a_face_crop_is_classified_whole(client):
+    body = client.post("/v1/analyze", params={"cropped": "true"},
+                       files={"file": ("crop.png", png(60, 40), "image/png")}).json()  # grey: no face to find
+    assert [face["box"] for face in body["faces"]] == [[0, 0, 60, 40]]
+    assert client.post("/v1/analyze", files={"file": ("crop.png", png(60, 40), "image/png")}).json()["faces"] == []
+    refused = client.post("/v1/analyze", params={"cropped": "true", "stream": "s"},
+                          files={"file": ("crop.png", png(60, 40), "image/png")})
+    assert refused.status_code == 422 and "not for the frames of a stream" in refused.json()["error"]["message"]
+
+
 def test_explain_gives_each_face_a_picture_of_where_its_label_comes_from(client, astronaut):
     response = client.post("/v1/analyze", params={"explain": "true"},
                            files={"file": ("a.jpg", astronaut.read_bytes(), "image/jpeg")})
