@@ -17,7 +17,6 @@ training extra recognizes expressions too.
 from __future__ import annotations
 
 import json
-import os
 import time
 from importlib import resources
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import EMOTIONS, IMAGE_SIZE
+from .parallel import available_cpus
 from .tta import TTA_VIEWS, average_views, check_tta, tta_views
 
 BUNDLED = "default"
@@ -159,8 +159,8 @@ class EnsembleClassifier(ExpressionClassifier):
 
 
 def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity where the OS tells it, else all of them)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """How many CPUs this process may run on (its affinity where the OS tells it, else all)."""
+    return len(available_cpus())
 
 
 def torch_installed() -> bool:

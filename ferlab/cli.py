@@ -249,13 +249,24 @@ def cmd_reproduce(args) -> None:
     reproduce(args.data, out, config)
 
 
-def _analyzer(args):
-    from .classifier import load_model
-    from .predict import Analyzer
+def _analyzer_builder(args):
+    """The analyzer the options ask for, as a picklable function that builds it (for workers)."""
+    from functools import partial
 
-    return Analyzer(load_model(args.model, tta=args.tta, backend=args.backend), detector=args.detector, margin=args.margin,
-                    align_min_tilt=None if args.no_align else args.align_min_tilt,
-                    cropped=getattr(args, "cropped", False))
+    from .predict import build_analyzer
+
+    return partial(build_analyzer, args.model, tta=args.tta, backend=args.backend, detector=args.detector,
+                   margin=args.margin, align_min_tilt=None if args.no_align else args.align_min_tilt,
+                   cropped=getattr(args, "cropped", False))
+
+
+def _analyzer(args):
+    return _analyzer_builder(args)()
+
+
+def _photo_analyzer(args):
+    """For the commands over many photos: a builder for --workers processes, else the analyzer."""
+    return _analyzer_builder(args) if args.workers > 1 else _analyzer(args)
 
 
 def cmd_predict(args) -> int:
@@ -267,8 +278,8 @@ def cmd_predict(args) -> int:
     done = done_paths(args.out, fmt) if args.resume else set()
     if done:
         print(f"ferlab: resuming {args.out}: {len(done)} images done before are skipped", file=sys.stderr)
-    results = predict_files(args.inputs, _analyzer(args), annotate_dir=args.annotate, batch_images=args.batch_images,
-                            progress=not args.quiet, skip=done)
+    results = predict_files(args.inputs, _photo_analyzer(args), annotate_dir=args.annotate,
+                            batch_images=args.batch_images, progress=not args.quiet, skip=done, workers=args.workers)
     try:
         count, failed = write_results(results, args.out, fmt, append=args.resume)
     except KeyboardInterrupt:
@@ -304,7 +315,8 @@ def cmd_video(args) -> int:
 def cmd_photo_accuracy(args) -> None:
     from .photo_accuracy import photo_accuracy
 
-    result = photo_accuracy(args.folder, _analyzer(args), progress=not args.quiet)
+    result = photo_accuracy(args.folder, _photo_analyzer(args), progress=not args.quiet, workers=args.workers,
+                            batch_images=args.batch_images)
     text = json.dumps(result, indent=2)
     if args.out:
         atomic_write_text(Path(args.out), text)
@@ -432,6 +444,14 @@ def cmd_package_model(args) -> None:
     print(f"wrote {card} and its weights and Markdown card")
 
 
+def _add_workers_option(parser: argparse.ArgumentParser) -> None:
+    from .parallel import available_cpus
+
+    parser.add_argument("--workers", type=int, default=len(available_cpus()),
+                        help="processes sharing the photos, one CPU each, when there are more than --batch-images "
+                             "(default: one per CPU here, %(default)s)")
+
+
 def _add_cropped_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cropped", action="store_true",
                         help="the images are face crops already (as FER2013's): classify each whole, without "
@@ -546,6 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="photos whose faces are classified together (default: %(default)s)")
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_cropped_option(predict)
+    _add_workers_option(predict)
     predict.add_argument("--resume", action="store_true",
                          help="go on with the results file of --out: skip the images it has, append the others "
                               "(after a run that was stopped)")
@@ -560,6 +581,8 @@ def build_parser() -> argparse.ArgumentParser:
     accuracy.add_argument("--confusion", metavar="PNG", help="also draw the normalized confusion matrix here")
     accuracy.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_cropped_option(accuracy)
+    _add_workers_option(accuracy)
+    accuracy.add_argument("--batch-images", type=int, default=32, help="photos classified together (default: %(default)s)")
     _add_model_options(accuracy)
     accuracy.set_defaults(func=cmd_photo_accuracy)
 

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from .data import IMAGE_SIZE
+from .parallel import available_cpus
 
 # BlazeFace (full range) is the default: on this project's 2-core CPU it takes about 7 ms on a
 # 640x480 photo against about 30 ms for HOG and 130 ms for Haar, gives landmarks, found both
@@ -129,6 +130,7 @@ class BlazeFaceDetector:
         self.name = "blazeface" if variant == "full" else f"blazeface_{variant}"
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        options.intra_op_num_threads = len(available_cpus())  # one in a worker process of `ferlab.parallel`
         model = (resources.files("ferlab") / "assets" / filename).read_bytes()
         self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name

@@ -10,6 +10,7 @@ should show one person; where several faces are found, the largest is the one sc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,13 +37,16 @@ def labelled_photos(root: str | Path) -> list[tuple[Path, int]]:
     return photos
 
 
-def photo_accuracy(root: str | Path, analyzer: Analyzer, progress: bool = True) -> dict:
+def photo_accuracy(root: str | Path, analyzer: Analyzer | Callable[[], Analyzer], progress: bool = True,
+                   workers: int = 1, batch_images: int = 32) -> dict:
     """Accuracy of ``analyzer`` on the labelled photos under ``root`` (`labelled_photos`): over
     the photos where a face was found, and over all readable photos (a photo without a face
-    counting as wrong), with per-class recall and confusion matrices of the former."""
+    counting as wrong), with per-class recall and confusion matrices of the former.
+    ``workers``, ``batch_images``: as for `ferlab.predict.predict_files`."""
     photos = labelled_photos(root)
     label_of = {str(path): label for path, label in photos}
-    results = list(predict_files([str(path) for path, _ in photos], analyzer, progress=progress))
+    results = list(predict_files([str(path) for path, _ in photos], analyzer, progress=progress, workers=workers,
+                                 batch_images=batch_images))
     unreadable = [r for r in results if "error" in r]
     faceless = [r["path"] for r in results if "faces" in r and not r["faces"]]
     found = [r for r in results if r.get("faces")]

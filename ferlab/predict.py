@@ -13,7 +13,7 @@ import glob
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -168,41 +168,70 @@ def expand_inputs(items: Iterable[str]) -> Iterator[Path]:
             yield path
 
 
+def build_analyzer(model: str | os.PathLike | None = None, tta: str = "none", backend: str = "auto",
+                   **options) -> Analyzer:
+    """An `Analyzer` of ``load_model(model, tta, backend)``; ``options``: its other fields. As a
+    `functools.partial`, what `predict_files` gives each worker process to build its own."""
+    return Analyzer(load_model(model, tta=tta, backend=backend), **options)
+
+
 def predict_files(
-    inputs: Iterable[str], analyzer: Analyzer, annotate_dir: str | Path | None = None,
-    batch_images: int = 32, progress: bool = True, skip: set[str] = frozenset(),
+    inputs: Iterable[str], analyzer: Analyzer | Callable[[], Analyzer], annotate_dir: str | Path | None = None,
+    batch_images: int = 32, progress: bool = True, skip: set[str] = frozenset(), workers: int = 1,
 ) -> Iterator[dict]:
-    """One result per input file: ``{"path", "faces": [...]}`` or ``{"path", "error"}``.
+    """One result per input file, in order: ``{"path", "faces": [...]}`` or ``{"path", "error"}``.
     Faces of ``batch_images`` photos are classified together, in one batch. Files whose path
-    is in ``skip`` (`done_paths` of an earlier run's results) are left out."""
+    is in ``skip`` (`done_paths` of an earlier run's results) are left out.
+
+    ``workers`` > 1: the batches are shared among that many processes, one CPU each
+    (`ferlab.parallel`); ``analyzer`` must then be a picklable function that builds one, such as
+    ``functools.partial(build_analyzer, "default")``, which each process calls once."""
     if batch_images < 1:
         raise ValueError(f"batch_images must be 1 or more, not {batch_images}")
+    if workers < 1:
+        raise ValueError(f"workers must be 1 or more, not {workers}")
     paths = [path for path in expand_inputs(inputs) if str(path) not in skip]
-    bar = tqdm(total=len(paths), unit="img", disable=not progress)
-    for start in range(0, len(paths), batch_images):
-        chunk = paths[start : start + batch_images]
-        decoded = []
-        for path in chunk:
-            try:
-                photo = decode_image(path, DECODE_MIN_SIDE)
-                decoded.append((path, photo, *analyzer.faces(photo.rgb, photo.factor)))
-            except (ImageError, OSError, cv2.error) as error:
-                decoded.append((path, None, str(error), None))
-        crops = [d[3] for d in decoded if d[1] is not None]
-        probabilities = analyzer.model.predict_proba(np.concatenate(crops)) if crops else np.zeros((0, 7))
-        offset = 0
-        for path, photo, faces, _ in decoded:
-            if photo is None:
-                yield {"path": str(path), "error": faces}
-            else:
-                records = analyzer.records(faces, probabilities[offset : offset + len(faces)])
-                offset += len(faces)
-                if annotate_dir is not None:  # at the size decoded: a big JPEG's copy is smaller
-                    write_annotated(photo.rgb, records, Path(annotate_dir) / f"{path.stem}.annotated.jpg",
-                                    photo.factor)
-                yield {"path": str(path), "faces": records}
-            bar.update(1)
-    bar.close()
+    chunks = [paths[start : start + batch_images] for start in range(0, len(paths), batch_images)]
+    if workers > 1 and len(chunks) > 1:
+        if isinstance(analyzer, Analyzer):
+            raise ValueError("with workers, give predict_files a function that builds the analyzer "
+                             "(functools.partial(build_analyzer, ...)): each process builds its own")
+        from .parallel import map_in_workers
+
+        results = map_in_workers(analyzer, _predict_chunk, ((chunk, annotate_dir) for chunk in chunks),
+                                 min(workers, len(chunks)))
+    else:
+        built = analyzer if isinstance(analyzer, Analyzer) else analyzer()
+        results = (_predict_chunk(built, (chunk, annotate_dir)) for chunk in chunks)
+    with tqdm(total=len(paths), unit="img", disable=not progress) as bar:
+        for chunk_results in results:
+            yield from chunk_results
+            bar.update(len(chunk_results))
+
+
+def _predict_chunk(analyzer: Analyzer, work: tuple[list[Path], str | Path | None]) -> list[dict]:
+    """The results of one batch of photos: decoded and searched one by one, classified together."""
+    chunk, annotate_dir = work
+    decoded = []
+    for path in chunk:
+        try:
+            photo = decode_image(path, DECODE_MIN_SIDE)
+            decoded.append((path, photo, *analyzer.faces(photo.rgb, photo.factor)))
+        except (ImageError, OSError, cv2.error) as error:
+            decoded.append((path, None, str(error), None))
+    crops = [d[3] for d in decoded if d[1] is not None]
+    probabilities = analyzer.model.predict_proba(np.concatenate(crops)) if crops else np.zeros((0, 7))
+    results, offset = [], 0
+    for path, photo, faces, _ in decoded:
+        if photo is None:
+            results.append({"path": str(path), "error": faces})
+            continue
+        records = analyzer.records(faces, probabilities[offset : offset + len(faces)])
+        offset += len(faces)
+        if annotate_dir is not None:  # at the size decoded: a big JPEG's copy is smaller
+            write_annotated(photo.rgb, records, Path(annotate_dir) / f"{path.stem}.annotated.jpg", photo.factor)
+        results.append({"path": str(path), "faces": records})
+    return results
 
 
 CSV_HEADER = ["path", "face", "x", "y", "w", "h", "label", "confidence", *EMOTIONS]

@@ -169,7 +169,8 @@ def test_predict_resumes_a_stopped_run_without_redoing_or_losing_images(astronau
         return real_faces(self, rgb, factor)
 
     monkeypatch.setattr(predict.Analyzer, "faces", faces_until_stopped)
-    command = ["predict", str(photos), "--model", str(tiny_model), "--out", str(out), "--batch-images", "1", "--quiet"]
+    command = ["predict", str(photos), "--model", str(tiny_model), "--out", str(out), "--batch-images", "1", "--quiet",
+               "--workers", "1"]  # the stop is staged in this process
     assert main(command) == 130
     assert "add --resume to the same command" in capsys.readouterr().err
     monkeypatch.setattr(predict.Analyzer, "faces", real_faces)

@@ -119,6 +119,22 @@ def test_face_crops_are_classified_whole_when_told_so(tiny_model, tmp_path):
         assert [result["faces"][0]["probabilities"][e] for e in EMOTIONS] == pytest.approx(probabilities, abs=1e-4)
 
 
+def test_worker_processes_give_the_same_results_in_the_same_order(astronaut, tiny_model, tmp_path):
+    from functools import partial
+
+    from ferlab.predict import build_analyzer
+
+    for i in range(4):
+        shutil.copy(astronaut, tmp_path / f"p{i}.jpg")
+    (tmp_path / "p2.jpg").write_bytes(b"broken")
+    build = partial(build_analyzer, str(tiny_model))
+    alone = list(predict_files([str(tmp_path)], build(), batch_images=1, progress=False))
+    shared = list(predict_files([str(tmp_path)], build, batch_images=1, progress=False, workers=2))
+    assert shared == alone and "error" in shared[2]
+    with pytest.raises(ValueError, match="with workers, give predict_files a function that builds the analyzer"):
+        list(predict_files([str(tmp_path)], build(), batch_images=1, progress=False, workers=2))
+
+
 def test_globs_expand(astronaut, tiny_model, tmp_path):
     for name in ("x1.jpg", "x2.jpg", "y.jpg"):
         shutil.copy(astronaut, tmp_path / name)
