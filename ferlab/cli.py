@@ -447,9 +447,10 @@ def cmd_package_model(args) -> None:
 def _add_workers_option(parser: argparse.ArgumentParser) -> None:
     from .parallel import available_cpus
 
-    parser.add_argument("--workers", type=int, default=len(available_cpus()),
+    # Each worker holds its own models, about 140 MB (benchmarks/predict_workers.py), hence the cap.
+    parser.add_argument("--workers", type=int, default=min(len(available_cpus()), 8),
                         help="processes sharing the photos, one CPU each, when there are more than --batch-images "
-                             "(default: one per CPU here, %(default)s)")
+                             "(default: one per CPU, at most 8: %(default)s here)")
 
 
 def _add_cropped_option(parser: argparse.ArgumentParser) -> None:
