@@ -101,6 +101,12 @@ def test_a_big_jpeg_is_decoded_reduced_but_never_below_the_side_asked_for():
     assert decode_image(encoded(Image.fromarray(stripes)), 100).factor == 1  # other formats: whole
 
 
+def test_a_truncated_big_jpeg_is_refused_when_decoded_reduced_too():
+    jpeg = encoded(Image.fromarray(np.random.default_rng(0).integers(0, 255, (600, 1000, 3), np.uint8)), "JPEG")
+    with pytest.raises(ImageError, match="cut.jpg: corrupt or truncated image"):
+        decode_image(jpeg[: len(jpeg) // 2], 300, name="cut.jpg")
+
+
 def test_a_reduced_photo_turned_by_exif_gives_its_upright_size():
     exif = Image.Exif()
     exif[0x0112] = 6
