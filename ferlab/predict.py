@@ -71,11 +71,12 @@ class Analyzer:
         gray = to_gray(rgb)
         if self.cropped:
             faces = [Face((0, 0, rgb.shape[1], rgb.shape[0]), 1.0)]
-            return [face.scaled(factor) for face in faces], crop_faces(gray, faces, 0.0, None)
-        faces = detect_faces(rgb, self.detector, near)
-        margin = DEFAULT_MARGIN[self.detector] if self.margin is None else self.margin
-        crops = crop_faces(gray, faces, margin, self.align_min_tilt)
-        return [face.scaled(factor) for face in faces] if factor != 1 else faces, crops
+            crops = crop_faces(gray, faces, 0.0, None)
+        else:
+            faces = detect_faces(rgb, self.detector, near)
+            margin = DEFAULT_MARGIN[self.detector] if self.margin is None else self.margin
+            crops = crop_faces(gray, faces, margin, self.align_min_tilt)
+        return [face.scaled(factor) for face in faces], crops
 
     def photo_faces(self, image: ImageSource) -> tuple[list[Face], np.ndarray]:
         """`faces` of a photo decoded no larger than detection needs (`detect.DECODE_MIN_SIDE`)."""
