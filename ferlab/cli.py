@@ -11,6 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 
 # None of these imports PyTorch: the commands that need it import it themselves.
+from . import __version__
 from .atomic import atomic_write_text
 from .classifier import BACKENDS, TRAIN_EXTRA
 from .detect import ALIGN_MIN_TILT, DEFAULT_DETECTOR, DEFAULT_MARGIN
@@ -483,6 +484,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ferlab", description="Facial expression recognition on FER2013.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    parser.add_argument("--version", action="version", version=f"ferlab {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     data = commands.add_parser("data", help="inspect or pack a FER2013 file")

@@ -188,6 +188,14 @@ def test_predict_resumes_a_stopped_run_without_redoing_or_losing_images(astronau
     assert "--resume goes on with the results file of --out" in capsys.readouterr().err
 
 
+def test_version(capsys):
+    import ferlab
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"ferlab {ferlab.__version__}"
+
+
 def test_predict_shares_photos_among_worker_processes(astronaut, tiny_model, tmp_path, capsys):
     import shutil
 
