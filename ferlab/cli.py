@@ -561,7 +561,9 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.set_defaults(func=cmd_reproduce)
 
     predict = commands.add_parser("predict", help="emotion of every face in photos (files, folders, globs)")
-    predict.add_argument("inputs", nargs="+", metavar="PATH", help="image files, folders (searched recursively), globs")
+    predict.add_argument("inputs", nargs="+", metavar="PATH",
+                         help="image files, folders (searched recursively), globs; - reads them from standard input, "
+                              "one a line")
     predict.add_argument("--out", help="output file (.jsonl or .csv); default: JSON lines on stdout")
     predict.add_argument("--format", choices=["jsonl", "csv"], help="default: csv when --out ends in .csv, else JSON lines")
     predict.add_argument("--annotate", metavar="DIR", help="also write each photo with boxes, labels and bars")

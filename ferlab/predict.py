@@ -155,8 +155,12 @@ def analyze(image: ImageSource, detector: str = DEFAULT_DETECTOR,
 
 
 def expand_inputs(items: Iterable[str]) -> Iterator[Path]:
-    """Files as given, folders searched recursively for images, glob patterns expanded."""
+    """Files as given, folders searched recursively for images, glob patterns expanded; "-"
+    reads more of these from standard input, one a line (``find ... | ferlab predict -``)."""
     for item in items:
+        if item == "-":
+            yield from expand_inputs(line.rstrip("\n") for line in sys.stdin if line.strip())
+            continue
         path = Path(item)
         if path.is_dir():
             yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())

@@ -135,6 +135,16 @@ def test_worker_processes_give_the_same_results_in_the_same_order(astronaut, tin
         list(predict_files([str(tmp_path)], build(), batch_images=1, progress=False, workers=2))
 
 
+def test_paths_from_standard_input(astronaut, tiny_model, tmp_path, monkeypatch):
+    import io
+
+    for name in ("x1.jpg", "x2.jpg"):
+        shutil.copy(astronaut, tmp_path / name)
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{tmp_path / 'x2.jpg'}\n\n{tmp_path / 'x1.jpg'}\n"))
+    results = list(predict_files(["-"], Analyzer(load_model(tiny_model)), progress=False))
+    assert [r["path"].rsplit("/", 1)[1] for r in results] == ["x2.jpg", "x1.jpg"]
+
+
 def test_globs_expand(astronaut, tiny_model, tmp_path):
     for name in ("x1.jpg", "x2.jpg", "y.jpg"):
         shutil.copy(astronaut, tmp_path / name)
