@@ -114,6 +114,29 @@ def test_a_photo_the_browser_cannot_show_still_gets_its_faces(server, astronaut,
         browser.close()
 
 
+def test_several_photos_are_shown_in_turn_and_kept_as_thumbnails(server, astronaut, tmp_path):
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (320, 240), "white").save(blank)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page()
+        page.goto(server)
+        page.set_input_files("#file", [str(astronaut), str(blank)])
+        page.wait_for_function("() => document.querySelectorAll('#gallery .shot').length === 2", timeout=20_000)
+        assert "2 photos, 1 face" in page.inner_text("#status")
+        shots = page.locator("#gallery .shot")
+        assert shots.nth(0).inner_text().startswith("astronaut.jpg: ") and shots.nth(1).inner_text() == "blank.png: no face"
+        assert page.locator(".face").count() == 0  # the last one shown: the blank
+        shots.nth(0).click()
+        page.wait_for_selector(".face", timeout=10_000)
+        assert "1 face found in astronaut.jpg" in page.inner_text("#status")
+        assert page.evaluate("() => document.getElementById('photo').width") == 512
+        browser.close()
+
+
 def test_live_webcam_analyzes_frame_after_frame_until_stopped(server, astronaut, tmp_path):
     from playwright.sync_api import sync_playwright
 
