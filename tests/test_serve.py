@@ -101,9 +101,17 @@ def test_bad_requests_get_json_errors(client, files, status, message):
 
 
 def test_too_many_pixels_is_refused_without_decoding(client):
-    big = png(6000, 5000, "1")  # 30 megapixels, small on the wire
+    big = png(8000, 7000, "1")  # 56 megapixels, small on the wire
     response = client.post("/v1/analyze", files={"file": ("big.png", big, "image/png")})
     assert response.status_code == 422 and "pixel limit" in response.json()["error"]["message"]
+
+
+def test_a_50_megapixel_phone_photo_is_taken(tiny_model, astronaut):
+    photo = io.BytesIO()
+    Image.open(astronaut).resize((8160, 6120)).save(photo, "JPEG", quality=70)  # a 50-megapixel phone's size
+    body = TestClient(create_app(Analyzer(load_model(tiny_model)))).post(
+        "/v1/analyze", files={"file": ("big.jpg", photo.getvalue(), "image/jpeg")}).json()
+    assert (body["width"], body["height"]) == (8160, 6120) and len(body["faces"]) >= 1
 
 
 def test_malformed_multipart_and_unknown_paths(client):
