@@ -17,18 +17,23 @@ from functools import partial
 from typing import Any
 
 _analyzer = None  # the worker process's own, built by `_start`
+_worker_cpu: int | None = None  # the one CPU a worker process keeps to
 
 
 def available_cpus() -> list[int]:
-    """The CPUs this process may run on."""
+    """The CPUs this process may run on: one in a worker process, so that ONNX Runtime starts
+    one thread there (`ferlab.classifier`, `ferlab.detect`)."""
+    if _worker_cpu is not None:
+        return [_worker_cpu]
     return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
 
 
 def _start(build: Callable[[], Any], cpus) -> None:
-    global _analyzer
+    global _analyzer, _worker_cpu
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops handing out work
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {cpus.get()})  # one CPU: ONNX Runtime and PyTorch then start one thread
+    _worker_cpu = cpus.get()
+    if hasattr(os, "sched_setaffinity"):  # Linux: held to it (PyTorch then starts one thread too)
+        os.sched_setaffinity(0, {_worker_cpu})
     _analyzer = build()
 
 
