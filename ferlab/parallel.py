@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
@@ -32,9 +33,11 @@ def _start(build: Callable[[], Any], cpus) -> None:
     global _analyzer, _worker_cpu
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops handing out work
     _worker_cpu = cpus.get()
-    if hasattr(os, "sched_setaffinity"):  # Linux: held to it (PyTorch then starts one thread too)
+    if hasattr(os, "sched_setaffinity"):  # Linux: held to it
         os.sched_setaffinity(0, {_worker_cpu})
     _analyzer = build()
+    if "torch" in sys.modules:  # a PyTorch model (--backend torch): one thread too
+        sys.modules["torch"].set_num_threads(1)
 
 
 def _call(function: Callable[[Any, Any], Any], item: Any) -> Any:
