@@ -61,6 +61,7 @@ class Face:
 
 class HaarDetector:
     name = "haar"
+    thread_safe = False  # OpenCV's cascade keeps state while it searches
 
     def __init__(self, min_size: int = 24):
         self.cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
@@ -75,6 +76,7 @@ class HaarDetector:
 
 class HogDetector:
     name = "hog"
+    thread_safe = False  # not documented as safe by dlib: one search at a time
 
     def __init__(self, upsample: int = 0, threshold: float = 0.2):
         import dlib
@@ -116,6 +118,7 @@ class BlazeFaceDetector:
     """
 
     LANDMARKS = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
+    thread_safe = True  # ONNX Runtime sessions run calls from several threads at once
     # file, input side, strides of the anchor layers, anchors per cell and layer
     VARIANTS = {
         "full": ("blazeface_full_range.onnx", 192, (4,), 1),

@@ -23,6 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import replace
 from importlib import resources
 from typing import Annotated
@@ -33,7 +34,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .detect import DECODE_MIN_SIDE
+from .detect import DECODE_MIN_SIDE, get_detector
 from .explain import explained_records
 from .imageio import ImageError, decode_image, is_heif
 from .predict import Analyzer
@@ -145,7 +146,10 @@ def create_app(
     once. ``smooth_s``: the time constant of live streams' smoothing (0: each frame's own)."""
     streams = LiveStreams(smooth_s)
     analyzer = analyzer or Analyzer()
-    lock = threading.Lock()  # one analysis at a time: OpenCV's cascade is not thread-safe
+    # Live streams' tracks change frame by frame, and OpenCV's and dlib's detectors must not
+    # search two photos at once: those take turns. BlazeFace's photos are analysed side by side.
+    lock = threading.Lock()
+    photo_lock = nullcontext() if get_detector(analyzer.detector).thread_safe else lock
     app = FastAPI(title="ferlab", version="0.1.0", description="Facial expression recognition, offline.")
     app.add_middleware(BodyDeadline, seconds=body_seconds)
 
@@ -212,10 +216,11 @@ def create_app(
 
         def run() -> dict:
             photo = decode_image(content, DECODE_MIN_SIDE, name=file.filename or "upload", max_pixels=MAX_PIXELS)
-            with lock:
-                if stream is None:
+            if stream is None:
+                with photo_lock:
                     faces, crops = (replace(analyzer, cropped=True) if cropped else analyzer).faces(photo.rgb, photo.factor)
-                else:
+            else:
+                with lock:
                     tracks, frame_s = streams.frame(stream, time_s)  # first: a frame out of order is not analyzed
                     records = analyzer.analyze_frame(photo.rgb, tracks, frame_s, photo.factor)
             if explain:  # seconds of classifier passes, which are thread-safe: other requests go on meanwhile

@@ -114,6 +114,46 @@ def test_a_50_megapixel_phone_photo_is_taken(tiny_model, astronaut):
     assert (body["width"], body["height"]) == (8160, 6120) and len(body["faces"]) >= 1
 
 
+@pytest.mark.parametrize("thread_safe", [True, False])
+def test_photos_are_analysed_side_by_side_only_by_a_thread_safe_detector(tiny_model, monkeypatch, thread_safe):
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ferlab.detect import DETECTORS, get_detector
+
+    class Counting:
+        """Finds no face, slowly, counting the searches under way at once."""
+
+        name = "counting"
+        active = peak = 0
+        guard = threading.Lock()
+
+        def __init__(self):
+            self.thread_safe = thread_safe
+
+        def __call__(self, rgb):
+            with Counting.guard:
+                Counting.active += 1
+                Counting.peak = max(Counting.peak, Counting.active)
+            time.sleep(0.3)
+            with Counting.guard:
+                Counting.active -= 1
+            return []
+
+    monkeypatch.setitem(DETECTORS, "counting", Counting)
+    get_detector.cache_clear()
+    try:
+        client = TestClient(create_app(Analyzer(load_model(tiny_model), detector="counting", margin=0.1)))
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda _: client.post("/v1/analyze", files={"file": ("a.png", png(64, 64))}),
+                                    range(2)))
+    finally:
+        get_detector.cache_clear()
+    assert [a.json()["faces"] for a in answers] == [[], []]
+    assert Counting.peak == (2 if thread_safe else 1)
+
+
 def test_malformed_multipart_and_unknown_paths(client):
     headers = {"content-type": "multipart/form-data; boundary=xyz"}
     response = client.post("/v1/analyze", content=b"--xyz\r\ngarbage", headers=headers)
