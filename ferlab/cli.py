@@ -450,7 +450,7 @@ def _add_workers_option(parser: argparse.ArgumentParser) -> None:
 
     # Each worker holds its own models, about 140 MB (benchmarks/predict_workers.py), hence the cap.
     parser.add_argument("--workers", type=int, default=min(len(available_cpus()), 8),
-                        help="processes sharing the photos, one CPU each, when there are more than --batch-images "
+                        help="processes sharing the photos, one CPU and two batches (--batch-images) or more each "
                              "(default: one per CPU, at most 8: %(default)s here)")
 
 

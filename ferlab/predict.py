@@ -188,8 +188,10 @@ def predict_files(
     Faces of ``batch_images`` photos are classified together, in one batch. Files whose path
     is in ``skip`` (`done_paths` of an earlier run's results) are left out.
 
-    ``workers`` > 1: the batches are shared among that many processes, one CPU each
-    (`ferlab.parallel`); ``analyzer`` must then be a picklable function that builds one, such as
+    ``workers`` > 1: the batches are shared among up to that many processes, one CPU each and
+    two batches or more each (starting one takes about as long as analyzing 50 small photos:
+    benchmarks/predict_workers.py), so fewer photos stay in this process (`ferlab.parallel`);
+    ``analyzer`` may then be a picklable function that builds one, such as
     ``functools.partial(build_analyzer, "default")``, which each process calls once."""
     if batch_images < 1:
         raise ValueError(f"batch_images must be 1 or more, not {batch_images}")
@@ -197,14 +199,14 @@ def predict_files(
         raise ValueError(f"workers must be 1 or more, not {workers}")
     paths = [path for path in expand_inputs(inputs) if str(path) not in skip]
     chunks = [paths[start : start + batch_images] for start in range(0, len(paths), batch_images)]
-    if workers > 1 and len(chunks) > 1:
+    workers = min(workers, len(chunks) // 2)
+    if workers > 1:
         if isinstance(analyzer, Analyzer):
             raise ValueError("with workers, give predict_files a function that builds the analyzer "
                              "(functools.partial(build_analyzer, ...)): each process builds its own")
         from .parallel import map_in_workers
 
-        results = map_in_workers(analyzer, _predict_chunk, ((chunk, annotate_dir) for chunk in chunks),
-                                 min(workers, len(chunks)))
+        results = map_in_workers(analyzer, _predict_chunk, ((chunk, annotate_dir) for chunk in chunks), workers)
     else:
         built = analyzer if isinstance(analyzer, Analyzer) else analyzer()
         results = (_predict_chunk(built, (chunk, annotate_dir)) for chunk in chunks)

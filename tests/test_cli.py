@@ -199,14 +199,14 @@ def test_version(capsys):
 def test_predict_shares_photos_among_worker_processes(astronaut, tiny_model, tmp_path, capsys):
     import shutil
 
-    for i in range(3):
+    for i in range(4):  # four batches of one: two each for two workers
         shutil.copy(astronaut, tmp_path / f"p{i}.jpg")
     outs = {}
     for workers in ("1", "2"):
         outs[workers] = tmp_path / f"w{workers}.jsonl"
         assert main(["predict", str(tmp_path / "*.jpg"), "--model", str(tiny_model), "--out", str(outs[workers]),
                      "--batch-images", "1", "--workers", workers, "--quiet"]) == 0
-    assert outs["2"].read_text() == outs["1"].read_text() and len(outs["2"].read_text().splitlines()) == 3
+    assert outs["2"].read_text() == outs["1"].read_text() and len(outs["2"].read_text().splitlines()) == 4
 
 
 def test_predict_turns_tilted_faces_unless_told_not_to(astronaut, tiny_model, tmp_path, capsys):
