@@ -146,10 +146,11 @@ def create_app(
     once. ``smooth_s``: the time constant of live streams' smoothing (0: each frame's own)."""
     streams = LiveStreams(smooth_s)
     analyzer = analyzer or Analyzer()
-    # Live streams' tracks change frame by frame, and OpenCV's and dlib's detectors must not
-    # search two photos at once: those take turns. BlazeFace's photos are analysed side by side.
-    lock = threading.Lock()
-    photo_lock = nullcontext() if get_detector(analyzer.detector).thread_safe else lock
+    # OpenCV's and dlib's detectors must not search two pictures at once; BlazeFace's are analysed
+    # side by side. A live stream's frames take turns on its tracks, and the table of streams
+    # is changed by one request at a time.
+    detector_lock = nullcontext() if get_detector(analyzer.detector).thread_safe else threading.Lock()
+    streams_lock = threading.Lock()
     app = FastAPI(title="ferlab", version="0.1.0", description="Facial expression recognition, offline.")
     app.add_middleware(BodyDeadline, seconds=body_seconds)
 
@@ -217,11 +218,12 @@ def create_app(
         def run() -> dict:
             photo = decode_image(content, DECODE_MIN_SIDE, name=file.filename or "upload", max_pixels=MAX_PIXELS)
             if stream is None:
-                with photo_lock:
+                with detector_lock:
                     faces, crops = (replace(analyzer, cropped=True) if cropped else analyzer).faces(photo.rgb, photo.factor)
             else:
-                with lock:
+                with streams_lock:
                     tracks, frame_s = streams.frame(stream, time_s)  # first: a frame out of order is not analyzed
+                with tracks.lock, detector_lock:
                     records = analyzer.analyze_frame(photo.rgb, tracks, frame_s, photo.factor)
             if explain:  # seconds of classifier passes, which are thread-safe: other requests go on meanwhile
                 records = explained_records(analyzer, faces, crops, max_faces=MAX_EXPLAINED_FACES)

@@ -17,6 +17,7 @@ then stops flickering from frame to frame while its expression holds.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -144,6 +145,7 @@ class SmoothedTracks:
         self.smoother = TrackSmoother(smooth_s)
         self.tracker = FaceTracker()
         self.full_search_s: float | None = None  # when a frame was last searched whole (`Analyzer.analyze_frame`)
+        self.lock = threading.Lock()  # held by whoever analyzes a frame of these tracks (the web service)
 
     def update(self, boxes: Sequence[Sequence[float]] | np.ndarray, probabilities: np.ndarray,
                time_s: float) -> tuple[list[int], list[np.ndarray]]:

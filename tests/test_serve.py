@@ -1,5 +1,8 @@
 import base64
 import io
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -114,44 +117,51 @@ def test_a_50_megapixel_phone_photo_is_taken(tiny_model, astronaut):
     assert (body["width"], body["height"]) == (8160, 6120) and len(body["faces"]) >= 1
 
 
-@pytest.mark.parametrize("thread_safe", [True, False])
-def test_photos_are_analysed_side_by_side_only_by_a_thread_safe_detector(tiny_model, monkeypatch, thread_safe):
-    import threading
-    import time
-    from concurrent.futures import ThreadPoolExecutor
+class Counting:
+    """A detector that finds no face, slowly, counting the searches under way at once."""
 
+    name = "counting"
+    thread_safe = True
+    active = peak = 0
+    guard = threading.Lock()
+
+    def __call__(self, rgb, near=None):
+        with Counting.guard:
+            Counting.active += 1
+            Counting.peak = max(Counting.peak, Counting.active)
+        time.sleep(0.3)
+        with Counting.guard:
+            Counting.active -= 1
+        return []
+
+
+def peak_searches(tiny_model, monkeypatch, thread_safe: bool, params: list[dict]) -> int:
+    """The most searches under way at once while one request per ``params`` is sent at once."""
     from ferlab.detect import DETECTORS, get_detector
 
-    class Counting:
-        """Finds no face, slowly, counting the searches under way at once."""
-
-        name = "counting"
-        active = peak = 0
-        guard = threading.Lock()
-
-        def __init__(self):
-            self.thread_safe = thread_safe
-
-        def __call__(self, rgb):
-            with Counting.guard:
-                Counting.active += 1
-                Counting.peak = max(Counting.peak, Counting.active)
-            time.sleep(0.3)
-            with Counting.guard:
-                Counting.active -= 1
-            return []
-
+    monkeypatch.setattr(Counting, "thread_safe", thread_safe)
+    monkeypatch.setattr(Counting, "peak", 0)
     monkeypatch.setitem(DETECTORS, "counting", Counting)
     get_detector.cache_clear()
     try:
         client = TestClient(create_app(Analyzer(load_model(tiny_model), detector="counting", margin=0.1)))
-        with ThreadPoolExecutor(2) as pool:
-            answers = list(pool.map(lambda _: client.post("/v1/analyze", files={"file": ("a.png", png(64, 64))}),
-                                    range(2)))
+        with ThreadPoolExecutor(len(params)) as pool:
+            answers = list(pool.map(lambda p: client.post("/v1/analyze", params=p, files={"file": ("a.png", png(64, 64))}),
+                                    params))
     finally:
         get_detector.cache_clear()
-    assert [a.json()["faces"] for a in answers] == [[], []]
-    assert Counting.peak == (2 if thread_safe else 1)
+    assert [a.json()["faces"] for a in answers] == [[]] * len(params)
+    return Counting.peak
+
+
+@pytest.mark.parametrize("thread_safe", [True, False])
+def test_photos_are_analysed_side_by_side_only_by_a_thread_safe_detector(tiny_model, monkeypatch, thread_safe):
+    assert peak_searches(tiny_model, monkeypatch, thread_safe, [{}, {}]) == (2 if thread_safe else 1)
+
+
+def test_live_streams_are_analysed_side_by_side_but_a_streams_frames_take_turns(tiny_model, monkeypatch):
+    assert peak_searches(tiny_model, monkeypatch, True, [{"stream": "a"}, {"stream": "b"}]) == 2
+    assert peak_searches(tiny_model, monkeypatch, True, [{"stream": "a"}, {"stream": "a"}]) == 1
 
 
 def test_malformed_multipart_and_unknown_paths(client):
