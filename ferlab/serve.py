@@ -1,18 +1,20 @@
 """`ferlab serve`: a web page and a REST API around `Analyzer`, on FastAPI + uvicorn.
 
-- ``GET /``            one page: drop or pick a photo, or use the webcam (a snapshot, or live)
+- ``GET /``            one page: drop or pick photos, or use the webcam (a snapshot, or live)
 - ``POST /v1/analyze`` multipart ``file`` -> ``{"faces": [...], "width", "height"}``;
   with ``?stream=NAME`` the photo is the next frame of a live stream (the page's webcam
   mode): its faces keep track ids from frame to frame and their probabilities are smoothed
   over time, as `ferlab video` does (`LiveStreams`); with ``?explain=true`` each face of a
-  photo also gets a picture of where its label comes from (`ferlab.explain`)
+  photo also gets a picture of where its label comes from (`ferlab.explain`); with
+  ``?cropped=true`` the photo is one face crop, classified whole
 - ``GET /v1/health``, ``GET /v1/model`` (the model card), ``/docs`` (OpenAPI)
 
 Limits for a public demo: uploads over ``max_upload_bytes`` are refused (413) before they
 are read in full; a body not received within ``body_seconds`` is cut off (408, slow
 clients); the file type is sniffed from its first bytes (415 otherwise); images are
 decoded under a pixel limit; every error is a JSON ``{"error": {"status", "message"}}``.
-Analysis runs in the thread pool, so the event loop keeps serving other requests.
+Analysis runs in the thread pool, so the event loop keeps serving other requests, and
+pictures are analysed side by side where the detector allows it.
 """
 
 from __future__ import annotations
