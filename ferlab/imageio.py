@@ -99,7 +99,7 @@ def _decode(handle, name: str, max_pixels: int, min_side: int | None) -> Decoded
             if width * height > max_pixels:
                 raise ImageError(f"{name}: {width}x{height} pixels is over the {max_pixels:,}-pixel limit")
             factor = next((f for f in (8, 4, 2) if max(width, height) // f >= min_side), 1) if min_side else 1
-            if factor > 1 and image.format == "JPEG":
+            if factor > 1 and image.format in ("JPEG", "MPO"):  # MPO: a phone's or camera's JPEG with extra frames
                 # libjpeg scales while it decodes: Pillow picks the factor that keeps at least this size
                 image.draft(None, (width // factor, height // factor))
             image.load()

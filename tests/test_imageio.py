@@ -99,6 +99,8 @@ def test_a_big_jpeg_is_decoded_reduced_but_never_below_the_side_asked_for():
     whole = load_image(jpeg).astype(float)
     assert np.abs(half - whole.reshape(300, 2, 500, 2, 3).mean((1, 3))).mean() < 8  # the same picture, smaller
     assert decode_image(encoded(Image.fromarray(stripes)), 100).factor == 1  # other formats: whole
+    mpo = encoded(Image.fromarray(stripes), "MPO", save_all=True, append_images=[Image.fromarray(stripes)])
+    assert decode_image(mpo, 500).factor == 2  # a JPEG with extra frames, as some phones and cameras write
 
 
 def test_a_truncated_big_jpeg_is_refused_when_decoded_reduced_too():
