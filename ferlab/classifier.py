@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import EMOTIONS, IMAGE_SIZE
-from .parallel import available_cpus
+from .parallel import usable_cpus
 from .tta import TTA_VIEWS, average_views, check_tta, tta_views
 
 BUNDLED = "default"
@@ -156,11 +156,6 @@ class EnsembleClassifier(ExpressionClassifier):
     def predict_proba(self, faces) -> np.ndarray:
         faces = check_faces(faces)
         return (sum(member.predict_proba(faces) for member in self.members) / len(self.members)).astype(np.float32)
-
-
-def usable_cpus() -> int:
-    """How many CPUs this process may run on (its affinity where the OS tells it, else all)."""
-    return len(available_cpus())
 
 
 def torch_installed() -> bool:

@@ -446,10 +446,10 @@ def cmd_package_model(args) -> None:
 
 
 def _add_workers_option(parser: argparse.ArgumentParser) -> None:
-    from .parallel import available_cpus
+    from .parallel import usable_cpus
 
     # Each worker holds its own models, about 140 MB (benchmarks/predict_workers.py), hence the cap.
-    parser.add_argument("--workers", type=int, default=min(len(available_cpus()), 8),
+    parser.add_argument("--workers", type=int, default=min(usable_cpus(), 8),
                         help="processes sharing the photos, one CPU and two batches (--batch-images) or more each "
                              "(default: one per CPU, at most 8: %(default)s here)")
 

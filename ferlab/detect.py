@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from .data import IMAGE_SIZE
-from .parallel import available_cpus
+from .parallel import usable_cpus
 
 # BlazeFace (full range) is the default: on this project's 2-core CPU it takes about 7 ms on a
 # 640x480 photo against about 30 ms for HOG and 130 ms for Haar, gives landmarks, found both
@@ -48,6 +48,9 @@ DECODE_MIN_SIDE = 1920
 NEAR_WINDOW = 3
 
 
+Box = tuple[float, float, float, float]  # x, y, width, height
+
+
 @dataclass
 class Face:
     box: tuple[int, int, int, int]  # x, y, width, height in the original image
@@ -67,7 +70,8 @@ class HaarDetector:
         self.cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
         self.min_size = min_size
 
-    def __call__(self, rgb: np.ndarray) -> list[Face]:
+    def __call__(self, rgb: np.ndarray, near: list[Box] | None = None) -> list[Face]:
+        """The faces in ``rgb``, searched whole (``near`` is for BlazeFace's video frames)."""
         boxes, _, weights = self.cascade.detectMultiScale3(
             to_gray(rgb), scaleFactor=1.1, minNeighbors=5, minSize=(self.min_size, self.min_size), outputRejectLevels=True
         )
@@ -85,7 +89,8 @@ class HogDetector:
         self.upsample = upsample
         self.threshold = threshold  # SVM margin; dlib's own 0.0 lets textured patches through
 
-    def __call__(self, rgb: np.ndarray) -> list[Face]:
+    def __call__(self, rgb: np.ndarray, near: list[Box] | None = None) -> list[Face]:
+        """The faces in ``rgb``, searched whole (``near`` is for BlazeFace's video frames)."""
         gray = to_gray(rgb)
         rects, scores, _ = self.detector.run(gray, self.upsample, self.threshold)
         faces = []
@@ -133,7 +138,7 @@ class BlazeFaceDetector:
         self.name = "blazeface" if variant == "full" else f"blazeface_{variant}"
         options = ort.SessionOptions()
         options.log_severity_level = 3
-        options.intra_op_num_threads = len(available_cpus())  # one in a worker process of `ferlab.parallel`
+        options.intra_op_num_threads = usable_cpus()  # one in a worker process of `ferlab.parallel`
         model = (resources.files("ferlab") / "assets" / filename).read_bytes()
         self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
@@ -143,37 +148,16 @@ class BlazeFaceDetector:
         self.tile_above = tile_above  # photos with a longer side are also searched in tiles
         self.tile = tile  # the smallest tiles' side
 
-    def __call__(self, rgb: np.ndarray, near: list[tuple[float, float, float, float]] | None = None) -> list[Face]:
+    def __call__(self, rgb: np.ndarray, near: list[Box] | None = None) -> list[Face]:
         """The faces in ``rgb``; with ``near`` (boxes of faces seen a moment ago, in video), a
         photo that would be searched in tiles is searched around those boxes instead."""
         height, width = rgb.shape[:2]
         found = [self._detect(rgb, 0, 0)]
-        tiled = max(height, width) > self.tile_above
-        if tiled and near is not None:
-            # A window of NEAR_WINDOW times the face's side around each box: the face fills about
-            # a third of the model's input wherever it is and however small, at one pass each.
-            for x, y, w, h in near:
-                side = NEAR_WINDOW * max(w, h)
-                x0, y0 = max(0, int(x + w / 2 - side / 2)), max(0, int(y + h / 2 - side / 2))
-                window = rgb[y0 : y0 + int(side), x0 : x0 + int(side)]
-                if min(window.shape[:2]) >= 8:
-                    found.append(self._detect(window, x0, y0, cut_edges=True))
-            tiled = False
         # The model sees a face only if it is about 15 of its input's pixels high, so squeezing a
-        # big photo into the input loses its small faces. Photos over `tile_above` pixels are
-        # also searched in square tiles of `tile` pixels at full scale, then of twice that side,
-        # and so on: tiles overlap by a quarter, so a face up to a quarter of a tile's side lies
-        # whole in one of them, and each level takes the faces too big for the one below.
-        side = self.tile
-        while tiled and side < max(height, width):
-            # The photo is shrunk once per level, so that each tile is the model's input as it is.
-            zoom = self.size / side
-            level = cv2.resize(rgb, (max(1, round(width * zoom)), max(1, round(height * zoom))),
-                               interpolation=cv2.INTER_AREA)
-            found += [self._detect(level[y : y + self.size, x : x + self.size], x / zoom, y / zoom, True, zoom)
-                      for y in _tile_starts(level.shape[0], self.size)
-                      for x in _tile_starts(level.shape[1], self.size)]
-            side *= 2
+        # big photo into the input loses its small faces: photos over `tile_above` pixels are
+        # also searched in parts.
+        if max(height, width) > self.tile_above:
+            found += self._tiles(rgb) if near is None else self._windows(rgb, near)
         if not any(len(scores) for _, scores in found):
             # The full-range model misses a face that fills the photo (one cut out already): look
             # again with a grey border of half the photo's longer side all round, so that the face
@@ -196,6 +180,35 @@ class BlazeFaceDetector:
                 {name: (round(float(x), 1), round(float(y), 1)) for name, (x, y) in named},
             ))
         return faces
+
+    def _tiles(self, rgb: np.ndarray) -> list:
+        """Detections in square tiles of `tile` pixels at full scale, then of twice that side, and
+        so on: tiles overlap by a quarter, so a face up to a quarter of a tile's side lies whole
+        in one of them, and each level takes the faces too big for the one below."""
+        height, width = rgb.shape[:2]
+        found, side = [], self.tile
+        while side < max(height, width):
+            # The photo is shrunk once per level, so that each tile is the model's input as it is.
+            zoom = self.size / side
+            level = cv2.resize(rgb, (max(1, round(width * zoom)), max(1, round(height * zoom))),
+                               interpolation=cv2.INTER_AREA)
+            found += [self._detect(level[y : y + self.size, x : x + self.size], x / zoom, y / zoom, True, zoom)
+                      for y in _tile_starts(level.shape[0], self.size)
+                      for x in _tile_starts(level.shape[1], self.size)]
+            side *= 2
+        return found
+
+    def _windows(self, rgb: np.ndarray, near: list[Box]) -> list:
+        """Detections in a window of NEAR_WINDOW times each box's side around it: the face fills
+        about a third of the model's input wherever it is and however small, at one pass each."""
+        found = []
+        for x, y, w, h in near:
+            side = NEAR_WINDOW * max(w, h)
+            x0, y0 = max(0, int(x + w / 2 - side / 2)), max(0, int(y + h / 2 - side / 2))
+            window = rgb[y0 : y0 + int(side), x0 : x0 + int(side)]
+            if min(window.shape[:2]) >= 8:
+                found.append(self._detect(window, x0, y0, cut_edges=True))
+        return found
 
     def _detect(self, rgb: np.ndarray, x_offset: float, y_offset: float, cut_edges: bool = False, zoom: float = 1.0):
         """Detections in one (part of a) photo as (n, 8, 2) points in photo pixels and (n,) scores:
@@ -271,7 +284,7 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
 
 
 def detect_faces(rgb: np.ndarray, detector: str = DEFAULT_DETECTOR,
-                 near: list[tuple[float, float, float, float]] | None = None) -> list[Face]:
+                 near: list[Box] | None = None) -> list[Face]:
     """Faces in an RGB (or grayscale) uint8 image, largest first. Big photos are searched at
     reduced size and the boxes mapped back. ``near``: boxes (x, y, w, h) of the faces of a
     video's frames just before, around which BlazeFace then searches a big frame instead of in
@@ -292,10 +305,7 @@ def detect_faces(rgb: np.ndarray, detector: str = DEFAULT_DETECTOR,
     if scale < 1:
         small = cv2.resize(small, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     shrink = scale / factor
-    if near is not None and isinstance(get_detector(detector), BlazeFaceDetector):
-        faces = get_detector(detector)(small, [tuple(v * shrink for v in box) for box in near])
-    else:
-        faces = get_detector(detector)(small)
+    faces = get_detector(detector)(small, None if near is None else [tuple(v * shrink for v in box) for box in near])
     if small is not rgb:
         faces = [face.scaled(1 / shrink) for face in faces]
     return sorted(faces, key=lambda f: -f.box[2] * f.box[3])

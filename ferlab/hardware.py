@@ -42,7 +42,7 @@ def machine_description(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     try:
         import torch
     except ImportError:  # an install without the training extra
-        from .classifier import usable_cpus
+        from .parallel import usable_cpus
 
         return f"{model} ({detail}), {usable_cpus()} threads, {onnx_runtime}"
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""

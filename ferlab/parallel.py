@@ -29,6 +29,11 @@ def available_cpus() -> list[int]:
     return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
 
 
+def usable_cpus() -> int:
+    """How many CPUs this process may run on (its affinity where the OS tells it, else all)."""
+    return len(available_cpus())
+
+
 def _start(build: Callable[[], Any], cpus) -> None:
     global _analyzer, _worker_cpu
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops handing out work

@@ -29,6 +29,7 @@ from .detect import (
     DECODE_MIN_SIDE,
     DEFAULT_DETECTOR,
     DEFAULT_MARGIN,
+    Box,
     Face,
     crop_faces,
     detect_faces,
@@ -63,7 +64,7 @@ class Analyzer:
             raise ValueError(f"margin must be in [0, 1] (a fraction of the face box, per side), not {self.margin}")
 
     def faces(self, rgb: np.ndarray, factor: int = 1,
-              near: list[tuple[float, float, float, float]] | None = None) -> tuple[list[Face], np.ndarray]:
+              near: list[Box] | None = None) -> tuple[list[Face], np.ndarray]:
         """The faces in ``rgb`` and their 48x48 crops; ``factor``: the photo's pixels per pixel
         of ``rgb`` (`ferlab.imageio.DecodedImage`), by which the boxes are scaled back;
         ``near``: boxes in ``rgb``'s pixels to search around (`ferlab.detect.detect_faces`).
