@@ -294,18 +294,29 @@ def train_one_epoch(
     return float(totals[0] / totals[2]), float(totals[1] / totals[2])
 
 
-def _init_distributed(config: TrainConfig) -> tuple[int, int, torch.device]:
-    """Rank, world size and device; starts the process group when launched by torchrun."""
+@contextmanager
+def _distributed(config: TrainConfig):
+    """Rank, world size and device; under torchrun, the process group for the run.
+
+    The group is destroyed on the way out: a process that exits with Gloo's group alive can
+    abort (SIGABRT) while the interpreter tears down the tensors its threads still hold.
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
-        return 0, 1, pick_device(config.device)
+        yield 0, 1, pick_device(config.device)
+        return
     cuda = torch.cuda.is_available() and config.device != "cpu"
-    if not dist.is_initialized():
+    owned = not dist.is_initialized()
+    if owned:
         dist.init_process_group("nccl" if cuda else "gloo")
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if cuda:
         torch.cuda.set_device(local_rank)
-    return dist.get_rank(), world, torch.device(f"cuda:{local_rank}" if cuda else "cpu")
+    try:
+        yield dist.get_rank(), world, torch.device(f"cuda:{local_rank}" if cuda else "cpu")
+    finally:
+        if owned:
+            dist.destroy_process_group()
 
 
 def train(
@@ -318,8 +329,14 @@ def train(
     which keeps every step of a long run under a fixed wall time. Launched by ``torchrun``
     it trains data-parallel (DDP); rank 0 evaluates and writes every file.
     """
-    out_dir = Path(out_dir)
-    rank, world, device = _init_distributed(config)
+    with _distributed(config) as (rank, world, device):
+        return _train(config, data, Path(out_dir), resume, progress, max_minutes, rank, world, device)
+
+
+def _train(
+    config: TrainConfig, data: FER2013, out_dir: Path, resume: bool, progress: bool, max_minutes: float | None,
+    rank: int, world: int, device: torch.device,
+) -> dict:
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
     splits = train_val_test(data, config.seed)

@@ -14,9 +14,13 @@ TINY = ["--batch-size", "16", "--model-option", "widths=[8,16,16]", "--model-opt
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
+# What a failing rank prints about its own end; torchrun's report after it names only a signal.
+RANK_ERRORS = ("ferlab: error", "terminate called", "what():", "Error:", "Fatal Python error")
+
+
 def _failure(result: subprocess.CompletedProcess) -> str:
-    """A rank's one-line ferlab error first: torchrun's own report fills the end of stderr."""
-    errors = [line for line in result.stderr.splitlines() if line.startswith("ferlab: error")]
+    """The ranks' own error lines first: torchrun's report fills the end of stderr."""
+    errors = [line for line in result.stderr.splitlines() if line.lstrip().startswith(RANK_ERRORS)]
     return "\n".join([*errors, result.stderr[-1500:]])
 
 
