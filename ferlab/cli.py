@@ -302,9 +302,10 @@ def cmd_video(args) -> int:
     def print_frame(frame: VideoFrame) -> None:
         print(json.dumps({"frame": frame.index, "time_s": round(frame.time_s, 3), "faces": frame.faces}), flush=True)
 
-    result = analyze_video(args.video, _analyzer(args), args.out, every=args.every,
+    analyzer = _analyzer_builder(args) if args.workers > 1 else _analyzer(args)
+    result = analyze_video(args.video, analyzer, args.out, every=args.every,
                            annotate=args.annotate_video or False, progress=not args.quiet, max_seconds=args.max_seconds,
-                           on_frame=print_frame if args.jsonl else None, smooth_s=args.smooth)
+                           on_frame=print_frame if args.jsonl else None, smooth_s=args.smooth, workers=args.workers)
     print(json.dumps(result, indent=2), file=sys.stderr if args.jsonl else sys.stdout)
     if result["stopped"] == "interrupted":
         print(f"ferlab: stopped by Ctrl-C after {result['frames']} frames; what was analyzed is written",
@@ -445,13 +446,15 @@ def cmd_package_model(args) -> None:
     print(f"wrote {card} and its weights and Markdown card")
 
 
-def _add_workers_option(parser: argparse.ArgumentParser) -> None:
+PHOTO_WORKERS_HELP = "processes sharing the photos, one CPU and two batches (--batch-images) or more each"
+
+
+def _add_workers_option(parser: argparse.ArgumentParser, purpose: str = PHOTO_WORKERS_HELP) -> None:
     from .parallel import usable_cpus
 
     # Each worker holds its own models, about 140 MB (benchmarks/predict_workers.py), hence the cap.
     parser.add_argument("--workers", type=int, default=min(usable_cpus(), 8),
-                        help="processes sharing the photos, one CPU and two batches (--batch-images) or more each "
-                             "(default: one per CPU, at most 8: %(default)s here)")
+                        help=f"{purpose} (default: one per CPU, at most 8: %(default)s here)")
 
 
 def _add_cropped_option(parser: argparse.ArgumentParser) -> None:
@@ -607,6 +610,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="smooth each face's probabilities over this time constant: longer gives steadier "
                             "labels that follow a change later; 0: each frame's own (default: %(default)s, "
                             "chosen by benchmarks/video_smoothing.py)")
+    _add_workers_option(video, "processes sharing a long video file, one CPU each, in segments of about 600 "
+                               "analyzed frames, its tracks joined across the cuts; a camera, a stream or a file "
+                               "under 300 analyzed frames is read by one")
     _add_model_options(video)
     video.set_defaults(func=cmd_video)
 

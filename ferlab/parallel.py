@@ -13,12 +13,13 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from functools import partial
 from typing import Any
 
 _analyzer = None  # the worker process's own, built by `_start`
 _worker_cpu: int | None = None  # the one CPU a worker process keeps to
+_stop = None  # the parent's event, set when it no longer wants the results of items begun
 
 
 def available_cpus() -> list[int]:
@@ -34,10 +35,16 @@ def usable_cpus() -> int:
     return len(available_cpus())
 
 
-def _start(build: Callable[[], Any], cpus) -> None:
-    global _analyzer, _worker_cpu
+def stopping() -> bool:
+    """In a worker process: whether the parent has stopped early (Ctrl-C, or it stopped reading
+    the results), so that a long item may end at once; its result is not used."""
+    return _stop is not None and _stop.is_set()
+
+
+def _start(build: Callable[[], Any], cpus, stop) -> None:
+    global _analyzer, _worker_cpu, _stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops handing out work
-    _worker_cpu = cpus.get()
+    _worker_cpu, _stop = cpus.get(), stop
     if hasattr(os, "sched_setaffinity"):  # Linux: held to it
         os.sched_setaffinity(0, {_worker_cpu})
     _analyzer = build()
@@ -49,18 +56,40 @@ def _call(function: Callable[[Any, Any], Any], item: Any) -> Any:
     return function(_analyzer, item)
 
 
+class WorkerPool:
+    """``workers`` processes, one CPU each, that each call ``build()`` once for their analyzer
+    and then run ``function(analyzer, item)`` for the items submitted. ``build``, ``function``
+    and the items must be picklable (module-level functions or `functools.partial` of them).
+    Closed, it cancels the items not begun and waits for those begun, which end early where
+    ``function`` checks `stopping`."""
+
+    def __init__(self, build: Callable[[], Any], workers: int) -> None:
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: ONNX Runtime's threads do not survive fork
+        cpus = context.Queue()
+        available = available_cpus()
+        for i in range(workers):
+            cpus.put(available[i % len(available)])
+        self.stop = context.Event()
+        self.executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_start,
+                                            initargs=(build, cpus, self.stop))
+
+    def submit(self, function: Callable[[Any, Any], Any], item: Any) -> Future:
+        return self.executor.submit(_call, function, item)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
 def map_in_workers(build: Callable[[], Any], function: Callable[[Any, Any], Any], items: Iterable,
                    workers: int) -> Iterator:
-    """``function(analyzer, item)`` for each item, in order, in ``workers`` processes that each
-    call ``build()`` once for their analyzer. Both must be picklable (module-level functions or
-    `functools.partial` of them). Stopped early (Ctrl-C), the items begun are finished first."""
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter: ONNX Runtime's threads do not survive fork
-    cpus = context.Queue()
-    available = available_cpus()
-    for i in range(workers):
-        cpus.put(available[i % len(available)])
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start, initargs=(build, cpus))
-    try:
-        yield from pool.map(partial(_call, function), items)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    """``function(analyzer, item)`` for each item, in order, in a `WorkerPool` of ``workers``.
+    Stopped early (Ctrl-C), the items begun are finished first."""
+    with WorkerPool(build, workers) as pool:
+        yield from pool.executor.map(partial(_call, function), items)

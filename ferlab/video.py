@@ -16,8 +16,9 @@ from tqdm import tqdm
 
 from .atomic import atomic_write
 from .data import EMOTIONS
-from .predict import PALETTE, Analyzer, draw_annotations
-from .track import SMOOTH_S, SmoothedTracks
+from .predict import PALETTE, Analyzer, build_analyzer, draw_annotations
+from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
+from .video_segments import SegmentedVideo, plan_segments
 
 # The annotated copy's container and OpenCV's codec for it. OpenCV's wheels have no H.264
 # encoder, so an MP4 holds MPEG-4 Part 2, which VLC, QuickTime and Windows play but web
@@ -41,6 +42,15 @@ class VideoFrame:
     rgb: np.ndarray = field(repr=False)
 
 
+def check_reading(every: int, max_seconds: float | None, smooth_s: float) -> None:
+    """Refuse reading options that make no sense, saying why."""
+    if every < 1:
+        raise ValueError(f"every must be 1 or more (analyze every k-th frame), not {every}")
+    if max_seconds is not None and max_seconds <= 0:
+        raise ValueError(f"max_seconds must be positive, not {max_seconds}")
+    TrackSmoother(smooth_s)  # refuses a negative time constant
+
+
 class VideoStream:
     """The faces in every ``every``-th frame of a video file, a camera or a stream URL, tracked
     from frame to frame; iterate over it for `VideoFrame`s as they are analyzed::
@@ -52,35 +62,46 @@ class VideoStream:
     ``source``: a file, a camera index (``0`` or ``"0"``; an existing file of that name wins)
     or a URL OpenCV's FFmpeg reads (``rtsp://``, ``http://``, ...). ``smooth_s``: a time
     constant in seconds over which each track's probabilities (and so its label) are
-    smoothed (`TrackSmoother`; 0 leaves each frame's own). Once iteration ends,
-    ``frames`` counts the frames read and ``stopped`` says why: "end" or "max_seconds".
+    smoothed (`TrackSmoother`; 0 leaves each frame's own). ``start`` and ``stop``: a file's
+    frames from ``start`` up to, not including, ``stop`` (frame indices stay the file's, so
+    ``every`` counts from its first frame). Once iteration ends, ``frames`` counts the frames
+    read and ``stopped`` says why: "end" or "max_seconds".
     """
 
     def __init__(self, source: str | Path | int, analyzer: Analyzer | None = None, every: int = 1,
-                 max_seconds: float | None = None, smooth_s: float = SMOOTH_S) -> None:
-        if every < 1:
-            raise ValueError(f"every must be 1 or more (analyze every k-th frame), not {every}")
-        if max_seconds is not None and max_seconds <= 0:
-            raise ValueError(f"max_seconds must be positive, not {max_seconds}")
-        self.every, self.max_seconds = every, max_seconds
-        self.tracks = SmoothedTracks(smooth_s)  # first: a bad value leaves no capture open
+                 max_seconds: float | None = None, smooth_s: float = SMOOTH_S, start: int = 0,
+                 stop: int | None = None) -> None:
+        check_reading(every, max_seconds, smooth_s)  # first: a bad value leaves no capture open
+        self.every, self.max_seconds, self.start, self.stop = every, max_seconds, start, stop
+        self.tracks = SmoothedTracks(smooth_s)
         self.analyzer = analyzer or Analyzer()  # first: a model that fails to load leaves no capture open
         self.capture, self.name, self.is_camera = open_source(source)
         self.fps = self.capture.get(cv2.CAP_PROP_FPS) or 0.0
         self.total = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None  # None: live, or not known
+        if start:
+            self._seek(start)
         self.frames = 0
         self.stopped: str | None = None
 
+    def _seek(self, frame: int) -> None:
+        """Go to ``frame``; where FFmpeg cannot land on it exactly, read up to it instead."""
+        if not self.capture.set(cv2.CAP_PROP_POS_FRAMES, frame) or int(self.capture.get(cv2.CAP_PROP_POS_FRAMES)) != frame:
+            self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            for _ in range(frame):
+                if not self.capture.grab():
+                    break
+
     def __iter__(self) -> Iterator[VideoFrame]:
         started = time.monotonic()
-        while self.capture.grab():  # decodes; only analyzed frames are converted to pixels (retrieve)
+        while (self.stop is None or self.start + self.frames < self.stop) and self.capture.grab():
+            # grab() decodes; only analyzed frames are converted to pixels (retrieve).
             # Files and streams carry timestamps, so variable frame rates stay right; a
             # camera's are not reliable on every driver, so it is timed by the clock.
             seconds = time.monotonic() - started if self.is_camera else self.capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
             if self.max_seconds is not None and seconds > self.max_seconds:
                 self.stopped = "max_seconds"
                 return
-            index, self.frames = self.frames, self.frames + 1
+            index, self.frames = self.start + self.frames, self.frames + 1
             if index % self.every:
                 continue
             ok, bgr = self.capture.retrieve()
@@ -101,14 +122,20 @@ class VideoStream:
 
 
 def analyze_video(
-    source: str | Path | int, analyzer: Analyzer | None = None, out_dir: str | Path = "ferlab-video",
-    every: int = 1, annotate: bool | str = False, progress: bool = True, max_seconds: float | None = None,
-    on_frame: Callable[[VideoFrame], None] | None = None, smooth_s: float = SMOOTH_S,
+    source: str | Path | int, analyzer: Analyzer | Callable[[], Analyzer] | None = None,
+    out_dir: str | Path = "ferlab-video", every: int = 1, annotate: bool | str = False, progress: bool = True,
+    max_seconds: float | None = None, on_frame: Callable[[VideoFrame], None] | None = None,
+    smooth_s: float = SMOOTH_S, workers: int = 1,
 ) -> dict:
     """Analyze every ``every``-th frame of ``source`` (a video file, a camera index or a stream
     URL, as `VideoStream` takes) with ``analyzer`` (default: the bundled model and detector)
     into ``out_dir``; ``on_frame`` is called with each `VideoFrame` as it comes; ``smooth_s``
     smooths each track's probabilities over that many seconds (`VideoStream`).
+
+    ``workers`` > 1: a long file is cut into segments analyzed by up to that many processes,
+    one CPU each, its tracks stitched across the cuts (`ferlab.video_segments`); ``analyzer``
+    may then be a picklable function that builds one, such as
+    ``functools.partial(build_analyzer, "default")``, which each process calls once.
 
     Writes ``<name>.timeline.csv`` (one row per face per analyzed frame, with its timestamp
     and its track: the same id for the same person from frame to frame),
@@ -121,7 +148,17 @@ def analyze_video(
     if annotated_format and annotated_format not in ANNOTATED_CODECS:
         raise ValueError(f"annotate must be True, False or one of {', '.join(ANNOTATED_CODECS)}, not {annotate!r}")
     out_dir = Path(out_dir)
-    with VideoStream(source, analyzer, every, max_seconds, smooth_s) as video:
+    check_reading(every, max_seconds, smooth_s)
+    segments = plan_segments(source, every, max_seconds, smooth_s, workers)
+    if segments:
+        if isinstance(analyzer, Analyzer):
+            raise ValueError("with workers, give analyze_video a function that builds the analyzer "
+                             "(functools.partial(build_analyzer, ...)): each process builds its own")
+        video = SegmentedVideo(segments, analyzer or build_analyzer, workers, decode=bool(annotated_format or on_frame))
+    else:
+        video = VideoStream(source, analyzer if analyzer is None or isinstance(analyzer, Analyzer) else analyzer(),
+                            every, max_seconds, smooth_s)
+    with video:
         out_dir.mkdir(parents=True, exist_ok=True)
         timeline_path = out_dir / f"{video.name}.timeline.csv"
         video_path = out_dir / f"{video.name}.annotated.{annotated_format or 'mp4'}"
