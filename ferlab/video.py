@@ -133,9 +133,9 @@ def analyze_video(
     smooths each track's probabilities over that many seconds (`VideoStream`).
 
     ``workers`` > 1: a long file is cut into segments analyzed by up to that many processes,
-    one CPU each, its tracks stitched across the cuts (`ferlab.video_segments`); ``analyzer``
-    may then be a picklable function that builds one, such as
-    ``functools.partial(build_analyzer, "default")``, which each process calls once.
+    one CPU each, its tracks stitched across the cuts (`ferlab.video_segments`; ``on_frame``
+    is then called a segment at a time); ``analyzer`` may be a picklable function that builds
+    one, such as ``functools.partial(build_analyzer, "default")``, which each process calls once.
 
     Writes ``<name>.timeline.csv`` (one row per face per analyzed frame, with its timestamp
     and its track: the same id for the same person from frame to frame),
@@ -149,6 +149,8 @@ def analyze_video(
         raise ValueError(f"annotate must be True, False or one of {', '.join(ANNOTATED_CODECS)}, not {annotate!r}")
     out_dir = Path(out_dir)
     check_reading(every, max_seconds, smooth_s)
+    if workers < 1:
+        raise ValueError(f"workers must be 1 or more, not {workers}")
     segments = plan_segments(source, every, max_seconds, smooth_s, workers)
     if segments:
         if isinstance(analyzer, Analyzer):

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 # Before its cut a segment reads at least the tracker's longest gap, and five smoothing time
 # constants (after which the smoothed probabilities keep under 1% of where they started).
 WARM_UP_S = FaceTracker.max_gap_s
-SEGMENT_FRAMES = 600  # analyzed frames a segment aims at: Ctrl-C and the progress bar wait for one
+SEGMENT_FRAMES = 600  # the most analyzed frames in a segment: the progress bar moves a segment at a time
 MIN_SEGMENT_FRAMES = 150  # fewer, and the warm-up and the worker's start cost more than they save
 SAME_FACE_IOU = 0.5  # two boxes of one frame this close are the same face, found by both segments
 
@@ -77,7 +77,8 @@ def plan_segments(source: str | Path | int, every: int, max_seconds: float | Non
     if max_seconds is not None:
         total = min(total, math.ceil(max_seconds * fps) + 1)
     analyzed = -(-total // every)
-    count = min(max(workers, -(-analyzed // SEGMENT_FRAMES)), analyzed // MIN_SEGMENT_FRAMES)
+    # A whole number of segments per worker, so that none is left alone with the last one.
+    count = min(workers * -(-analyzed // (workers * SEGMENT_FRAMES)), analyzed // MIN_SEGMENT_FRAMES)
     if count < 2:
         return []
     warm_frames = math.ceil(max(WARM_UP_S, 5 * smooth_s) * fps / every) * every

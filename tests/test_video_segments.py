@@ -54,8 +54,8 @@ def test_plan_cuts_a_long_file_into_segments_with_warm_up_before_each_cut(clip_f
     segments = plan_segments(clip, every=2, max_seconds=None, smooth_s=0.05, workers=2)
     assert [(s.warm_start, s.start, s.stop) for s in segments] == [(0, 0, 750), (720, 750, None)]  # 30 frames: 1 s
     assert all(s.every == 2 and s.start % 2 == 0 and s.warm_start % 2 == 0 for s in segments)
-    assert len(plan_segments(clip, 1, None, 0.05, workers=2)) == 3  # about 600 analyzed frames a segment
-    assert plan_segments(clip, 1, None, 2.0, workers=2)[1].warm_start == 500 - 300  # five smoothing constants
+    assert len(plan_segments(clip, 1, None, 0.05, workers=2)) == 4  # 600 analyzed frames or fewer, two per worker
+    assert plan_segments(clip, 1, None, 2.0, workers=2)[1].warm_start == 375 - 300  # five smoothing constants
     assert plan_segments(clip, 1, max_seconds=10, smooth_s=0.05, workers=2)[-1].start == 150
     assert plan_segments(clip, 1, None, 0.05, workers=1) == []
     assert plan_segments(clip, 6, None, 0.05, workers=2) == []  # 250 analyzed frames: one process is quicker
@@ -79,6 +79,8 @@ def test_workers_give_the_timeline_of_one_process(clip_folder, tiny_model, short
     assert int(cv2.VideoCapture(three["annotated"]).get(cv2.CAP_PROP_FRAME_COUNT)) == 120
     with pytest.raises(ValueError, match="a function that builds the analyzer"):
         analyze_video(clip, Analyzer(load_model(tiny_model)), tmp_path / "x", progress=False, workers=2)
+    with pytest.raises(ValueError, match="workers must be 1 or more, not 0"):
+        analyze_video(clip, Analyzer(load_model(tiny_model)), tmp_path / "x", progress=False, workers=0)
 
 
 def test_short_videos_and_cameras_stay_in_one_process(clip_folder, tiny_model, tmp_path):
