@@ -9,7 +9,7 @@ how many rows it has and how many of them match a row of the same frame in one p
 the segmented run's ids are mapped onto one process's (the mapping that agrees on the most
 rows, each id mapped once).
 
-    python benchmarks/video_workers.py [--frames 1800] [--workers 2] [--repeats 2] [--every 1]
+    python benchmarks/video_workers.py [--frames 1800] [--workers 2] [--repeats 2] [--every 1] [--annotate mp4]
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[2])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--every", type=int, default=1)
+    parser.add_argument("--annotate", choices=["mp4", "webm"], help="also write the annotated copy (timed with the rest)")
     args = parser.parse_args()
 
     build = partial(build_analyzer, "default")
@@ -87,7 +88,7 @@ def main() -> None:
             for workers in [1, *args.workers]:
                 start = time.perf_counter()
                 result = analyze_video(clip, build, Path(tmp) / f"out{workers}", every=args.every, progress=False,
-                                       workers=workers)
+                                       annotate=args.annotate or False, workers=workers)
                 times.setdefault(workers, []).append(time.perf_counter() - start)
                 timelines[workers] = timeline(result["timeline"])
                 checks[workers] = {"tracks": len(result["tracks"]), "frames_read": result["frames"]}
@@ -96,6 +97,7 @@ def main() -> None:
     analyzed = -(-args.frames // args.every)
     report = {
         "clip": f"{args.frames} frames of {WIDTH}x{HEIGHT} at {FPS} fps, {args.faces} portraits, every {args.every}",
+        "annotated_copy": args.annotate,
         "machine": machine_description(),
         "seconds": {w: [round(s, 1) for s in runs] for w, runs in times.items()},
         "analyzed_frames_per_second": {w: [round(analyzed / s, 1) for s in runs] for w, runs in times.items()},
