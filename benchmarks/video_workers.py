@@ -1,4 +1,4 @@
-"""How much faster is a long video with `ferlab video --workers`, and does it find the same?
+"""How much faster are videos with `ferlab video --workers`, and do they give the same timelines?
 
 The clip is `video_tracks.py`'s (the astronaut's portraits drifting about a 1280x720 frame,
 one hidden for 0.4 s and one for 2 s), ``--frames`` long. It is analyzed in one process and
@@ -7,9 +7,12 @@ the workers' start included. Against one process's timeline, each segmented run 
 how many rows it has and how many of them match a row of the same frame in one process
 (boxes overlapping by IoU 0.5 or more), with the same label, and with the same track once
 the segmented run's ids are mapped onto one process's (the mapping that agrees on the most
-rows, each id mapped once).
+rows, each id mapped once). With ``--videos K``, K copies of the clip are analyzed as one
+folder (`ferlab.video.analyze_videos`: whole videos shared among the workers), and each copy's
+timeline is compared with one process's.
 
     python benchmarks/video_workers.py [--frames 1800] [--workers 2] [--repeats 2] [--every 1] [--annotate mp4]
+    python benchmarks/video_workers.py --videos 8 --frames 150
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from ferlab.data import EMOTIONS
 from ferlab.hardware import machine_description
 from ferlab.predict import build_analyzer
 from ferlab.track import box_iou
-from ferlab.video import analyze_video
+from ferlab.video import analyze_videos
 
 
 def timeline(path: str) -> dict[int, list[dict]]:
@@ -75,28 +78,36 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--every", type=int, default=1)
     parser.add_argument("--annotate", choices=["mp4", "webm"], help="also write the annotated copy (timed with the rest)")
+    parser.add_argument("--videos", type=int, default=1, help="copies of the clip, analyzed as a folder")
     args = parser.parse_args()
 
     build = partial(build_analyzer, "default")
     times: dict[int, list[float]] = {}
     checks = {}
     with tempfile.TemporaryDirectory() as tmp:
-        clip = Path(tmp) / "faces.mp4"
-        write_clip(clip, portraits(args.faces), args.frames)
+        clips = [Path(tmp) / f"faces{i}.mp4" for i in range(args.videos)]
+        write_clip(clips[0], portraits(args.faces), args.frames)
+        for clip in clips[1:]:
+            clip.write_bytes(clips[0].read_bytes())
         timelines = {}
         for _ in range(args.repeats):
             for workers in [1, *args.workers]:
                 start = time.perf_counter()
-                result = analyze_video(clip, build, Path(tmp) / f"out{workers}", every=args.every, progress=False,
-                                       annotate=args.annotate or False, workers=workers)
+                results = list(analyze_videos(clips, build, Path(tmp) / f"out{workers}", workers=workers,
+                                              progress=False, every=args.every, annotate=args.annotate or False))
                 times.setdefault(workers, []).append(time.perf_counter() - start)
-                timelines[workers] = timeline(result["timeline"])
-                checks[workers] = {"tracks": len(result["tracks"]), "frames_read": result["frames"]}
+                timelines[workers] = [timeline(result["timeline"]) for result in results]
+                checks[workers] = {"tracks": [len(result["tracks"]) for result in results],
+                                   "frames_read": sum(result["frames"] for result in results)}
         for workers in args.workers:
-            checks[workers].update(agreement(timelines[1], timelines[workers]))
-    analyzed = -(-args.frames // args.every)
+            per_clip = [agreement(one, other) for one, other in zip(timelines[1], timelines[workers], strict=True)]
+            for key in per_clip[0]:
+                values = [clip[key] for clip in per_clip]
+                checks[workers][key] = max(values) if key == "max_probability_difference" else sum(values)
+    analyzed = args.videos * -(-args.frames // args.every)
     report = {
         "clip": f"{args.frames} frames of {WIDTH}x{HEIGHT} at {FPS} fps, {args.faces} portraits, every {args.every}",
+        "videos": args.videos,
         "annotated_copy": args.annotate,
         "machine": machine_description(),
         "seconds": {w: [round(s, 1) for s in runs] for w, runs in times.items()},

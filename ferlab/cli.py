@@ -297,21 +297,44 @@ def cmd_predict(args) -> int:
 
 
 def cmd_video(args) -> int:
-    from .video import VideoFrame, analyze_video
+    from .video import VideoFrame, analyze_videos, video_inputs
+
+    sources = video_inputs(args.videos)
+    if not sources:
+        raise ValueError(f"{' '.join(args.videos)}: no video found")
+    if args.jsonl and len(sources) > 1:
+        raise ValueError("--jsonl prints the frames of one video: name one")
 
     def print_frame(frame: VideoFrame) -> None:
         print(json.dumps({"frame": frame.index, "time_s": round(frame.time_s, 3), "faces": frame.faces}), flush=True)
 
     analyzer = _analyzer_builder(args) if args.workers > 1 else _analyzer(args)
-    result = analyze_video(args.video, analyzer, args.out, every=args.every,
-                           annotate=args.annotate_video or False, progress=not args.quiet, max_seconds=args.max_seconds,
-                           on_frame=print_frame if args.jsonl else None, smooth_s=args.smooth, workers=args.workers)
-    print(json.dumps(result, indent=2), file=sys.stderr if args.jsonl else sys.stdout)
-    if result["stopped"] == "interrupted":
-        print(f"ferlab: stopped by Ctrl-C after {result['frames']} frames; what was analyzed is written",
-              file=sys.stderr)
+    options = dict(every=args.every, annotate=args.annotate_video or False, max_seconds=args.max_seconds,
+                   smooth_s=args.smooth, **({"on_frame": print_frame} if args.jsonl else {}))
+    results = analyze_videos(sources, analyzer, args.out, workers=args.workers, progress=not args.quiet, **options)
+    if len(sources) == 1:
+        result = next(results)
+        print(json.dumps(result, indent=2), file=sys.stderr if args.jsonl else sys.stdout)
+        if result["stopped"] == "interrupted":
+            print(f"ferlab: stopped by Ctrl-C after {result['frames']} frames; what was analyzed is written",
+                  file=sys.stderr)
+            return 130
+        return 0
+    done, failed = 0, 0
+    try:
+        for result in results:  # one JSON line per video, as each is done
+            print(json.dumps(result), flush=True)
+            done, failed = done + 1, failed + ("error" in result)
+            if "error" in result:
+                print(f"ferlab: skipped {result['error']}", file=sys.stderr)
+            elif result["stopped"] == "interrupted":
+                raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        print(f"ferlab: stopped by Ctrl-C after {done} of {len(sources)} videos; each is written as far as it was "
+              f"analyzed, in {args.out}", file=sys.stderr)
         return 130
-    return 0
+    print(f"{done - failed} of {len(sources)} videos analyzed; results in {args.out}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_photo_accuracy(args) -> None:
@@ -594,9 +617,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(accuracy)
     accuracy.set_defaults(func=cmd_photo_accuracy)
 
-    video = commands.add_parser("video", help="emotions over time in a video, camera or stream: timeline CSV and plot")
-    video.add_argument("video", help="a video file OpenCV can read (MP4, AVI, MOV, ...), a camera index "
-                                     "(0: the first webcam; stop with Ctrl-C or --max-seconds) or a stream URL (rtsp://, http://)")
+    video = commands.add_parser("video", help="emotions over time in videos, a camera or a stream: timeline CSV and plot")
+    video.add_argument("videos", nargs="+", metavar="VIDEO",
+                       help="video files OpenCV can read (MP4, AVI, MOV, ...), folders (searched recursively) or "
+                            "globs; or one camera index (0: the first webcam; stop with Ctrl-C or --max-seconds) or "
+                            "stream URL (rtsp://, http://)")
     video.add_argument("--max-seconds", type=float, help="stop after this many seconds of video (default: read to its end)")
     video.add_argument("--quiet", action="store_true", help="no progress bar")
     video.add_argument("--jsonl", action="store_true",
@@ -610,9 +635,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="smooth each face's probabilities over this time constant: longer gives steadier "
                             "labels that follow a change later; 0: each frame's own (default: %(default)s, "
                             "chosen by benchmarks/video_smoothing.py)")
-    _add_workers_option(video, "processes sharing a long video file, one CPU each, in segments of about 600 "
-                               "analyzed frames, its tracks joined across the cuts; a camera, a stream or a file "
-                               "under 300 analyzed frames is read by one")
+    _add_workers_option(video, "processes sharing the videos, one CPU each: several videos are shared whole; one "
+                               "long file is cut into segments of at most 600 analyzed frames, its tracks joined "
+                               "across the cuts; a camera, a stream or a file under 300 analyzed frames is read by one")
     _add_model_options(video)
     video.set_defaults(func=cmd_video)
 

@@ -13,7 +13,7 @@ import glob
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -155,16 +155,17 @@ def analyze(image: ImageSource, detector: str = DEFAULT_DETECTOR,
     return analyzer.analyze(image, explain)
 
 
-def expand_inputs(items: Iterable[str]) -> Iterator[Path]:
-    """Files as given, folders searched recursively for images, glob patterns expanded; "-"
-    reads more of these from standard input, one a line (``find ... | ferlab predict -``)."""
+def expand_inputs(items: Iterable[str], suffixes: Collection[str] = IMAGE_SUFFIXES) -> Iterator[Path]:
+    """Files as given, folders searched recursively for files of ``suffixes`` (images), glob
+    patterns expanded; "-" reads more of these from standard input, one a line
+    (``find ... | ferlab predict -``)."""
     for item in items:
         if item == "-":
-            yield from expand_inputs(line.rstrip("\n") for line in sys.stdin if line.strip())
+            yield from expand_inputs((line.rstrip("\n") for line in sys.stdin if line.strip()), suffixes)
             continue
         path = Path(item)
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
         elif any(ch in item for ch in "*?["):
             matches = sorted(glob.glob(item, recursive=True))
             if not matches:

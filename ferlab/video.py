@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -16,7 +17,7 @@ from tqdm import tqdm
 
 from .atomic import atomic_write
 from .data import EMOTIONS
-from .predict import PALETTE, Analyzer, build_analyzer, draw_annotations
+from .predict import PALETTE, Analyzer, build_analyzer, draw_annotations, expand_inputs
 from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
 from .video_segments import SegmentedVideo, plan_segments
 
@@ -25,6 +26,10 @@ from .video_segments import SegmentedVideo, plan_segments
 # browsers do not; a WebM holds VP8, which browsers play (tests/test_video.py plays one in
 # Chromium), but takes about 30 ms more a 1280x720 frame to write (benchmarks/video_tracks.py).
 ANNOTATED_CODECS = {"mp4": "mp4v", "webm": "VP80"}
+
+
+# What a folder of videos is searched for (`video_inputs`); a file named as such is tried whatever its name.
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
 
 
 class VideoError(ValueError):
@@ -204,6 +209,82 @@ def analyze_video(
     if writer_video is not None:
         result["annotated"] = str(video_path)
     return result
+
+
+def is_live(source: str | Path | int) -> bool:
+    """Whether ``source`` names a camera (an index that is not a file) or a stream URL."""
+    text = str(source)
+    return isinstance(source, int) or "://" in text or (text.isdigit() and not Path(text).exists())
+
+
+def video_inputs(items: Iterable[str]) -> list[str]:
+    """Cameras and stream URLs as given, files as given, folders searched recursively for
+    videos (`VIDEO_SUFFIXES`), glob patterns expanded (`ferlab.predict.expand_inputs`)."""
+    return [found for item in items
+            for found in ([item] if is_live(item) else map(str, expand_inputs([item], VIDEO_SUFFIXES)))]
+
+
+def analyze_videos(
+    sources: Sequence[str | Path | int], analyzer: Analyzer | Callable[[], Analyzer] | None = None,
+    out_dir: str | Path = "ferlab-video", workers: int = 1, progress: bool = True, **options,
+) -> Iterator[dict]:
+    """`analyze_video` for each of ``sources`` into ``out_dir`` (``options``: its own), one
+    result per video in order: its summary with ``"video"``, or ``{"video", "error"}`` for one
+    that cannot be read. One video is analyzed as `analyze_video` does, cut into segments for
+    ``workers``; several are shared whole among ``workers`` processes (``analyzer`` then a
+    picklable function that builds one), and must be files with different names, since each
+    writes ``<name>.timeline.csv`` and the rest. Ctrl-C stops after the videos under way, each
+    written as far as it was analyzed."""
+    if len(sources) == 1:
+        yield {"video": str(sources[0]), **analyze_video(sources[0], analyzer, out_dir, progress=progress,
+                                                         workers=workers, **options)}
+        return
+    live = [str(s) for s in sources if is_live(s)]
+    if live:
+        raise ValueError(f"{live[0]}: a camera or stream is analyzed alone, not among other videos")
+    names = Counter(Path(s).stem for s in sources)
+    if max(names.values(), default=0) > 1:
+        name = names.most_common(1)[0][0]
+        raise ValueError(f"several videos are named {name!r}: their outputs would overwrite each other; "
+                         "analyze them into different --out folders")
+    check_reading(options.get("every", 1), options.get("max_seconds"), options.get("smooth_s", SMOOTH_S))
+    work = [(str(source), str(out_dir), options) for source in sources]
+    workers = min(workers, len(sources))
+    if workers > 1:
+        if isinstance(analyzer, Analyzer):
+            raise ValueError("with workers, give analyze_videos a function that builds the analyzer "
+                             "(functools.partial(build_analyzer, ...)): each process builds its own")
+        from .parallel import map_in_workers
+
+        results = map_in_workers(analyzer or build_analyzer, _analyze_whole_video, work, workers)
+    else:
+        built = analyzer if isinstance(analyzer, Analyzer) else (analyzer or build_analyzer)()
+        results = (_analyze_whole_video(built, item) for item in work)
+    with tqdm(total=len(work), unit="video", disable=not progress) as bar:
+        for result in results:
+            yield result
+            bar.update(1)
+            if result.get("stopped") == "interrupted":
+                return
+
+
+def _analyze_whole_video(analyzer: Analyzer, work: tuple[str, str, dict]) -> dict:
+    """One of several videos, in this process; in a worker, cut short when the parent stops."""
+    from .parallel import stopping
+
+    source, out_dir, options = work
+
+    def stop_with_the_parent(frame: VideoFrame) -> None:
+        if stopping():
+            raise KeyboardInterrupt  # analyze_video writes what was analyzed
+
+    if stopping():  # handed out just before the parent stopped
+        return {"video": source, "error": "not begun: stopped"}
+    try:
+        return {"video": source, **analyze_video(source, analyzer, out_dir, progress=False,
+                                                 on_frame=stop_with_the_parent, **options)}
+    except VideoError as error:
+        return {"video": source, "error": str(error)}
 
 
 def open_source(source: str | Path | int) -> tuple[cv2.VideoCapture, str, bool]:

@@ -1,6 +1,7 @@
 import argparse
 import json
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
@@ -396,6 +397,42 @@ def test_video_command_stops_at_max_seconds(astronaut, tiny_model, tmp_path, cap
         assert main(["video", str(tmp_path / "clip.mp4"), "--model", str(tiny_model), "--out", str(out), "--quiet",
                      *option]) == 0
         assert json.loads(capsys.readouterr().out)["annotated"] == str(out / copy)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_video_command_takes_a_folder_of_videos(astronaut, tiny_model, tmp_path, capsys, workers):
+    import cv2
+
+    from ferlab.imageio import load_image
+
+    face = cv2.cvtColor(load_image(astronaut), cv2.COLOR_RGB2BGR)
+    folder = tmp_path / "clips"
+    (folder / "more").mkdir(parents=True)
+    for path, frames in ((folder / "one.mp4", 3), (folder / "more" / "two.avi", 5)):
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, face.shape[1::-1])
+        for _ in range(frames):
+            writer.write(face)
+        writer.release()
+    (folder / "broken.mp4").write_bytes(b"not a video")
+    (folder / "notes.txt").write_text("not searched")
+    out = tmp_path / "out"
+    assert main(["video", str(folder), "--model", str(tiny_model), "--out", str(out), "--quiet",
+                 "--workers", workers]) == 1  # one video could not be read
+    printed = capsys.readouterr()
+    results = [json.loads(line) for line in printed.out.splitlines()]
+    assert [Path(r["video"]).name for r in results] == ["broken.mp4", "two.avi", "one.mp4"]  # in path order
+    assert "not a video OpenCV can open" in results[0]["error"] and "skipped" in printed.err
+    assert [r["analyzed_frames"] for r in results[1:]] == [5, 3] and [len(r["tracks"]) for r in results[1:]] == [1, 1]
+    assert (out / "one.timeline.csv").exists() and (out / "two.emotions.png").exists()
+    assert "2 of 3 videos analyzed" in printed.err
+
+    (folder / "more" / "one.mp4").write_bytes((folder / "one.mp4").read_bytes())
+    assert main(["video", str(folder), "--model", str(tiny_model), "--out", str(out), "--quiet"]) == 2
+    assert "several videos are named 'one'" in capsys.readouterr().err
+    assert main(["video", str(folder / "one.mp4"), str(folder / "more" / "two.avi"), "--jsonl",
+                 "--model", str(tiny_model)]) == 2
+    assert "--jsonl prints the frames of one video" in capsys.readouterr().err
+    assert main(["video", str(tmp_path / "none"), "--model", str(tiny_model)]) == 2
 
 
 def test_without_the_training_tools_demo_video_web_api_and_evaluate_run_and_training_says_what_it_needs(
