@@ -211,10 +211,14 @@ def analyze_video(
     return result
 
 
+def is_camera(source: str | Path | int) -> bool:
+    """Whether ``source`` is a camera index (``0`` or ``"0"``; an existing file of that name wins)."""
+    return isinstance(source, int) or (str(source).isdigit() and not Path(str(source)).exists())
+
+
 def is_live(source: str | Path | int) -> bool:
-    """Whether ``source`` names a camera (an index that is not a file) or a stream URL."""
-    text = str(source)
-    return isinstance(source, int) or "://" in text or (text.isdigit() and not Path(text).exists())
+    """Whether ``source`` names a camera or a stream URL: a source read as it comes, never cut."""
+    return is_camera(source) or "://" in str(source)
 
 
 def video_inputs(items: Iterable[str]) -> list[str]:
@@ -291,7 +295,7 @@ def open_source(source: str | Path | int) -> tuple[cv2.VideoCapture, str, bool]:
     """An open capture of a video file, camera index or stream URL, the name its output files
     take, and whether it is a camera."""
     text = str(source)
-    if isinstance(source, int) or (text.isdigit() and not Path(text).exists()):  # an existing file wins
+    if is_camera(source):
         capture = cv2.VideoCapture(int(text))
         if not capture.isOpened():
             raise VideoError(f"camera {text}: cannot open it (no such camera, no permission, or in use)")
