@@ -7,6 +7,9 @@
   over time, as `ferlab video` does (`LiveStreams`); with ``?explain=true`` each face of a
   photo also gets a picture of where its label comes from (`ferlab.explain`); with
   ``?cropped=true`` the photo is one face crop, classified whole
+- ``POST /v1/analyze-video`` multipart ``file`` (MP4, MOV, WebM, MKV or AVI) -> each
+  analyzed frame's faces with their track ids, and a summary per track (`ferlab video`'s);
+  every ``every``-th frame, by default as few as keep the analysis under `MAX_VIDEO_FRAMES`
 - ``GET /v1/health``, ``GET /v1/model`` (the model card), ``/docs`` (OpenAPI)
 
 Limits for a public demo: uploads over ``max_upload_bytes`` are refused (413) before they
@@ -21,26 +24,31 @@ from __future__ import annotations
 
 import asyncio
 import math
+import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import replace
 from importlib import resources
+from pathlib import Path
 from typing import Annotated
 
+import cv2
 from fastapi import FastAPI, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .data import EMOTIONS
 from .detect import DECODE_MIN_SIDE, get_detector
 from .explain import explained_records
 from .imageio import ImageError, decode_image, is_heif
 from .predict import Analyzer
 from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
+from .video import VideoError, VideoStream, open_source, summarize_tracks
 
 # A 48- or 50-megapixel phone photo passes: as a JPEG it is decoded at a quarter of its size,
 # in about 0.2 s here (benchmarks/big_photos.py); a PNG that size takes about 150 MB to decode.
@@ -49,6 +57,10 @@ MAX_PIXELS = 51_000_000
 # ?explain=true costs about 0.4 s a face on ONNX Runtime here: a group photo must not keep
 # the server busy for a minute.
 MAX_EXPLAINED_FACES = 8
+# A video upload: at most this big, and analyzed at this many frames at most (every k-th frame
+# beyond), about a minute of work on 2 cores for a 1280x720 video (benchmarks/video_workers.py).
+MAX_VIDEO_BYTES = 200 * 1024 * 1024
+MAX_VIDEO_FRAMES = 1800
 # Leading bytes of the formats the page accepts; anything else is refused unread.
 SIGNATURES = {
     b"\xff\xd8\xff": "image/jpeg",
@@ -111,6 +123,18 @@ def sniff(head: bytes) -> str | None:
     if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"):
         return "image/avif"
     return next((kind for magic, kind in SIGNATURES.items() if head.startswith(magic)), None)
+
+
+def sniff_video(head: bytes) -> str | None:
+    """The container of a video upload from its first bytes: MP4/MOV (an ISO file that is not a
+    still image), WebM/MKV (EBML) or AVI; None for anything else."""
+    if head[4:8] == b"ftyp" and sniff(head) is None:
+        return "video/mp4"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "video/webm"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "video/x-msvideo"
+    return None
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -239,7 +263,80 @@ def create_app(
         except (ImageError, StreamError) as error:
             raise HTTPException(422, str(error)) from None
 
+    @app.post("/v1/analyze-video")
+    async def analyze_video(
+        request: Request,
+        file: UploadFile,
+        every: Annotated[int | None, Query(
+            ge=1, description="analyze every k-th frame (default: 1, or as few as keep the analysis under "
+            f"{MAX_VIDEO_FRAMES:,} frames)")] = None,
+    ) -> dict:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_VIDEO_BYTES + 64 * 1024:
+            raise HTTPException(413, f"video over the {MAX_VIDEO_BYTES:,}-byte limit")
+        name = file.filename or "upload"
+        head = await file.read(16)
+        if not head:
+            raise HTTPException(400, f"{name}: empty file")
+        if sniff_video(head) is None:
+            raise HTTPException(415, f"{name}: not an MP4, MOV, WebM, MKV or AVI video")
+        with tempfile.TemporaryDirectory(prefix="ferlab-video-") as folder:
+            path = Path(folder) / "upload"
+            size = len(head)
+            with open(path, "wb") as copy:  # to disk as it comes: FFmpeg reads a file
+                copy.write(head)
+                while chunk := await file.read(1024 * 1024):
+                    size += len(chunk)
+                    if size > MAX_VIDEO_BYTES:
+                        raise HTTPException(413, f"video over the {MAX_VIDEO_BYTES:,}-byte limit")
+                    copy.write(chunk)
+            try:
+                return await run_in_threadpool(video_timeline, analyzer, path, name, every, smooth_s, detector_lock)
+            except VideoError as error:
+                raise HTTPException(422, str(error).replace(str(path), name)) from None
+
     return app
+
+
+def video_timeline(analyzer: Analyzer, path: Path, name: str, every: int | None, smooth_s: float, lock) -> dict:
+    """The faces of every ``every``-th frame of the video at ``path`` (default: as few as keep
+    it under `MAX_VIDEO_FRAMES`), tracked and smoothed as `ferlab video` does, with a
+    summary per track; ``lock`` is held while a frame is analyzed."""
+    capture, _, _ = open_source(path)
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))  # an estimate, 0 where unknown
+    capture.release()
+    least_every = max(1, -(-total // MAX_VIDEO_FRAMES))
+    if every is not None and every < least_every:
+        raise VideoError(f"{name}: {total:,} frames at every={every} is over the {MAX_VIDEO_FRAMES:,}-frame limit; "
+                         f"ask for every={least_every} or more")
+    with VideoStream(path, analyzer, every or least_every, smooth_s=smooth_s) as video:
+        frames, width, height = [], 0, 0
+        for frame in _locked_frames(video, lock):
+            height, width = frame.rgb.shape[:2]
+            frames.append({"frame": frame.index, "time_s": round(frame.time_s, 3), "faces": frame.faces})
+            if len(frames) > MAX_VIDEO_FRAMES:  # the frame count was an estimate
+                raise VideoError(f"{name}: over {MAX_VIDEO_FRAMES:,} frames at every={video.every}; ask for a larger "
+                                 "every")
+    if not frames:
+        raise VideoError(f"{name}: the video has no readable frames")
+    times = [frame["time_s"] for frame in frames]
+    probabilities: dict[int, dict[int, list[float]]] = {}
+    for i, frame in enumerate(frames):
+        for face in frame["faces"]:
+            probabilities.setdefault(face["track"], {})[i] = [face["probabilities"][e] for e in EMOTIONS]
+    return {"frames": frames, "tracks": summarize_tracks(times, probabilities), "every": video.every,
+            "fps": video.fps, "frames_read": video.frames, "width": width, "height": height}
+
+
+def _locked_frames(video: VideoStream, lock) -> Iterator:
+    """``video``'s frames, each analyzed under ``lock`` (the app's detector lock)."""
+    frames = iter(video)
+    while True:
+        with lock:
+            frame = next(frames, None)
+        if frame is None:
+            return
+        yield frame
 
 
 def serve(host: str, port: int, analyzer: Analyzer, smooth_s: float = SMOOTH_S) -> None:

@@ -4,6 +4,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -240,3 +241,50 @@ def test_a_stream_takes_its_frames_in_time_order(client, astronaut):
     assert late.status_code == 422 and "time order" in late.json()["error"]["message"]
     again = client.post("/v1/analyze", params={"stream": "s", "time_s": 2.5}, files=photo)
     assert again.status_code == 200 and again.json()["faces"][0]["track"] == 0  # the refusal lost nothing
+
+
+def write_clip(path, astronaut, frames: int, codec: str = "mp4v") -> bytes:
+    import cv2
+
+    face = cv2.cvtColor(np.asarray(Image.open(astronaut).convert("RGB")), cv2.COLOR_RGB2BGR)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), 10, face.shape[1::-1])
+    for i in range(frames):
+        writer.write(face if i < frames - 2 else face * 0 + 127)  # the last two frames without the face
+    writer.release()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("suffix, codec", [("mp4", "mp4v"), ("webm", "VP80"), ("avi", "MJPG")])
+def test_a_video_upload_gets_its_timeline_and_tracks(client, astronaut, tmp_path, suffix, codec):
+    clip = write_clip(tmp_path / f"clip.{suffix}", astronaut, 6, codec)
+    response = client.post("/v1/analyze-video", files={"file": (f"clip.{suffix}", clip, "video/mp4")})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["every"] == 1 and body["frames_read"] == 6 and (body["width"], body["height"]) == (512, 512)
+    assert [f["frame"] for f in body["frames"]] == list(range(6))
+    assert [f["time_s"] for f in body["frames"]] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5], abs=0.01)
+    assert [[face["track"] for face in f["faces"]] for f in body["frames"]] == [[0]] * 4 + [[], []]
+    assert [(t["track"], t["analyzed_frames"], t["first_s"], t["last_s"]) for t in body["tracks"]] == [(0, 4, 0.0, 0.3)]
+    every = client.post("/v1/analyze-video", params={"every": 2}, files={"file": ("clip", clip, "video/mp4")}).json()
+    assert [f["frame"] for f in every["frames"]] == [0, 2, 4] and every["every"] == 2
+
+
+def test_video_uploads_are_checked(client, astronaut, tmp_path, monkeypatch):
+    from ferlab import serve
+
+    clip = write_clip(tmp_path / "clip.mp4", astronaut, 6)
+
+    def refused(content: bytes, name: str = "clip.mp4", params=None) -> tuple[int, str]:
+        response = client.post("/v1/analyze-video", params=params, files={"file": (name, content, "video/mp4")})
+        return response.status_code, response.json()["error"]["message"]
+
+    assert refused(b"") == (400, "clip.mp4: empty file")
+    assert refused(astronaut.read_bytes())[0] == 415  # a photo is not a video
+    assert refused(clip[:200]) == (422, "clip.mp4: not a video OpenCV can open (corrupt, truncated or unsupported codec)")
+    monkeypatch.setattr(serve, "MAX_VIDEO_FRAMES", 4)
+    assert refused(clip, params={"every": 1}) == (
+        422, "clip.mp4: 6 frames at every=1 is over the 4-frame limit; ask for every=2 or more")
+    assert [f["frame"] for f in client.post("/v1/analyze-video", files={"file": ("c", clip, "video/mp4")}).json()[
+        "frames"]] == [0, 2, 4]  # every 2nd by default: the least that keeps under the limit
+    monkeypatch.setattr(serve, "MAX_VIDEO_BYTES", len(clip) - 1)
+    assert refused(clip)[0] == 413
