@@ -126,7 +126,7 @@ def test_several_photos_are_shown_in_turn_and_kept_as_thumbnails(server, astrona
         page.goto(server)
         page.set_input_files("#file", [str(astronaut), str(blank)])
         page.wait_for_function("() => document.querySelectorAll('#gallery .shot').length === 2", timeout=20_000)
-        assert "2 photos, 1 face" in page.inner_text("#status")
+        assert "2 photos, 1 face: click one below" in page.inner_text("#status")
         shots = page.locator("#gallery .shot")
         assert shots.nth(0).inner_text().startswith("astronaut.jpg: ") and shots.nth(1).inner_text() == "blank.png: no face"
         assert page.locator(".face").count() == 0  # the last one shown: the blank
@@ -134,6 +134,42 @@ def test_several_photos_are_shown_in_turn_and_kept_as_thumbnails(server, astrona
         page.wait_for_selector(".face", timeout=10_000)
         assert "1 face found in astronaut.jpg" in page.inner_text("#status")
         assert page.evaluate("() => document.getElementById('photo').width") == 512
+        browser.close()
+
+
+def test_a_video_is_played_with_its_tracked_faces_and_a_strip_per_track(server, astronaut, tmp_path):
+    import cv2
+    from playwright.sync_api import sync_playwright
+
+    face = cv2.imread(str(astronaut))
+    clips = {"clip.webm": "VP80", "clip.mp4": "mp4v"}  # Chromium plays VP8, not MPEG-4 Part 2
+    for name, codec in clips.items():
+        writer = cv2.VideoWriter(str(tmp_path / name), cv2.VideoWriter_fourcc(*codec), 10, face.shape[1::-1])
+        for i in range(8):
+            writer.write(face if i < 6 else face * 0 + 127)  # the face, then 0.2 s without it
+        writer.release()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page()
+        page.goto(server)
+        page.set_input_files("#file", str(tmp_path / "clip.webm"))
+        page.wait_for_selector("#timeline .strip", timeout=30_000)
+        assert "clip.webm: 1 face tracked over 8 frames." in page.inner_text("#status")
+        assert page.evaluate("() => window.lastVideo.tracks.length") == 1
+        assert page.inner_text(".face h2").startswith("Face #0: ")  # the first frame, its face by its track
+        assert page.is_visible("#player") and page.is_enabled("#play")
+        page.click("#play")
+        page.wait_for_function("() => document.getElementById('clip').ended", timeout=10_000)
+        page.wait_for_function("() => document.querySelectorAll('.face').length === 0", timeout=5_000)  # no face at the end
+        assert float(page.input_value("#seek")) >= 0.7
+
+        page.set_input_files("#file", str(tmp_path / "clip.mp4"))
+        page.wait_for_function("() => document.getElementById('status').textContent.includes('drawn on grey')",
+                               timeout=30_000)
+        assert "clip.mp4: 1 face tracked over 8 frames. This browser cannot play the video" in page.inner_text("#status")
+        assert page.locator(".face").count() == 1 and page.is_disabled("#play")
+        page.eval_on_selector("#seek", "s => { s.value = 0.7; s.oninput(); }")  # the slider moves through it
+        assert page.locator(".face").count() == 0 and page.inner_text("#clock") == "0.7 s"
         browser.close()
 
 
