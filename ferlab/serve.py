@@ -1,6 +1,6 @@
 """`ferlab serve`: a web page and a REST API around `Analyzer`, on FastAPI + uvicorn.
 
-- ``GET /``            one page: drop or pick photos, or use the webcam (a snapshot, or live)
+- ``GET /``            one page: drop or pick photos or videos, or use the webcam (a snapshot, or live)
 - ``POST /v1/analyze`` multipart ``file`` -> ``{"faces": [...], "width", "height"}``;
   with ``?stream=NAME`` the photo is the next frame of a live stream (the page's webcam
   mode): its faces keep track ids from frame to frame and their probabilities are smoothed
