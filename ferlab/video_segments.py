@@ -8,8 +8,9 @@ smoothing are under way as they would be in one pass. On those shared frames eac
 tracks is matched to the earlier segment's track whose boxes it overlaps, and takes that
 track's id; a track with no match is a new face and takes a new id.
 
-Cameras and streams are read in one process (they cannot be cut), as are short files: a
-worker's start costs about as much as analyzing 40 frames (benchmarks/video_workers.py).
+Cameras and streams are read in one process (they cannot be cut), as are short files, where a
+worker's start (as long as analyzing about 50 small photos: benchmarks/predict_workers.py)
+and the warm-up would cost more than they save. Measured: benchmarks/video_workers.py.
 """
 
 from __future__ import annotations
