@@ -13,6 +13,7 @@ timeline is compared with one process's.
 
     python benchmarks/video_workers.py [--frames 1800] [--workers 2] [--repeats 2] [--every 1] [--annotate mp4]
     python benchmarks/video_workers.py --videos 8 --frames 150
+    python benchmarks/video_workers.py --clip h264.mp4   # a video of your own instead (H.264, HEVC, ...)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections import Counter
 from functools import partial
 from pathlib import Path
 
+import cv2
 import numpy as np
 from video_tracks import FPS, HEIGHT, WIDTH, portraits, write_clip
 
@@ -79,14 +81,22 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=1)
     parser.add_argument("--annotate", choices=["mp4", "webm"], help="also write the annotated copy (timed with the rest)")
     parser.add_argument("--videos", type=int, default=1, help="copies of the clip, analyzed as a folder")
+    parser.add_argument("--clip", type=Path, help="a video of your own instead of the portraits' clip")
     args = parser.parse_args()
 
     build = partial(build_analyzer, "default")
     times: dict[int, list[float]] = {}
     checks = {}
     with tempfile.TemporaryDirectory() as tmp:
-        clips = [Path(tmp) / f"faces{i}.mp4" for i in range(args.videos)]
-        write_clip(clips[0], portraits(args.faces), args.frames)
+        suffix = args.clip.suffix if args.clip else ".mp4"
+        clips = [Path(tmp) / f"faces{i}{suffix}" for i in range(args.videos)]
+        if args.clip:
+            clips[0].write_bytes(args.clip.read_bytes())
+            capture = cv2.VideoCapture(str(args.clip))
+            args.frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+            capture.release()
+        else:
+            write_clip(clips[0], portraits(args.faces), args.frames)
         for clip in clips[1:]:
             clip.write_bytes(clips[0].read_bytes())
         timelines = {}
@@ -106,7 +116,8 @@ def main() -> None:
                 checks[workers][key] = max(values) if key == "max_probability_difference" else sum(values)
     analyzed = args.videos * -(-args.frames // args.every)
     report = {
-        "clip": f"{args.frames} frames of {WIDTH}x{HEIGHT} at {FPS} fps, {args.faces} portraits, every {args.every}",
+        "clip": (f"{args.clip}: {args.frames} frames, every {args.every}" if args.clip else
+                 f"{args.frames} frames of {WIDTH}x{HEIGHT} at {FPS} fps, {args.faces} portraits, every {args.every}"),
         "videos": args.videos,
         "annotated_copy": args.annotate,
         "machine": machine_description(),
