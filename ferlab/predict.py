@@ -46,6 +46,8 @@ FULL_SEARCH_S = 0.25
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".avif", ".heic",
                   ".heif"}
+# What `ferlab video` searches a folder for; `ferlab predict` names such a file a video.
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
 
 
 @dataclass
@@ -227,7 +229,8 @@ def _predict_chunk(analyzer: Analyzer, work: tuple[list[Path], str | Path | None
             photo = decode_image(path, DECODE_MIN_SIDE)
             decoded.append((path, photo, *analyzer.faces(photo.rgb, photo.factor)))
         except (ImageError, OSError, cv2.error) as error:
-            decoded.append((path, None, str(error), None))
+            hint = "; it looks like a video: analyze it with ferlab video" if path.suffix.lower() in VIDEO_SUFFIXES else ""
+            decoded.append((path, None, f"{error}{hint}", None))
     crops = [d[3] for d in decoded if d[1] is not None]
     probabilities = analyzer.model.predict_proba(np.concatenate(crops)) if crops else np.zeros((0, 7))
     results, offset = [], 0

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from .atomic import atomic_write
 from .data import EMOTIONS
-from .predict import PALETTE, Analyzer, build_analyzer, draw_annotations, expand_inputs
+from .predict import PALETTE, VIDEO_SUFFIXES, Analyzer, build_analyzer, draw_annotations, expand_inputs
 from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
 from .video_segments import SegmentedVideo, plan_segments
 
@@ -26,10 +26,6 @@ from .video_segments import SegmentedVideo, plan_segments
 # browsers do not; a WebM holds VP8, which browsers play (tests/test_video.py plays one in
 # Chromium), but takes about 30 ms more a 1280x720 frame to write (benchmarks/video_tracks.py).
 ANNOTATED_CODECS = {"mp4": "mp4v", "webm": "VP80"}
-
-
-# What a folder of videos is searched for (`video_inputs`); a file named as such is tried whatever its name.
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
 
 
 class VideoError(ValueError):

@@ -85,6 +85,9 @@ def test_folder_with_good_bad_and_faceless_images(astronaut, tiny_model, tmp_pat
     assert len(by_name["a.jpg"]["faces"]) == 1 and by_name["blank.png"]["faces"] == []
     assert "not an image file" in by_name["broken.jpg"]["error"]
     assert sorted(p.name for p in annotated.iterdir()) == ["a.annotated.jpg", "blank.annotated.jpg"]
+    (tmp_path / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")  # named as such: a video
+    [video] = predict_files([str(tmp_path / "clip.mp4")], Analyzer(load_model(tiny_model)), progress=False)
+    assert video["error"].endswith("it looks like a video: analyze it with ferlab video")
 
     out = tmp_path / "faces.csv"
     count, failed = write_results(iter(results), out, "csv")
