@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
 import typing
+from contextlib import nullcontext
 from dataclasses import fields
 from pathlib import Path
 
@@ -297,7 +299,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_video(args) -> int:
-    from .video import VideoFrame, analyze_videos, video_inputs
+    from .video import SUMMARY_HEADER, VideoFrame, analyze_videos, summary_rows, video_inputs
 
     sources = video_inputs(args.videos)
     if not sources:
@@ -312,28 +314,35 @@ def cmd_video(args) -> int:
     options = dict(every=args.every, annotate=args.annotate_video or False, max_seconds=args.max_seconds,
                    smooth_s=args.smooth, **({"on_frame": print_frame} if args.jsonl else {}))
     results = analyze_videos(sources, analyzer, args.out, workers=args.workers, progress=not args.quiet, **options)
-    if len(sources) == 1:
-        result = next(results)
-        print(json.dumps(result, indent=2), file=sys.stderr if args.jsonl else sys.stdout)
-        if result["stopped"] == "interrupted":
-            print(f"ferlab: stopped by Ctrl-C after {result['frames']} frames; what was analyzed is written",
-                  file=sys.stderr)
-            return 130
-        return 0
-    done, failed = 0, 0
-    try:
-        for result in results:  # one JSON line per video, as each is done
-            print(json.dumps(result), flush=True)
-            done, failed = done + 1, failed + ("error" in result)
-            if "error" in result:
-                print(f"ferlab: skipped {result['error']}", file=sys.stderr)
-            elif result["stopped"] == "interrupted":
-                raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        print(f"ferlab: stopped by Ctrl-C after {done} of {len(sources)} videos; each is written as far as it was "
-              f"analyzed, in {args.out}", file=sys.stderr)
+    done, failed, stopped = 0, 0, False
+    # The summary table grows as each video is done, so that Ctrl-C keeps the rows of those done.
+    with open(args.summary, "w", newline="") if args.summary else nullcontext() as summary:
+        table = csv.writer(summary) if summary else None
+        if table:
+            table.writerow(SUMMARY_HEADER)
+        try:
+            for result in results:
+                done, failed = done + 1, failed + ("error" in result)
+                if table:
+                    table.writerows(summary_rows(result))
+                    summary.flush()
+                if len(sources) == 1:  # as before: the whole summary, indented
+                    print(json.dumps(result, indent=2), file=sys.stderr if args.jsonl else sys.stdout)
+                else:  # one JSON line per video, as each is done
+                    print(json.dumps(result), flush=True)
+                if "error" in result:
+                    print(f"ferlab: skipped {result['error']}", file=sys.stderr)
+                stopped = result.get("stopped") == "interrupted"
+        except KeyboardInterrupt:
+            if len(sources) == 1:  # before its first frame: nothing was written
+                raise
+            stopped = True
+    if stopped:
+        frames = f" after {result['frames']} frames" if len(sources) == 1 else f" after {done} of {len(sources)} videos"
+        print(f"ferlab: stopped by Ctrl-C{frames}; what was analyzed is written, in {args.out}", file=sys.stderr)
         return 130
-    print(f"{done - failed} of {len(sources)} videos analyzed; results in {args.out}", file=sys.stderr)
+    if len(sources) > 1:
+        print(f"{done - failed} of {len(sources)} videos analyzed; results in {args.out}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -627,6 +636,9 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--jsonl", action="store_true",
                        help="print each analyzed frame's faces as a JSON line as it comes (the summary goes to stderr)")
     video.add_argument("--out", default="ferlab-video", help="output folder (default: %(default)s)")
+    video.add_argument("--summary", metavar="CSV", help="also a table of every video's face tracks: one row per "
+                       "track (video, first and last second, frames, label, mean probabilities), one per video "
+                       "that could not be read")
     video.add_argument("--every", type=int, default=1, help="analyze every k-th frame (default: %(default)s, every frame)")
     video.add_argument("--annotate-video", nargs="?", const="mp4", choices=["mp4", "webm"],
                        help="also write an annotated copy: MP4 (MPEG-4 Part 2: VLC, QuickTime, Windows; the "

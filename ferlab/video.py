@@ -325,6 +325,18 @@ def summarize_tracks(times: list[float], tracks: dict[int, dict[int, list[float]
     return summaries
 
 
+SUMMARY_HEADER = ["video", "track", "first_s", "last_s", "analyzed_frames", "label", *EMOTIONS, "error"]
+
+
+def summary_rows(result: dict) -> list[list]:
+    """A video's rows of a summary table (`SUMMARY_HEADER`): one per track, longest first, or
+    one with the error of a video that could not be read."""
+    if "error" in result:
+        return [[result["video"], *[""] * (len(SUMMARY_HEADER) - 2), result["error"]]]
+    return [[result["video"], t["track"], t["first_s"], t["last_s"], t["analyzed_frames"], t["label"],
+             *(t["probabilities"][e] for e in EMOTIONS), ""] for t in result["tracks"]]
+
+
 def _open_writer(path: Path, fps: float, shape: tuple[int, ...], codec: str) -> cv2.VideoWriter:
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), max(fps, 1.0), (shape[1], shape[0]))
     if not writer.isOpened():

@@ -1,4 +1,5 @@
 import argparse
+import csv
 import json
 from dataclasses import fields
 from pathlib import Path
@@ -417,7 +418,7 @@ def test_video_command_takes_a_folder_of_videos(astronaut, tiny_model, tmp_path,
     (folder / "notes.txt").write_text("not searched")
     out = tmp_path / "out"
     assert main(["video", str(folder), "--model", str(tiny_model), "--out", str(out), "--quiet",
-                 "--workers", workers]) == 1  # one video could not be read
+                 "--workers", workers, "--summary", str(tmp_path / "summary.csv")]) == 1  # one could not be read
     printed = capsys.readouterr()
     results = [json.loads(line) for line in printed.out.splitlines()]
     assert [Path(r["video"]).name for r in results] == ["broken.mp4", "two.avi", "one.mp4"]  # in path order
@@ -425,6 +426,12 @@ def test_video_command_takes_a_folder_of_videos(astronaut, tiny_model, tmp_path,
     assert [r["analyzed_frames"] for r in results[1:]] == [5, 3] and [len(r["tracks"]) for r in results[1:]] == [1, 1]
     assert (out / "one.timeline.csv").exists() and (out / "two.emotions.png").exists()
     assert "2 of 3 videos analyzed" in printed.err
+    with open(tmp_path / "summary.csv") as handle:
+        table = list(csv.DictReader(handle))
+    assert [(Path(row["video"]).name, row["track"], row["analyzed_frames"]) for row in table] == [
+        ("broken.mp4", "", ""), ("two.avi", "0", "5"), ("one.mp4", "0", "3")]
+    assert "not a video" in table[0]["error"] and table[1]["label"] == results[1]["tracks"][0]["label"]
+    assert float(table[2]["Happy"]) == results[2]["tracks"][0]["probabilities"]["Happy"]
 
     (folder / "more" / "one.mp4").write_bytes((folder / "one.mp4").read_bytes())
     assert main(["video", str(folder), "--model", str(tiny_model), "--out", str(out), "--quiet"]) == 2
