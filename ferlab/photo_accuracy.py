@@ -10,14 +10,13 @@ should show one person; where several faces are found, the largest is the one sc
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from .data import EMOTION_ALIASES, EMOTIONS
 from .metrics import classification_metrics
-from .predict import IMAGE_SUFFIXES, Analyzer, predict_files
+from .predict import IMAGE_SUFFIXES, AnalyzerSource, predict_files
 
 
 def labelled_photos(root: str | Path) -> list[tuple[Path, int]]:
@@ -37,7 +36,7 @@ def labelled_photos(root: str | Path) -> list[tuple[Path, int]]:
     return photos
 
 
-def photo_accuracy(root: str | Path, analyzer: Analyzer | Callable[[], Analyzer], progress: bool = True,
+def photo_accuracy(root: str | Path, analyzer: AnalyzerSource, progress: bool = True,
                    workers: int = 1, batch_images: int = 32) -> dict:
     """Accuracy of ``analyzer`` on the labelled photos under ``root`` (`labelled_photos`): over
     the photos where a face was found, and over all readable photos (a photo without a face

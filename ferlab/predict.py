@@ -184,8 +184,26 @@ def build_analyzer(model: str | os.PathLike | None = None, tta: str = "none", ba
     return Analyzer(load_model(model, tta=tta, backend=backend), **options)
 
 
+AnalyzerSource = Analyzer | Callable[[], Analyzer] | None  # an analyzer, a function that builds one, or the default's
+
+
+def analyzer_builder(analyzer: AnalyzerSource) -> Callable[[], Analyzer]:
+    """What each worker process builds its analyzer with: ``analyzer`` when it is a picklable
+    function that builds one, the default's `build_analyzer` for None. A built `Analyzer`
+    cannot be sent to another process, so it is refused, saying what to give instead."""
+    if isinstance(analyzer, Analyzer):
+        raise ValueError("with workers, give a function that builds the analyzer "
+                         "(functools.partial(build_analyzer, ...)): each process builds its own")
+    return analyzer or build_analyzer
+
+
+def built_analyzer(analyzer: AnalyzerSource) -> Analyzer:
+    """``analyzer`` itself, or the one its function (or the default's, for None) builds."""
+    return analyzer if isinstance(analyzer, Analyzer) else analyzer_builder(analyzer)()
+
+
 def predict_files(
-    inputs: Iterable[str], analyzer: Analyzer | Callable[[], Analyzer], annotate_dir: str | Path | None = None,
+    inputs: Iterable[str], analyzer: AnalyzerSource, annotate_dir: str | Path | None = None,
     batch_images: int = 32, progress: bool = True, skip: set[str] = frozenset(), workers: int = 1,
 ) -> Iterator[dict]:
     """One result per input file, in order: ``{"path", "faces": [...]}`` or ``{"path", "error"}``.
@@ -205,14 +223,12 @@ def predict_files(
     chunks = [paths[start : start + batch_images] for start in range(0, len(paths), batch_images)]
     workers = min(workers, len(chunks) // 2)
     if workers > 1:
-        if isinstance(analyzer, Analyzer):
-            raise ValueError("with workers, give predict_files a function that builds the analyzer "
-                             "(functools.partial(build_analyzer, ...)): each process builds its own")
         from .parallel import map_in_workers
 
-        results = map_in_workers(analyzer, _predict_chunk, ((chunk, annotate_dir) for chunk in chunks), workers)
+        results = map_in_workers(analyzer_builder(analyzer), _predict_chunk,
+                                 ((chunk, annotate_dir) for chunk in chunks), workers)
     else:
-        built = analyzer if isinstance(analyzer, Analyzer) else analyzer()
+        built = built_analyzer(analyzer)
         results = (_predict_chunk(built, (chunk, annotate_dir)) for chunk in chunks)
     with tqdm(total=len(paths), unit="img", disable=not progress) as bar:
         for chunk_results in results:

@@ -17,7 +17,16 @@ from tqdm import tqdm
 
 from .atomic import atomic_write
 from .data import EMOTIONS
-from .predict import PALETTE, VIDEO_SUFFIXES, Analyzer, build_analyzer, draw_annotations, expand_inputs
+from .predict import (
+    PALETTE,
+    VIDEO_SUFFIXES,
+    Analyzer,
+    AnalyzerSource,
+    analyzer_builder,
+    built_analyzer,
+    draw_annotations,
+    expand_inputs,
+)
 from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
 from .video_segments import SegmentedVideo, plan_segments
 
@@ -123,7 +132,7 @@ class VideoStream:
 
 
 def analyze_video(
-    source: str | Path | int, analyzer: Analyzer | Callable[[], Analyzer] | None = None,
+    source: str | Path | int, analyzer: AnalyzerSource = None,
     out_dir: str | Path = "ferlab-video", every: int = 1, annotate: bool | str = False, progress: bool = True,
     max_seconds: float | None = None, on_frame: Callable[[VideoFrame], None] | None = None,
     smooth_s: float = SMOOTH_S, workers: int = 1,
@@ -154,13 +163,9 @@ def analyze_video(
         raise ValueError(f"workers must be 1 or more, not {workers}")
     segments = plan_segments(source, every, max_seconds, smooth_s, workers)
     if segments:
-        if isinstance(analyzer, Analyzer):
-            raise ValueError("with workers, give analyze_video a function that builds the analyzer "
-                             "(functools.partial(build_analyzer, ...)): each process builds its own")
-        video = SegmentedVideo(segments, analyzer or build_analyzer, workers, decode=bool(annotated_format or on_frame))
+        video = SegmentedVideo(segments, analyzer_builder(analyzer), workers, decode=bool(annotated_format or on_frame))
     else:
-        video = VideoStream(source, analyzer if analyzer is None or isinstance(analyzer, Analyzer) else analyzer(),
-                            every, max_seconds, smooth_s)
+        video = VideoStream(source, built_analyzer(analyzer), every, max_seconds, smooth_s)
     with video:
         out_dir.mkdir(parents=True, exist_ok=True)
         timeline_path = out_dir / f"{video.name}.timeline.csv"
@@ -225,7 +230,7 @@ def video_inputs(items: Iterable[str]) -> list[str]:
 
 
 def analyze_videos(
-    sources: Sequence[str | Path | int], analyzer: Analyzer | Callable[[], Analyzer] | None = None,
+    sources: Sequence[str | Path | int], analyzer: AnalyzerSource = None,
     out_dir: str | Path = "ferlab-video", workers: int = 1, progress: bool = True, **options,
 ) -> Iterator[dict]:
     """`analyze_video` for each of ``sources`` into ``out_dir`` (``options``: its own), one
@@ -251,14 +256,11 @@ def analyze_videos(
     work = [(str(source), str(out_dir), options) for source in sources]
     workers = min(workers, len(sources))
     if workers > 1:
-        if isinstance(analyzer, Analyzer):
-            raise ValueError("with workers, give analyze_videos a function that builds the analyzer "
-                             "(functools.partial(build_analyzer, ...)): each process builds its own")
         from .parallel import map_in_workers
 
-        results = map_in_workers(analyzer or build_analyzer, _analyze_whole_video, work, workers)
+        results = map_in_workers(analyzer_builder(analyzer), _analyze_whole_video, work, workers)
     else:
-        built = analyzer if isinstance(analyzer, Analyzer) else (analyzer or build_analyzer)()
+        built = built_analyzer(analyzer)
         results = (_analyze_whole_video(built, item) for item in work)
     with tqdm(total=len(work), unit="video", disable=not progress) as bar:
         for result in results:

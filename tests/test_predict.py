@@ -134,7 +134,7 @@ def test_worker_processes_give_the_same_results_in_the_same_order(astronaut, tin
     alone = list(predict_files([str(tmp_path)], build(), batch_images=1, progress=False))
     shared = list(predict_files([str(tmp_path)], build, batch_images=1, progress=False, workers=2))
     assert shared == alone and "error" in shared[2]
-    with pytest.raises(ValueError, match="with workers, give predict_files a function that builds the analyzer"):
+    with pytest.raises(ValueError, match="with workers, give a function that builds the analyzer"):
         list(predict_files([str(tmp_path)], build(), batch_images=1, progress=False, workers=2))
 
 
