@@ -9,7 +9,9 @@
   ``?cropped=true`` the photo is one face crop, classified whole
 - ``POST /v1/analyze-video`` multipart ``file`` (MP4, MOV, WebM, MKV or AVI) -> each
   analyzed frame's faces with their track ids, and a summary per track (`ferlab video`'s);
-  every ``every``-th frame, by default as few as keep the analysis under `MAX_VIDEO_FRAMES`
+  every ``every``-th frame, by default as few as keep the analysis under `MAX_VIDEO_FRAMES`;
+  with ``?progress=true`` the answer comes as JSON lines, a count of the frames analyzed
+  about twice a second and then the result (the page shows how far it is)
 - ``GET /v1/health``, ``GET /v1/model`` (the model card), ``/docs`` (OpenAPI)
 
 Limits for a public demo: uploads over ``max_upload_bytes`` are refused (413) before they
@@ -23,6 +25,7 @@ pictures are analysed side by side where the detector allows it.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import tempfile
 import threading
@@ -38,7 +41,7 @@ from typing import Annotated
 import cv2
 from fastapi import FastAPI, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -270,7 +273,10 @@ def create_app(
         every: Annotated[int | None, Query(
             ge=1, description="analyze every k-th frame (default: 1, or as few as keep the analysis under "
             f"{MAX_VIDEO_FRAMES:,} frames)")] = None,
-    ) -> dict:
+        progress: Annotated[bool, Query(
+            description="answer in JSON lines as the analysis goes: {\"analyzed\": n, \"of\": about how many} "
+            "about twice a second, then {\"result\": ...} (the answer without progress) or {\"error\": ...}")] = False,
+    ):
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > MAX_VIDEO_BYTES + 64 * 1024:
             raise HTTPException(413, f"video over the {MAX_VIDEO_BYTES:,}-byte limit")
@@ -280,8 +286,9 @@ def create_app(
             raise HTTPException(400, f"{name}: empty file")
         if sniff_video(head) is None:
             raise HTTPException(415, f"{name}: not an MP4, MOV, WebM, MKV or AVI video")
-        with tempfile.TemporaryDirectory(prefix="ferlab-video-") as folder:
-            path = Path(folder) / "upload"
+        folder = tempfile.TemporaryDirectory(prefix="ferlab-video-")  # removed once the analysis is over
+        path = Path(folder.name) / "upload"
+        try:
             size = len(head)
             with open(path, "wb") as copy:  # to disk as it comes: FFmpeg reads a file
                 copy.write(head)
@@ -290,18 +297,47 @@ def create_app(
                     if size > MAX_VIDEO_BYTES:
                         raise HTTPException(413, f"video over the {MAX_VIDEO_BYTES:,}-byte limit")
                     copy.write(chunk)
+        except BaseException:
+            folder.cleanup()
+            raise
+        counter = {"analyzed": 0, "of": 0}  # frames analyzed, about how many in all
+
+        async def analysis() -> dict:
             try:
-                return await run_in_threadpool(video_timeline, analyzer, path, name, every, smooth_s, detector_lock)
+                return await run_in_threadpool(video_timeline, analyzer, path, name, every, smooth_s, detector_lock,
+                                               counter)
             except VideoError as error:
                 raise HTTPException(422, str(error).replace(str(path), name)) from None
+            finally:
+                folder.cleanup()
+
+        if not progress:
+            return await analysis()
+
+        async def lines():
+            task = asyncio.ensure_future(analysis())
+            while not task.done():
+                await asyncio.wait([task], timeout=0.5)
+                if not task.done():
+                    yield json.dumps(counter) + "\n"
+            error = task.exception()
+            if error is None:
+                yield json.dumps({"result": task.result()}) + "\n"
+            else:
+                status = error.status_code if isinstance(error, HTTPException) else 500
+                yield json.dumps({"error": {"status": status, "message": getattr(error, "detail", str(error))}}) + "\n"
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     return app
 
 
-def video_timeline(analyzer: Analyzer, path: Path, name: str, every: int | None, smooth_s: float, lock) -> dict:
+def video_timeline(analyzer: Analyzer, path: Path, name: str, every: int | None, smooth_s: float, lock,
+                   counter: dict[str, int]) -> dict:
     """The faces of every ``every``-th frame of the video at ``path`` (default: as few as keep
     it under `MAX_VIDEO_FRAMES`), tracked and smoothed as `ferlab video` does, with a
-    summary per track; ``lock`` is held while a frame is analyzed."""
+    summary per track; ``lock`` is held while a frame is analyzed; ``counter`` keeps the count
+    of frames analyzed and about how many there are in all."""
     capture, _, _ = open_source(path)
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))  # an estimate, 0 where unknown
     capture.release()
@@ -311,9 +347,11 @@ def video_timeline(analyzer: Analyzer, path: Path, name: str, every: int | None,
                          f"ask for every={least_every} or more")
     with VideoStream(path, analyzer, every or least_every, smooth_s=smooth_s) as video:
         frames, width, height = [], 0, 0
+        counter["of"] = -(-total // video.every)
         for frame in _locked_frames(video, lock):
             height, width = frame.rgb.shape[:2]
             frames.append({"frame": frame.index, "time_s": round(frame.time_s, 3), "faces": frame.faces})
+            counter["analyzed"] = len(frames)
             if len(frames) > MAX_VIDEO_FRAMES:  # the frame count was an estimate
                 raise VideoError(f"{name}: over {MAX_VIDEO_FRAMES:,} frames at every={video.every}; ask for a larger "
                                  "every")

@@ -1,5 +1,6 @@
 import base64
 import io
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -288,3 +289,24 @@ def test_video_uploads_are_checked(client, astronaut, tmp_path, monkeypatch):
         "frames"]] == [0, 2, 4]  # every 2nd by default: the least that keeps under the limit
     monkeypatch.setattr(serve, "MAX_VIDEO_BYTES", len(clip) - 1)
     assert refused(clip)[0] == 413
+
+
+def test_a_video_analysis_can_report_its_progress(tiny_model, astronaut, tmp_path):
+    analyzer = Analyzer(load_model(tiny_model))
+    classify = analyzer.model.predict_proba
+    analyzer.model.predict_proba = lambda crops: (time.sleep(0.3), classify(crops))[1]  # 0.3 s a frame
+    client = TestClient(create_app(analyzer))
+    clip = write_clip(tmp_path / "clip.mp4", astronaut, 6)
+    plain = client.post("/v1/analyze-video", files={"file": ("clip.mp4", clip, "video/mp4")}).json()
+    response = client.post("/v1/analyze-video", params={"progress": "true"},
+                           files={"file": ("clip.mp4", clip, "video/mp4")})
+    assert response.headers["content-type"] == "application/x-ndjson"
+    lines = [json.loads(line) for line in response.text.splitlines()]
+    assert lines[-1] == {"result": plain}
+    counts = [line["analyzed"] for line in lines[:-1]]
+    assert len(counts) >= 2 and counts == sorted(counts) and counts[-1] <= 6
+    assert all(line.keys() == {"analyzed", "of"} and line["of"] == 6 for line in lines[:-1])
+    broken = client.post("/v1/analyze-video", params={"progress": "true"},
+                         files={"file": ("clip.mp4", clip[:200], "video/mp4")})
+    assert [json.loads(line) for line in broken.text.splitlines()][-1] == {"error": {
+        "status": 422, "message": "clip.mp4: not a video OpenCV can open (corrupt, truncated or unsupported codec)"}}
