@@ -637,7 +637,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print each analyzed frame's faces as a JSON line as it comes (the summary goes to stderr)")
     video.add_argument("--out", default="ferlab-video", help="output folder (default: %(default)s)")
     video.add_argument("--summary", metavar="CSV", help="also a table of every video's face tracks: one row per "
-                       "track (video, first and last second, frames, label, mean probabilities), one per video "
+                       "track (video, first and last second, frames, label, mean probabilities, each label's share of its "
+                       "frames), one per video "
                        "that could not be read")
     video.add_argument("--every", type=int, default=1, help="analyze every k-th frame (default: %(default)s, every frame)")
     video.add_argument("--annotate-video", nargs="?", const="mp4", choices=["mp4", "webm"],

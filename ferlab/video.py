@@ -313,30 +313,37 @@ def open_source(source: str | Path | int) -> tuple[cv2.VideoCapture, str, bool]:
 
 
 def summarize_tracks(times: list[float], tracks: dict[int, dict[int, list[float]]]) -> list[dict]:
-    """Per track, longest first: when it was seen, in how many analyzed frames, and its
-    probabilities averaged over those frames with the label they give (JSON-safe)."""
+    """Per track, longest first: when it was seen, in how many analyzed frames, its
+    probabilities averaged over those frames with the label they give, and the share of those
+    frames each label was the face's own (how long a person looked happy, say; JSON-safe)."""
     summaries = []
     for track in sorted(tracks, key=lambda t: (-len(tracks[t]), t)):
         seen = sorted(tracks[track])
-        mean = np.mean([tracks[track][index] for index in seen], axis=0)
+        probabilities = np.array([tracks[track][index] for index in seen])
+        mean = probabilities.mean(axis=0)
+        shares = np.bincount(probabilities.argmax(axis=1), minlength=len(EMOTIONS)) / len(seen)
         summaries.append({
             "track": track, "first_s": round(times[seen[0]], 3), "last_s": round(times[seen[-1]], 3),
             "analyzed_frames": len(seen), "label": EMOTIONS[int(np.argmax(mean))],
             "probabilities": {e: round(float(p), 4) for e, p in zip(EMOTIONS, mean, strict=True)},
+            "label_shares": {e: round(float(share), 4) for e, share in zip(EMOTIONS, shares, strict=True)},
         })
     return summaries
 
 
-SUMMARY_HEADER = ["video", "track", "first_s", "last_s", "analyzed_frames", "label", *EMOTIONS, "error"]
+SUMMARY_HEADER = ["video", "track", "first_s", "last_s", "analyzed_frames", "label", *EMOTIONS,
+                  *(f"share_{e}" for e in EMOTIONS), "error"]
 
 
 def summary_rows(result: dict) -> list[list]:
-    """A video's rows of a summary table (`SUMMARY_HEADER`): one per track, longest first, or
-    one with the error of a video that could not be read."""
+    """A video's rows of a summary table (`SUMMARY_HEADER`): one per track, longest first, with
+    its mean probabilities and each label's share of its frames, or one with the error of a
+    video that could not be read."""
     if "error" in result:
         return [[result["video"], *[""] * (len(SUMMARY_HEADER) - 2), result["error"]]]
     return [[result["video"], t["track"], t["first_s"], t["last_s"], t["analyzed_frames"], t["label"],
-             *(t["probabilities"][e] for e in EMOTIONS), ""] for t in result["tracks"]]
+             *(t["probabilities"][e] for e in EMOTIONS), *(t["label_shares"][e] for e in EMOTIONS), ""]
+            for t in result["tracks"]]
 
 
 def _open_writer(path: Path, fps: float, shape: tuple[int, ...], codec: str) -> cv2.VideoWriter:

@@ -432,6 +432,7 @@ def test_video_command_takes_a_folder_of_videos(astronaut, tiny_model, tmp_path,
         ("broken.mp4", "", ""), ("two.avi", "0", "5"), ("one.mp4", "0", "3")]
     assert "not a video" in table[0]["error"] and table[1]["label"] == results[1]["tracks"][0]["label"]
     assert float(table[2]["Happy"]) == results[2]["tracks"][0]["probabilities"]["Happy"]
+    assert float(table[2]["share_Happy"]) == results[2]["tracks"][0]["label_shares"]["Happy"]
 
     (folder / "more" / "one.mp4").write_bytes((folder / "one.mp4").read_bytes())
     assert main(["video", str(folder), "--model", str(tiny_model), "--out", str(out), "--quiet"]) == 2

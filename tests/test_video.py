@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ferlab.classifier import load_model
+from ferlab.data import EMOTIONS
 from ferlab.imageio import load_image
 from ferlab.predict import Analyzer
 from ferlab.video import VideoError, VideoStream, analyze_video
@@ -149,6 +150,8 @@ def test_two_faces_keep_their_tracks_when_their_sizes_cross(astronaut, tiny_mode
         mine = [row for row in rows if row["track"] == str(summary["track"])]
         assert summary["probabilities"]["Happy"] == pytest.approx(np.mean([float(r["Happy"]) for r in mine]), abs=1e-4)
         assert summary["label"] == max(summary["probabilities"], key=summary["probabilities"].get)
+        shares = {e: sum(r["label"] == e for r in mine) / len(mine) for e in EMOTIONS}
+        assert summary["label_shares"] == pytest.approx(shares, abs=1e-4)
     left = [row for row in rows if int(row["x"]) < 480]
     right = [row for row in rows if int(row["x"]) >= 480]
     assert {row["face"] for row in left} == {"0", "1"}  # its index in the frame changed...
