@@ -636,10 +636,10 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--jsonl", action="store_true",
                        help="print each analyzed frame's faces as a JSON line as it comes (the summary goes to stderr)")
     video.add_argument("--out", default="ferlab-video", help="output folder (default: %(default)s)")
-    video.add_argument("--summary", metavar="CSV", help="also a table of every video's face tracks: one row per "
-                       "track (video, first and last second, frames, label, mean probabilities, each label's share of its "
-                       "frames), one per video "
-                       "that could not be read")
+    video.add_argument("--summary", metavar="CSV",
+                       help="also a table of every video's face tracks: one row per track (video, first and last "
+                            "second, frames, label, mean probabilities, each label's share of its frames), one per "
+                            "video that could not be read")
     video.add_argument("--every", type=int, default=1, help="analyze every k-th frame (default: %(default)s, every frame)")
     video.add_argument("--annotate-video", nargs="?", const="mp4", choices=["mp4", "webm"],
                        help="also write an annotated copy: MP4 (MPEG-4 Part 2: VLC, QuickTime, Windows; the "
