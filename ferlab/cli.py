@@ -468,7 +468,7 @@ def cmd_demo(args) -> None:
 def cmd_serve(args) -> None:
     from .serve import serve
 
-    serve(args.host, args.port, _analyzer(args), args.smooth)
+    serve(args.host, args.port, _analyzer(args), args.smooth, args.workers, _analyzer_builder(args))
 
 
 def cmd_package_model(args) -> None:
@@ -695,6 +695,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--smooth", type=float, default=SMOOTH_S, metavar="SECONDS",
                        help="in live streams (the page's webcam mode), smooth each face's probabilities over this "
                             "time constant; 0: each frame's own (default: %(default)s, as ferlab video)")
+    _add_workers_option(serve, "processes sharing a long uploaded video, one CPU each, in segments as ferlab video "
+                               "cuts them; photos and live streams are analysed in the server's own process")
     _add_model_options(serve)
     serve.set_defaults(func=cmd_serve)
 

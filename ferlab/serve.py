@@ -11,7 +11,8 @@
   analyzed frame's faces with their track ids, and a summary per track (`ferlab video`'s);
   every ``every``-th frame, by default as few as keep the analysis under `MAX_VIDEO_FRAMES`;
   with ``?progress=true`` the answer comes as JSON lines, a count of the frames analyzed
-  about twice a second and then the result (the page shows how far it is)
+  about twice a second and then the result (the page shows how far it is); a long video
+  is shared among ``video_workers`` processes (`ferlab serve --workers`)
 - ``GET /v1/health``, ``GET /v1/model`` (the model card), ``/docs`` (OpenAPI)
 
 Limits for a public demo: uploads over ``max_upload_bytes`` are refused (413) before they
@@ -49,9 +50,10 @@ from .data import EMOTIONS
 from .detect import DECODE_MIN_SIDE, get_detector
 from .explain import explained_records
 from .imageio import ImageError, decode_image, is_heif
-from .predict import Analyzer
+from .predict import Analyzer, build_analyzer
 from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
 from .video import VideoError, VideoStream, open_source, summarize_tracks
+from .video_segments import SegmentedVideo, plan_segments
 
 # A 48- or 50-megapixel phone photo passes: as a JPEG it is decoded at a quarter of its size,
 # in about 0.2 s here (benchmarks/big_photos.py); a PNG that size takes about 150 MB to decode.
@@ -169,10 +171,13 @@ class BodyDeadline:
 
 def create_app(
     analyzer: Analyzer | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES, body_seconds: float = 30.0,
-    smooth_s: float = SMOOTH_S,
+    smooth_s: float = SMOOTH_S, video_workers: int = 1, build: Callable[[], Analyzer] | None = None,
 ) -> FastAPI:
     """The app; ``analyzer`` defaults to the bundled model with the default detector, loaded
-    once. ``smooth_s``: the time constant of live streams' smoothing (0: each frame's own)."""
+    once. ``smooth_s``: the time constant of live streams' smoothing (0: each frame's own).
+    ``video_workers`` > 1: a long uploaded video is analyzed in segments by that many worker
+    processes (`ferlab.video_segments`), each building its analyzer with ``build`` (picklable,
+    the same analyzer as ``analyzer``; default: the bundled model's)."""
     streams = LiveStreams(smooth_s)
     analyzer = analyzer or Analyzer()
     # OpenCV's and dlib's detectors must not search two pictures at once; BlazeFace's are analysed
@@ -305,7 +310,7 @@ def create_app(
         async def analysis() -> dict:
             try:
                 return await run_in_threadpool(video_timeline, analyzer, path, name, every, smooth_s, detector_lock,
-                                               counter)
+                                               counter, video_workers, build)
             except VideoError as error:
                 raise HTTPException(422, str(error).replace(str(path), name)) from None
             finally:
@@ -333,28 +338,32 @@ def create_app(
 
 
 def video_timeline(analyzer: Analyzer, path: Path, name: str, every: int | None, smooth_s: float, lock,
-                   counter: dict[str, int]) -> dict:
+                   counter: dict[str, int], workers: int = 1, build: Callable[[], Analyzer] | None = None) -> dict:
     """The faces of every ``every``-th frame of the video at ``path`` (default: as few as keep
     it under `MAX_VIDEO_FRAMES`), tracked and smoothed as `ferlab video` does, with a
-    summary per track; ``lock`` is held while a frame is analyzed; ``counter`` keeps the count
-    of frames analyzed and about how many there are in all."""
+    summary per track; ``lock`` is held while a frame is analyzed here; ``counter`` keeps the
+    count of frames analyzed and about how many there are in all. With ``workers`` > 1, a
+    long video is analyzed in segments by worker processes that each call ``build``."""
     capture, _, _ = open_source(path)
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))  # an estimate, 0 where unknown
+    width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
     capture.release()
     least_every = max(1, -(-total // MAX_VIDEO_FRAMES))
     if every is not None and every < least_every:
         raise VideoError(f"{name}: {total:,} frames at every={every} is over the {MAX_VIDEO_FRAMES:,}-frame limit; "
                          f"ask for every={least_every} or more")
-    with VideoStream(path, analyzer, every or least_every, smooth_s=smooth_s) as video:
-        frames, width, height = [], 0, 0
-        counter["of"] = -(-total // video.every)
-        for frame in _locked_frames(video, lock):
-            height, width = frame.rgb.shape[:2]
+    every = every or least_every
+    segments = plan_segments(path, every, None, smooth_s, workers)
+    video = (SegmentedVideo(segments, build or build_analyzer, workers) if segments
+             else VideoStream(path, analyzer, every, smooth_s=smooth_s))
+    with video:
+        frames = []
+        counter["of"] = -(-total // every)
+        for frame in video if segments else _locked_frames(video, lock):
             frames.append({"frame": frame.index, "time_s": round(frame.time_s, 3), "faces": frame.faces})
             counter["analyzed"] = len(frames)
             if len(frames) > MAX_VIDEO_FRAMES:  # the frame count was an estimate
-                raise VideoError(f"{name}: over {MAX_VIDEO_FRAMES:,} frames at every={video.every}; ask for a larger "
-                                 "every")
+                raise VideoError(f"{name}: over {MAX_VIDEO_FRAMES:,} frames at every={every}; ask for a larger every")
     if not frames:
         raise VideoError(f"{name}: the video has no readable frames")
     times = [frame["time_s"] for frame in frames]
@@ -362,7 +371,7 @@ def video_timeline(analyzer: Analyzer, path: Path, name: str, every: int | None,
     for i, frame in enumerate(frames):
         for face in frame["faces"]:
             probabilities.setdefault(face["track"], {})[i] = [face["probabilities"][e] for e in EMOTIONS]
-    return {"frames": frames, "tracks": summarize_tracks(times, probabilities), "every": video.every,
+    return {"frames": frames, "tracks": summarize_tracks(times, probabilities), "every": every,
             "fps": video.fps, "frames_read": video.frames, "width": width, "height": height}
 
 
@@ -377,8 +386,9 @@ def _locked_frames(video: VideoStream, lock) -> Iterator:
         yield frame
 
 
-def serve(host: str, port: int, analyzer: Analyzer, smooth_s: float = SMOOTH_S) -> None:
+def serve(host: str, port: int, analyzer: Analyzer, smooth_s: float = SMOOTH_S, video_workers: int = 1,
+          build: Callable[[], Analyzer] | None = None) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(analyzer, smooth_s=smooth_s), host=host, port=port, log_level="info", timeout_keep_alive=5,
-                limit_concurrency=1000)
+    app = create_app(analyzer, smooth_s=smooth_s, video_workers=video_workers, build=build)
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_keep_alive=5, limit_concurrency=1000)

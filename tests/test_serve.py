@@ -310,3 +310,27 @@ def test_a_video_analysis_can_report_its_progress(tiny_model, astronaut, tmp_pat
                          files={"file": ("clip.mp4", clip[:200], "video/mp4")})
     assert [json.loads(line) for line in broken.text.splitlines()][-1] == {"error": {
         "status": 422, "message": "clip.mp4: not a video OpenCV can open (corrupt, truncated or unsupported codec)"}}
+
+
+def test_a_long_video_can_be_shared_among_worker_processes(tiny_model, astronaut, tmp_path, monkeypatch):
+    from functools import partial
+
+    from ferlab import video_segments
+    from ferlab.predict import build_analyzer
+
+    monkeypatch.setattr(video_segments, "SEGMENT_FRAMES", 40)  # 120 frames: three segments
+    monkeypatch.setattr(video_segments, "MIN_SEGMENT_FRAMES", 30)
+    from ferlab import serve
+
+    planned = []
+    monkeypatch.setattr(serve, "plan_segments", lambda *args: planned.append(video_segments.plan_segments(*args))
+                        or planned[-1])
+    clip = write_clip(tmp_path / "clip.mp4", astronaut, 120)
+    one = TestClient(create_app(Analyzer(load_model(tiny_model))))
+    shared = TestClient(create_app(Analyzer(load_model(tiny_model)), video_workers=2,
+                                   build=partial(build_analyzer, str(tiny_model))))
+    expected = one.post("/v1/analyze-video", files={"file": ("clip.mp4", clip, "video/mp4")}).json()
+    body = shared.post("/v1/analyze-video", files={"file": ("clip.mp4", clip, "video/mp4")}).json()
+    assert len(body["frames"]) == 120 and (body["width"], body["height"]) == (512, 512)
+    assert body == expected
+    assert [len(segments) for segments in planned] == [0, 4]  # one process, then four segments for two workers
