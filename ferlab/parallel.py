@@ -20,6 +20,7 @@ from typing import Any
 _analyzer = None  # the worker process's own, built by `_start`
 _worker_cpu: int | None = None  # the one CPU a worker process keeps to
 _stop = None  # the parent's event, set when it no longer wants the results of items begun
+_done = None  # the parent's count of the work its workers have done (`WorkerPool.done`)
 
 
 def available_cpus() -> list[int]:
@@ -41,10 +42,18 @@ def stopping() -> bool:
     return _stop is not None and _stop.is_set()
 
 
-def _start(build: Callable[[], Any], cpus, stop) -> None:
-    global _analyzer, _worker_cpu, _stop
+def advance(amount: int = 1) -> None:
+    """In a worker process: count ``amount`` more of the work done, for the parent's progress
+    (a long item, such as a video's segment, that returns only at its end)."""
+    if _done is not None:
+        with _done.get_lock():
+            _done.value += amount
+
+
+def _start(build: Callable[[], Any], cpus, stop, done) -> None:
+    global _analyzer, _worker_cpu, _stop, _done
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops handing out work
-    _worker_cpu, _stop = cpus.get(), stop
+    _worker_cpu, _stop, _done = cpus.get(), stop, done
     if hasattr(os, "sched_setaffinity"):  # Linux: held to it
         os.sched_setaffinity(0, {_worker_cpu})
     _analyzer = build()
@@ -61,7 +70,7 @@ class WorkerPool:
     and then run ``function(analyzer, item)`` for the items submitted. ``build``, ``function``
     and the items must be picklable (module-level functions or `functools.partial` of them).
     Closed, it cancels the items not begun and waits for those begun, which end early where
-    ``function`` checks `stopping`."""
+    ``function`` checks `stopping`. ``done`` counts what the workers report with `advance`."""
 
     def __init__(self, build: Callable[[], Any], workers: int) -> None:
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: ONNX Runtime's threads do not survive fork
@@ -70,8 +79,9 @@ class WorkerPool:
         for i in range(workers):
             cpus.put(available[i % len(available)])
         self.stop = context.Event()
+        self.done = context.Value("q", 0)
         self.executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_start,
-                                            initargs=(build, cpus, self.stop))
+                                            initargs=(build, cpus, self.stop, self.done))
 
     def submit(self, function: Callable[[Any, Any], Any], item: Any) -> Future:
         return self.executor.submit(_call, function, item)

@@ -354,14 +354,18 @@ def video_timeline(analyzer: Analyzer, path: Path, name: str, every: int | None,
                          f"ask for every={least_every} or more")
     every = every or least_every
     segments = plan_segments(path, every, None, smooth_s, workers)
-    video = (SegmentedVideo(segments, build or build_analyzer, workers) if segments
+    counter["of"] = -(-total // every)
+
+    def count(analyzed: int) -> None:  # never backwards: the workers' count runs ahead of the frames in order
+        counter["analyzed"] = max(counter["analyzed"], min(analyzed, counter["of"] or analyzed))
+
+    video = (SegmentedVideo(segments, build or build_analyzer, workers, on_progress=count) if segments
              else VideoStream(path, analyzer, every, smooth_s=smooth_s))
     with video:
         frames = []
-        counter["of"] = -(-total // every)
         for frame in video if segments else _locked_frames(video, lock):
             frames.append({"frame": frame.index, "time_s": round(frame.time_s, 3), "faces": frame.faces})
-            counter["analyzed"] = len(frames)
+            count(len(frames))
             if len(frames) > MAX_VIDEO_FRAMES:  # the frame count was an estimate
                 raise VideoError(f"{name}: over {MAX_VIDEO_FRAMES:,} frames at every={every}; ask for a larger every")
     if not frames:

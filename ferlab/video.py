@@ -178,6 +178,12 @@ def analyze_video(
             table = csv.writer(handle)
             table.writerow(["frame", "time_s", "face", "track", "x", "y", "w", "h", "label", "confidence", *EMOTIONS])
             bar = tqdm(total=video.total and -(-video.total // every), unit="frame", disable=not progress)
+
+            def show_progress(analyzed: int) -> None:  # never backwards, never past the end
+                bar.update(max(0, min(analyzed, bar.total or analyzed) - bar.n))
+
+            if isinstance(video, SegmentedVideo):  # the workers' count runs ahead of the frames handed over in order
+                video.on_progress = show_progress
             try:
                 for frame in video:
                     times.append(frame.time_s)  # first, so that a Ctrl-C below leaves the frame's rows consistent
@@ -193,7 +199,7 @@ def analyze_video(
                         writer_video.write(cv2.cvtColor(draw_annotations(frame.rgb, frame.faces), cv2.COLOR_RGB2BGR))
                     if on_frame is not None:
                         on_frame(frame)
-                    bar.update(1)
+                    show_progress(len(times))
             except KeyboardInterrupt:  # how a camera or live stream is stopped: keep what was analyzed
                 video.stopped = "interrupted"
             bar.close()

@@ -29,6 +29,9 @@ from .predict import Analyzer
 from .track import FaceTracker, box_iou
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from .parallel import WorkerPool
     from .video import VideoFrame
 
 # Before its cut a segment reads at least the tracker's longest gap, and five smoothing time
@@ -91,7 +94,7 @@ def plan_segments(source: str | Path | int, every: int, max_seconds: float | Non
 
 def analyze_segment(analyzer: Analyzer, segment: Segment) -> SegmentResult:
     """One segment's frames, in a worker process; cut short when the parent stops."""
-    from .parallel import stopping
+    from .parallel import advance, stopping
     from .video import VideoStream
 
     frames = []
@@ -99,6 +102,8 @@ def analyze_segment(analyzer: Analyzer, segment: Segment) -> SegmentResult:
                      start=segment.warm_start, stop=segment.stop) as video:
         for frame in video:
             frames.append((frame.index, frame.time_s, frame.faces))
+            if frame.index >= segment.start:  # the warm-up is not progress
+                advance()
             if stopping():
                 break
         return SegmentResult(frames, video.start + video.frames, video.stopped)
@@ -142,12 +147,14 @@ class SegmentedVideo:
     that each build their analyzer with ``build`` (picklable: `ferlab.predict.build_analyzer`
     as a `functools.partial`). Frames come in order, a segment at a time, with the tracks
     stitched across the cuts; with ``decode`` each carries its pixels, read here again (for
-    drawing), else an empty array."""
+    drawing), else an empty array. ``on_progress`` is called about twice a second, while a
+    segment is awaited, with the count of frames the workers have analyzed so far."""
 
     segments: list[Segment]
     build: Callable[[], Analyzer]
     workers: int
     decode: bool = False
+    on_progress: Callable[[int], None] | None = None
     frames: int = field(default=0, init=False)
     stopped: str | None = field(default=None, init=False)
 
@@ -167,7 +174,7 @@ class SegmentedVideo:
             futures = [pool.submit(analyze_segment, segment) for segment in self.segments]
             for segment, future in zip(self.segments, futures, strict=True):
                 try:
-                    result = future.result()
+                    result = self._awaited(future, pool)
                 except KeyboardInterrupt:  # the segments under way end at once; this one's frames are kept
                     pool.stop.set()
                     result = future.result()
@@ -176,6 +183,14 @@ class SegmentedVideo:
                 self.frames, self.stopped = max(self.frames, result.read_end), result.stopped
                 if result.stopped != "end":
                     return
+
+    def _awaited(self, future: Future, pool: WorkerPool) -> SegmentResult:
+        while True:
+            try:
+                return future.result(timeout=0.5)
+            except TimeoutError:
+                if self.on_progress is not None:
+                    self.on_progress(pool.done.value)
 
     def _stitched(self, segment: Segment, result: SegmentResult) -> Iterator[VideoFrame]:
         """The frames a segment reports, its tracks given the ids of the earlier segment's they

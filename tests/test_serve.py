@@ -330,7 +330,11 @@ def test_a_long_video_can_be_shared_among_worker_processes(tiny_model, astronaut
     shared = TestClient(create_app(Analyzer(load_model(tiny_model)), video_workers=2,
                                    build=partial(build_analyzer, str(tiny_model))))
     expected = one.post("/v1/analyze-video", files={"file": ("clip.mp4", clip, "video/mp4")}).json()
-    body = shared.post("/v1/analyze-video", files={"file": ("clip.mp4", clip, "video/mp4")}).json()
+    lines = shared.post("/v1/analyze-video", params={"progress": "true"},
+                        files={"file": ("clip.mp4", clip, "video/mp4")}).text.splitlines()
+    body = json.loads(lines[-1])["result"]
     assert len(body["frames"]) == 120 and (body["width"], body["height"]) == (512, 512)
     assert body == expected
     assert [len(segments) for segments in planned] == [0, 4]  # one process, then four segments for two workers
+    counts = [json.loads(line)["analyzed"] for line in lines[:-1]]  # the workers' count, as they go
+    assert counts == sorted(counts) and all(0 <= n <= 120 for n in counts)
