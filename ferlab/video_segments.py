@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 # Before its cut a segment reads at least the tracker's longest gap, and five smoothing time
 # constants (after which the smoothed probabilities keep under 1% of where they started).
 WARM_UP_S = FaceTracker.max_gap_s
-SEGMENT_FRAMES = 600  # the most analyzed frames in a segment: the progress bar moves a segment at a time
+SEGMENT_FRAMES = 600  # the most analyzed frames in a segment: frames are handed over (--jsonl) a segment at a time
 MIN_SEGMENT_FRAMES = 150  # fewer, and the warm-up and the worker's start cost more than they save
 SAME_FACE_IOU = 0.5  # two boxes of one frame this close are the same face, found by both segments
 
