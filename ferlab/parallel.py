@@ -1,9 +1,11 @@
-"""Work on photos in several processes, one CPU each.
+"""Work on photos and videos in several processes, one CPU each.
 
 ONNX Runtime's own threads gain little on ferlab's small networks: on 2 cores one process
 analyzed 134 photos/s of 640x480 with one thread and 140 with two, while two processes of one
-thread each gave 241, their start included (benchmarks/predict_workers.py). Each worker
-process builds its own `ferlab.predict.Analyzer` once and keeps it.
+thread each gave 241, their start included (benchmarks/predict_workers.py; videos:
+benchmarks/video_workers.py). Each worker process builds its own `ferlab.predict.Analyzer`
+once and keeps it. A long item (a video, a video's segment) may tell the parent how far it
+is (`advance`) and end early when the parent stops (`stopping`).
 """
 
 from __future__ import annotations
