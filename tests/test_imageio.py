@@ -98,7 +98,9 @@ def test_a_big_jpeg_is_decoded_reduced_but_never_below_the_side_asked_for():
     half = decode_image(jpeg, 500).rgb.astype(float)
     whole = load_image(jpeg).astype(float)
     assert np.abs(half - whole.reshape(300, 2, 500, 2, 3).mean((1, 3))).mean() < 8  # the same picture, smaller
-    assert decode_image(encoded(Image.fromarray(stripes)), 100).factor == 1  # other formats: whole
+    png = decode_image(encoded(Image.fromarray(stripes)), 500)  # other formats: decoded whole, then averaged down
+    assert png.factor == 2 and (png.width, png.height) == (1000, 600)
+    assert np.abs(png.rgb - stripes.reshape(300, 2, 500, 2, 3).mean((1, 3))).max() <= 1  # 2x2 block means
     mpo = encoded(Image.fromarray(stripes), "MPO", save_all=True, append_images=[Image.fromarray(stripes)])
     assert decode_image(mpo, 500).factor == 2  # a JPEG with extra frames, as some phones and cameras write
 
