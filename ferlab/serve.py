@@ -11,7 +11,8 @@
   analyzed frame's faces with their track ids, and a summary per track (`ferlab video`'s);
   every ``every``-th frame, by default as few as keep the analysis under `MAX_VIDEO_FRAMES`;
   with ``?progress=true`` the answer comes as JSON lines, a count of the frames analyzed
-  about twice a second and then the result (the page shows how far it is); a long video
+  about twice a second and then the result (the page shows how far it is), and the
+  analysis stops if the client goes away; a long video
   is shared among ``video_workers`` processes (`ferlab serve --workers`)
 - ``GET /v1/health``, ``GET /v1/model`` (the model card), ``/docs`` (OpenAPI)
 
@@ -306,11 +307,12 @@ def create_app(
             folder.cleanup()
             raise
         counter = {"analyzed": 0, "of": 0}  # frames analyzed, about how many in all
+        abandoned = threading.Event()  # set when the client of a progress stream goes away
 
         async def analysis() -> dict:
             try:
                 return await run_in_threadpool(video_timeline, analyzer, path, name, every, smooth_s, detector_lock,
-                                               counter, video_workers, build)
+                                               counter, video_workers, build, abandoned)
             except VideoError as error:
                 raise HTTPException(422, str(error).replace(str(path), name)) from None
             finally:
@@ -321,10 +323,15 @@ def create_app(
 
         async def lines():
             task = asyncio.ensure_future(analysis())
-            while not task.done():
-                await asyncio.wait([task], timeout=0.5)
-                if not task.done():
-                    yield json.dumps(counter) + "\n"
+            try:
+                while not task.done():
+                    await asyncio.wait([task], timeout=0.5)
+                    if not task.done():
+                        yield json.dumps(counter) + "\n"
+            finally:
+                if not task.done():  # the client went away (closed the page): stop analysing for no one
+                    abandoned.set()
+                    task.add_done_callback(lambda done: done.cancelled() or done.exception())
             error = task.exception()
             if error is None:
                 yield json.dumps({"result": task.result()}) + "\n"
@@ -338,12 +345,14 @@ def create_app(
 
 
 def video_timeline(analyzer: Analyzer, path: Path, name: str, every: int | None, smooth_s: float, lock,
-                   counter: dict[str, int], workers: int = 1, build: Callable[[], Analyzer] | None = None) -> dict:
+                   counter: dict[str, int], workers: int = 1, build: Callable[[], Analyzer] | None = None,
+                   abandoned: threading.Event | None = None) -> dict:
     """The faces of every ``every``-th frame of the video at ``path`` (default: as few as keep
     it under `MAX_VIDEO_FRAMES`), tracked and smoothed as `ferlab video` does, with a
     summary per track; ``lock`` is held while a frame is analyzed here; ``counter`` keeps the
     count of frames analyzed and about how many there are in all. With ``workers`` > 1, a
-    long video is analyzed in segments by worker processes that each call ``build``."""
+    long video is analyzed in segments by worker processes that each call ``build``. Once
+    ``abandoned`` is set, the analysis stops at its next count (`VideoError`)."""
     capture, _, _ = open_source(path)
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))  # an estimate, 0 where unknown
     width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
@@ -357,6 +366,8 @@ def video_timeline(analyzer: Analyzer, path: Path, name: str, every: int | None,
     counter["of"] = -(-total // every)
 
     def count(analyzed: int) -> None:  # never backwards: the workers' count runs ahead of the frames in order
+        if abandoned is not None and abandoned.is_set():
+            raise VideoError(f"{name}: abandoned by its client")
         counter["analyzed"] = max(counter["analyzed"], min(analyzed, counter["of"] or analyzed))
 
     video = (SegmentedVideo(segments, build or build_analyzer, workers, on_progress=count) if segments

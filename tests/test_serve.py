@@ -338,3 +338,26 @@ def test_a_long_video_can_be_shared_among_worker_processes(tiny_model, astronaut
     assert [len(segments) for segments in planned] == [0, 4]  # one process, then four segments for two workers
     counts = [json.loads(line)["analyzed"] for line in lines[:-1]]  # the workers' count, as they go
     assert counts == sorted(counts) and all(0 <= n <= 120 for n in counts)
+
+
+def test_a_video_analysis_stops_once_its_client_has_gone(tiny_model, astronaut, tmp_path):
+    from contextlib import nullcontext
+
+    from ferlab.serve import video_timeline
+    from ferlab.video import VideoError
+
+    analyzer = Analyzer(load_model(tiny_model))
+    classify, classified, gone = analyzer.model.predict_proba, [], threading.Event()
+
+    def leaving_after_two_frames(crops):
+        classified.append(len(crops))
+        if len(classified) == 2:
+            gone.set()  # as the progress stream's end does when the page is closed
+        return classify(crops)
+
+    analyzer.model.predict_proba = leaving_after_two_frames
+    write_clip(tmp_path / "clip.mp4", astronaut, 6)
+    counter = {"analyzed": 0, "of": 0}
+    with pytest.raises(VideoError, match="clip.mp4: abandoned by its client"):
+        video_timeline(analyzer, tmp_path / "clip.mp4", "clip.mp4", None, 0.05, nullcontext(), counter, abandoned=gone)
+    assert len(classified) == 2 and counter == {"analyzed": 1, "of": 6}  # stopped at the count after the second
