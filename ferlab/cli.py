@@ -334,8 +334,10 @@ def cmd_video(args) -> int:
                     print(f"ferlab: skipped {result['error']}", file=sys.stderr)
                 stopped = result.get("stopped") == "interrupted"
         except KeyboardInterrupt:
-            if len(sources) == 1:  # before its first frame: nothing was written
-                raise
+            if len(sources) == 1:  # before its first frame
+                print("ferlab: stopped by Ctrl-C before the first frame was analyzed; nothing was written",
+                      file=sys.stderr)
+                return 130
             stopped = True
     if stopped:
         frames = f" after {result['frames']} frames" if len(sources) == 1 else f" after {done} of {len(sources)} videos"

@@ -400,6 +400,19 @@ def test_video_command_stops_at_max_seconds(astronaut, tiny_model, tmp_path, cap
         assert json.loads(capsys.readouterr().out)["annotated"] == str(out / copy)
 
 
+def test_ctrl_c_before_a_videos_first_frame_says_nothing_was_written(tmp_path, capsys, monkeypatch):
+    from ferlab import video
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+        yield
+
+    monkeypatch.setattr(video, "analyze_videos", interrupted)
+    assert main(["video", str(tmp_path / "clip.mp4"), "--workers", "1", "--model", "fast"]) == 130
+    assert capsys.readouterr().err.strip() == ("ferlab: stopped by Ctrl-C before the first frame was analyzed; "
+                                               "nothing was written")
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_video_command_takes_a_folder_of_videos(astronaut, tiny_model, tmp_path, capsys, workers):
     import cv2
