@@ -267,8 +267,8 @@ def _analyzer(args):
     return _analyzer_builder(args)()
 
 
-def _photo_analyzer(args):
-    """For the commands over many photos: a builder for --workers processes, else the analyzer."""
+def _workers_analyzer(args):
+    """For the commands with --workers: a builder for the worker processes, else the analyzer."""
     return _analyzer_builder(args) if args.workers > 1 else _analyzer(args)
 
 
@@ -281,7 +281,7 @@ def cmd_predict(args) -> int:
     done = done_paths(args.out, fmt) if args.resume else set()
     if done:
         print(f"ferlab: resuming {args.out}: {len(done)} images done before are skipped", file=sys.stderr)
-    results = predict_files(args.inputs, _photo_analyzer(args), annotate_dir=args.annotate,
+    results = predict_files(args.inputs, _workers_analyzer(args), annotate_dir=args.annotate,
                             batch_images=args.batch_images, progress=not args.quiet, skip=done, workers=args.workers)
     try:
         count, failed = write_results(results, args.out, fmt, append=args.resume)
@@ -310,10 +310,10 @@ def cmd_video(args) -> int:
     def print_frame(frame: VideoFrame) -> None:
         print(json.dumps({"frame": frame.index, "time_s": round(frame.time_s, 3), "faces": frame.faces}), flush=True)
 
-    analyzer = _analyzer_builder(args) if args.workers > 1 else _analyzer(args)
     options = dict(every=args.every, annotate=args.annotate_video or False, max_seconds=args.max_seconds,
                    smooth_s=args.smooth, **({"on_frame": print_frame} if args.jsonl else {}))
-    results = analyze_videos(sources, analyzer, args.out, workers=args.workers, progress=not args.quiet, **options)
+    results = analyze_videos(sources, _workers_analyzer(args), args.out, workers=args.workers, progress=not args.quiet,
+                             **options)
     done, failed, stopped = 0, 0, False
     # The summary table grows as each video is done, so that Ctrl-C keeps the rows of those done.
     with open(args.summary, "w", newline="") if args.summary else nullcontext() as summary:
@@ -351,7 +351,7 @@ def cmd_video(args) -> int:
 def cmd_photo_accuracy(args) -> None:
     from .photo_accuracy import photo_accuracy
 
-    result = photo_accuracy(args.folder, _photo_analyzer(args), progress=not args.quiet, workers=args.workers,
+    result = photo_accuracy(args.folder, _workers_analyzer(args), progress=not args.quiet, workers=args.workers,
                             batch_images=args.batch_images)
     text = json.dumps(result, indent=2)
     if args.out:
@@ -470,7 +470,8 @@ def cmd_demo(args) -> None:
 def cmd_serve(args) -> None:
     from .serve import serve
 
-    serve(args.host, args.port, _analyzer(args), args.smooth, args.workers, _analyzer_builder(args))
+    build = _analyzer_builder(args)  # here, and in the worker processes of a long video
+    serve(args.host, args.port, build(), args.smooth, args.workers, build)
 
 
 def cmd_package_model(args) -> None:

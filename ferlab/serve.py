@@ -47,13 +47,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .data import EMOTIONS
 from .detect import DECODE_MIN_SIDE, get_detector
 from .explain import explained_records
 from .imageio import ImageError, decode_image, is_heif
 from .predict import Analyzer, build_analyzer
 from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
-from .video import VideoError, VideoStream, open_source, summarize_tracks
+from .video import VideoError, VideoStream, add_to_tracks, open_source, summarize_tracks
 from .video_segments import SegmentedVideo, plan_segments
 
 # A 48- or 50-megapixel phone photo passes: as a JPEG it is decoded at a quarter of its size,
@@ -381,12 +380,10 @@ def video_timeline(analyzer: Analyzer, path: Path, name: str, every: int | None,
                 raise VideoError(f"{name}: over {MAX_VIDEO_FRAMES:,} frames at every={every}; ask for a larger every")
     if not frames:
         raise VideoError(f"{name}: the video has no readable frames")
-    times = [frame["time_s"] for frame in frames]
-    probabilities: dict[int, dict[int, list[float]]] = {}
-    for i, frame in enumerate(frames):
-        for face in frame["faces"]:
-            probabilities.setdefault(face["track"], {})[i] = [face["probabilities"][e] for e in EMOTIONS]
-    return {"frames": frames, "tracks": summarize_tracks(times, probabilities), "every": every,
+    tracks: dict[int, dict[int, list[float]]] = {}
+    for position, frame in enumerate(frames):
+        add_to_tracks(tracks, position, frame["faces"])
+    return {"frames": frames, "tracks": summarize_tracks([f["time_s"] for f in frames], tracks), "every": every,
             "fps": video.fps, "frames_read": video.frames, "width": width, "height": height}
 
 

@@ -188,10 +188,10 @@ def analyze_video(
                 for frame in video:
                     times.append(frame.time_s)  # first, so that a Ctrl-C below leaves the frame's rows consistent
                     for i, record in enumerate(frame.faces):
-                        probabilities = [record["probabilities"][e] for e in EMOTIONS]
                         table.writerow([frame.index, f"{frame.time_s:.3f}", i, record["track"], *record["box"],
-                                        record["label"], record["confidence"], *probabilities])
-                        tracks.setdefault(record["track"], {})[len(times) - 1] = probabilities
+                                        record["label"], record["confidence"],
+                                        *(record["probabilities"][e] for e in EMOTIONS)])
+                    add_to_tracks(tracks, len(times) - 1, frame.faces)
                     if annotated_format:
                         if writer_video is None:
                             writer_video = _open_writer(video_path, video.fps / every, frame.rgb.shape,
@@ -316,6 +316,14 @@ def open_source(source: str | Path | int) -> tuple[cv2.VideoCapture, str, bool]:
     if not capture.isOpened():
         raise VideoError(f"{path}: not a video OpenCV can open (corrupt, truncated or unsupported codec)")
     return capture, path.stem, False
+
+
+def add_to_tracks(tracks: dict[int, dict[int, list[float]]], position: int, faces: list[dict]) -> None:
+    """Add the faces of one analyzed frame (records with their ``"track"``) to ``tracks``:
+    track -> {the frame's position among the analyzed frames: its seven probabilities}, the
+    form `summarize_tracks` and `plot_timeline` read."""
+    for face in faces:
+        tracks.setdefault(face["track"], {})[position] = [face["probabilities"][e] for e in EMOTIONS]
 
 
 def summarize_tracks(times: list[float], tracks: dict[int, dict[int, list[float]]]) -> list[dict]:
