@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures again the accuracy figures that README.md quotes for the bundled models, after
+# Measures again the accuracy figures that README.md and docs/photos.md quote for the bundled models, after
 # `ferlab package-model` has replaced one: both engines, the default+fast ensemble with each
 # TTA mode, calibration, and the default as int8. Speed figures have their own benchmarks
 # (benchmarks/photo_latency.py, benchmarks/classifier_throughput.py), best run on an idle machine.
