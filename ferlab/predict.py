@@ -265,6 +265,12 @@ def _predict_chunk(analyzer: Analyzer, work: tuple[list[Path], str | Path | None
 CSV_HEADER = ["path", "face", "x", "y", "w", "h", "label", "confidence", *EMOTIONS]
 
 
+def csv_rows(path: str, faces: list[dict]) -> list[list]:
+    """A photo's rows of the results CSV (`CSV_HEADER`): one per face, none without a face."""
+    return [[path, i, *face["box"], face["label"], face["confidence"], *(face["probabilities"][e] for e in EMOTIONS)]
+            for i, face in enumerate(faces)]
+
+
 def done_paths(out: str | Path, fmt: str) -> set[str]:
     """The paths an earlier run wrote to its results file ``out``, which is first cut back to
     its last complete line (a run killed while writing leaves half a line). In CSV, photos
@@ -310,9 +316,7 @@ def write_results(results: Iterable[dict], out: str | Path | None, fmt: str,
             if writer is None:
                 stream.write(json.dumps(result) + "\n")
                 continue
-            for i, face in enumerate(result.get("faces", [])):
-                writer.writerow([result["path"], i, *face["box"], face["label"], face["confidence"],
-                                 *(face["probabilities"][e] for e in EMOTIONS)])
+            writer.writerows(csv_rows(result["path"], result.get("faces", [])))
     finally:
         if handle:
             handle.close()

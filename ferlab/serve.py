@@ -6,14 +6,16 @@
   mode): its faces keep track ids from frame to frame and their probabilities are smoothed
   over time, as `ferlab video` does (`LiveStreams`); with ``?explain=true`` each face of a
   photo also gets a picture of where its label comes from (`ferlab.explain`); with
-  ``?cropped=true`` the photo is one face crop, classified whole
+  ``?cropped=true`` the photo is one face crop, classified whole; with ``?format=csv`` the
+  answer is `ferlab predict`'s CSV rows instead, as a file to save
 - ``POST /v1/analyze-video`` multipart ``file`` (MP4, MOV, WebM, MKV or AVI) -> each
   analyzed frame's faces with their track ids, and a summary per track (`ferlab video`'s);
   every ``every``-th frame, by default as few as keep the analysis under `MAX_VIDEO_FRAMES`;
   with ``?progress=true`` the answer comes as JSON lines, a count of the frames analyzed
   about twice a second and then the result (the page shows how far it is), and the
-  analysis stops if the client goes away; a long video
-  is shared among ``video_workers`` processes (`ferlab serve --workers`)
+  analysis stops if the client goes away; with ``?format=csv`` the answer is the timeline CSV
+  `ferlab video` writes; a long video is shared among ``video_workers`` processes
+  (`ferlab serve --workers`)
 - ``GET /v1/health``, ``GET /v1/model`` (the model card), ``/docs`` (OpenAPI)
 
 Limits for a public demo: uploads over ``max_upload_bytes`` are refused (413) before they
@@ -27,8 +29,11 @@ pictures are analysed side by side where the detector allows it.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import math
+import re
 import tempfile
 import threading
 import time
@@ -38,21 +43,21 @@ from contextlib import nullcontext
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import cv2
 from fastapi import FastAPI, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .detect import DECODE_MIN_SIDE, get_detector
 from .explain import explained_records
 from .imageio import ImageError, decode_image, is_heif
-from .predict import Analyzer, build_analyzer
+from .predict import CSV_HEADER, Analyzer, build_analyzer, csv_rows
 from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
-from .video import VideoError, VideoStream, add_to_tracks, open_source, summarize_tracks
+from .video import TIMELINE_HEADER, VideoError, VideoStream, add_to_tracks, open_source, summarize_tracks, timeline_rows
 from .video_segments import SegmentedVideo, plan_segments
 
 # A 48- or 50-megapixel phone photo passes: as a JPEG it is decoded at a quarter of its size,
@@ -230,7 +235,12 @@ def create_app(
         cropped: Annotated[bool, Query(
             description="the photo is one face cropped already (by a detector of your own, say): classified "
             "whole, without a search; its box is the whole photo")] = False,
-    ) -> dict:
+        answer_format: Annotated[Literal["json", "csv"], Query(
+            alias="format", description="csv: the rows `ferlab predict --format csv` writes, one per face, "
+            "as a file to save (photos, not live streams or explanations)")] = "json",
+    ):
+        if answer_format == "csv" and (stream is not None or explain):
+            raise HTTPException(422, "format=csv is for photos: a live stream's frames and explanations answer JSON")
         if cropped and stream is not None:
             raise HTTPException(422, "cropped is for one face crop at a time, not for the frames of a stream")
         if time_s is not None and stream is None:
@@ -267,9 +277,13 @@ def create_app(
             return body if stream is None else body | {"stream": stream}
 
         try:
-            return await run_in_threadpool(run)
+            body = await run_in_threadpool(run)
         except (ImageError, StreamError) as error:
             raise HTTPException(422, str(error)) from None
+        if answer_format == "csv":
+            name = file.filename or "upload"
+            return csv_file(CSV_HEADER, csv_rows(name, body["faces"]), f"{Path(name).stem}.csv")
+        return body
 
     @app.post("/v1/analyze-video")
     async def analyze_video(
@@ -281,7 +295,12 @@ def create_app(
         progress: Annotated[bool, Query(
             description="answer in JSON lines as the analysis goes: {\"analyzed\": n, \"of\": about how many} "
             "about twice a second, then {\"result\": ...} (the answer without progress) or {\"error\": ...}")] = False,
+        answer_format: Annotated[Literal["json", "csv"], Query(
+            alias="format", description="csv: the timeline `ferlab video` writes, one row per face per analyzed "
+            "frame with its track, as a file to save (not with progress)")] = "json",
     ):
+        if answer_format == "csv" and progress:
+            raise HTTPException(422, "progress answers in JSON lines: ask for format=csv without progress")
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > MAX_VIDEO_BYTES + 64 * 1024:
             raise HTTPException(413, f"video over the {MAX_VIDEO_BYTES:,}-byte limit")
@@ -317,6 +336,11 @@ def create_app(
             finally:
                 folder.cleanup()
 
+        if answer_format == "csv":
+            result = await analysis()
+            rows = [row for frame in result["frames"] for row in timeline_rows(frame["frame"], frame["time_s"],
+                                                                              frame["faces"])]
+            return csv_file(TIMELINE_HEADER, rows, f"{Path(name).stem}.timeline.csv")
         if not progress:
             return await analysis()
 
@@ -341,6 +365,17 @@ def create_app(
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     return app
+
+
+def csv_file(header: list[str], rows: list[list], filename: str) -> Response:
+    """A CSV answer that a browser saves as ``filename`` (its unsafe characters replaced)."""
+    text = io.StringIO()
+    table = csv.writer(text)
+    table.writerow(header)
+    table.writerows(rows)
+    safe = re.sub(r"[^\w.-]", "_", filename, flags=re.ASCII)
+    return Response(text.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{safe}"'})
 
 
 def video_timeline(analyzer: Analyzer, path: Path, name: str, every: int | None, smooth_s: float, lock,

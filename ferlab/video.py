@@ -176,7 +176,7 @@ def analyze_video(
         # The timeline appears only once complete, and not at all when no frame was read.
         with atomic_write(timeline_path) as tmp_timeline, open(tmp_timeline, "w", newline="") as handle:
             table = csv.writer(handle)
-            table.writerow(["frame", "time_s", "face", "track", "x", "y", "w", "h", "label", "confidence", *EMOTIONS])
+            table.writerow(TIMELINE_HEADER)
             bar = tqdm(total=video.total and -(-video.total // every), unit="frame", disable=not progress)
 
             def show_progress(analyzed: int) -> None:  # never backwards, never past the end
@@ -187,10 +187,7 @@ def analyze_video(
             try:
                 for frame in video:
                     times.append(frame.time_s)  # first, so that a Ctrl-C below leaves the frame's rows consistent
-                    for i, record in enumerate(frame.faces):
-                        table.writerow([frame.index, f"{frame.time_s:.3f}", i, record["track"], *record["box"],
-                                        record["label"], record["confidence"],
-                                        *(record["probabilities"][e] for e in EMOTIONS)])
+                    table.writerows(timeline_rows(frame.index, frame.time_s, frame.faces))
                     add_to_tracks(tracks, len(times) - 1, frame.faces)
                     if annotated_format:
                         if writer_video is None:
@@ -343,6 +340,15 @@ def summarize_tracks(times: list[float], tracks: dict[int, dict[int, list[float]
             "label_shares": {e: round(float(share), 4) for e, share in zip(EMOTIONS, shares, strict=True)},
         })
     return summaries
+
+
+TIMELINE_HEADER = ["frame", "time_s", "face", "track", "x", "y", "w", "h", "label", "confidence", *EMOTIONS]
+
+
+def timeline_rows(index: int, time_s: float, faces: list[dict]) -> list[list]:
+    """An analyzed frame's rows of a timeline CSV (`TIMELINE_HEADER`): one per face, by size."""
+    return [[index, f"{time_s:.3f}", i, face["track"], *face["box"], face["label"], face["confidence"],
+             *(face["probabilities"][e] for e in EMOTIONS)] for i, face in enumerate(faces)]
 
 
 SUMMARY_HEADER = ["video", "track", "first_s", "last_s", "analyzed_frames", "label", *EMOTIONS,

@@ -37,6 +37,23 @@ def test_analyze_a_real_face(client, astronaut):
     assert set(body["faces"][0]["probabilities"]) == set(EMOTIONS)
 
 
+def test_a_photo_can_be_answered_as_ferlab_predicts_csv(client, astronaut, tmp_path):
+    from ferlab.predict import write_results
+
+    upload = {"file": ("my photo.jpg", astronaut.read_bytes(), "image/jpeg")}
+    faces = client.post("/v1/analyze", files=upload).json()["faces"]
+    response = client.post("/v1/analyze", params={"format": "csv"}, files=upload)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-disposition"] == 'attachment; filename="my_photo.csv"'
+    write_results([{"path": "my photo.jpg", "faces": faces}], tmp_path / "faces.csv", "csv")
+    assert response.text.splitlines() == (tmp_path / "faces.csv").read_text().splitlines()
+    assert len(response.text.splitlines()) == 2  # the header and the one face
+    for params in ({"format": "csv", "explain": "true"}, {"format": "csv", "stream": "cam"}):
+        refused = client.post("/v1/analyze", params=params, files=upload)
+        assert refused.status_code == 422 and "format=csv is for photos" in refused.json()["error"]["message"]
+    assert client.post("/v1/analyze", params={"format": "xml"}, files=upload).status_code == 422
+
+
 def test_a_big_photo_is_answered_in_its_own_pixels(tiny_model, astronaut):
     big = io.BytesIO()
     Image.open(astronaut).resize((4096, 4096)).save(big, "JPEG", quality=85)
@@ -268,6 +285,21 @@ def test_a_video_upload_gets_its_timeline_and_tracks(client, astronaut, tmp_path
     assert [(t["track"], t["analyzed_frames"], t["first_s"], t["last_s"]) for t in body["tracks"]] == [(0, 4, 0.0, 0.3)]
     every = client.post("/v1/analyze-video", params={"every": 2}, files={"file": ("clip", clip, "video/mp4")}).json()
     assert [f["frame"] for f in every["frames"]] == [0, 2, 4] and every["every"] == 2
+
+
+def test_a_video_can_be_answered_as_the_timeline_csv_ferlab_video_writes(tiny_model, client, astronaut, tmp_path):
+    from ferlab.video import analyze_video
+
+    clip = write_clip(tmp_path / "clip.mp4", astronaut, 6)
+    response = client.post("/v1/analyze-video", params={"format": "csv"}, files={"file": ("clip.mp4", clip, "video/mp4")})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-disposition"] == 'attachment; filename="clip.timeline.csv"'
+    analyze_video(tmp_path / "clip.mp4", Analyzer(load_model(tiny_model)), tmp_path / "out", progress=False)
+    assert response.text.splitlines() == (tmp_path / "out" / "clip.timeline.csv").read_text().splitlines()
+    assert len(response.text.splitlines()) == 1 + 4  # the header and the four frames with the face
+    refused = client.post("/v1/analyze-video", params={"format": "csv", "progress": "true"},
+                          files={"file": ("clip.mp4", clip, "video/mp4")})
+    assert refused.status_code == 422 and "without progress" in refused.json()["error"]["message"]
 
 
 def test_video_uploads_are_checked(client, astronaut, tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 webcam, read what it drew."""
 
 import contextlib
+import json
 import re
 import shutil
 import socket
@@ -170,6 +171,64 @@ def test_a_video_is_played_with_its_tracked_faces_and_a_strip_per_track(server, 
         assert page.locator(".face").count() == 1 and page.is_disabled("#play")
         page.eval_on_selector("#seek", "s => { s.value = 0.7; s.oninput(); }")  # the slider moves through it
         assert page.locator(".face").count() == 0 and page.inner_text("#clock") == "0.7 s"
+        browser.close()
+
+
+def test_what_is_shown_can_be_saved_as_the_servers_csv_json_and_a_picture(server, astronaut, tmp_path):
+    import cv2
+    import httpx2
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    clip = tmp_path / "clip.webm"
+    face = cv2.imread(str(astronaut))
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"VP80"), 10, face.shape[1::-1])
+    for i in range(5):
+        writer.write(face if i < 4 else face * 0 + 127)
+    writer.release()
+    second = tmp_path / "second.png"
+    Image.open(astronaut).convert("L").save(second)
+
+    def server_csv(path, endpoint: str = "analyze") -> str:  # what the API answers with ?format=csv
+        with open(path, "rb") as handle:
+            response = httpx2.post(f"{server}/v1/{endpoint}", params={"format": "csv"}, timeout=60,
+                                  files={"file": (path.name, handle)})
+        return response.text
+
+    def saved(page, button: str):  # the file the page saves when ``button`` is clicked
+        with page.expect_download() as download:
+            page.click(button)
+        return download.value.suggested_filename, download.value.path()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(accept_downloads=True)
+        page.goto(server)
+        assert not page.is_visible("#save")
+        page.set_input_files("#file", str(astronaut))
+        page.wait_for_selector(".face", timeout=20_000)
+        name, path = saved(page, "#save-csv")
+        assert name == "astronaut.csv" and path.read_bytes().decode() == server_csv(astronaut)
+        name, path = saved(page, "#save-json")
+        assert name == "astronaut.json"
+        assert json.loads(path.read_text()) == page.evaluate("() => window.lastResult")
+        name, path = saved(page, "#save-picture")
+        assert name == "astronaut.annotated.png" and Image.open(path).size == (512, 512)
+        assert not page.is_visible("#save-all")
+
+        page.set_input_files("#file", [str(astronaut), str(second)])
+        page.wait_for_function("() => document.querySelectorAll('#gallery .shot').length === 2", timeout=20_000)
+        name, path = saved(page, "#save-all")
+        both = server_csv(astronaut) + server_csv(second).split("\r\n", 1)[1]  # one header
+        assert name == "ferlab-photos.csv" and path.read_bytes().decode() == both
+
+        page.set_input_files("#file", str(clip))
+        page.wait_for_selector("#timeline .strip", timeout=30_000)
+        name, path = saved(page, "#save-csv")
+        assert name == "clip.timeline.csv" and path.read_bytes().decode() == server_csv(clip, "analyze-video")
+        assert len(path.read_text().splitlines()) == 1 + 4
+        name, path = saved(page, "#save-picture")
+        assert name == "clip.frame-0.0s.png" and Image.open(path).size == (512, 512)
         browser.close()
 
 
