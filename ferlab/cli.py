@@ -282,7 +282,8 @@ def cmd_predict(args) -> int:
     if done:
         print(f"ferlab: resuming {args.out}: {len(done)} images done before are skipped", file=sys.stderr)
     results = predict_files(args.inputs, _workers_analyzer(args), annotate_dir=args.annotate,
-                            batch_images=args.batch_images, progress=not args.quiet, skip=done, workers=args.workers)
+                            batch_images=args.batch_images, progress=not args.quiet, skip=done, workers=args.workers,
+                            crops_dir=args.crops)
     try:
         count, failed = write_results(results, args.out, fmt, append=args.resume)
     except KeyboardInterrupt:
@@ -392,12 +393,13 @@ def cmd_explain(args) -> int:
     from tqdm import tqdm
 
     from .imageio import ImageError
-    from .predict import expand_inputs
+    from .predict import expand_inputs, output_names
 
     analyzer, failed = _analyzer(args), 0
     paths = list(expand_inputs(args.inputs))
+    names = output_names(paths)
     for path in tqdm(paths, unit="img", disable=args.quiet or len(paths) == 1):
-        figure = out / f"{path.stem}.explain.png"
+        figure = out / f"{names[path]}.explain.png"
         try:
             records = explain_photo(analyzer, path, figure, args.patch, args.stride, args.units)
         except (ImageError, OSError) as error:  # as ferlab predict: listed, and the others go on
@@ -605,6 +607,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", help="output file (.jsonl or .csv); default: JSON lines on stdout")
     predict.add_argument("--format", choices=["jsonl", "csv"], help="default: csv when --out ends in .csv, else JSON lines")
     predict.add_argument("--annotate", metavar="DIR", help="also write each photo with boxes, labels and bars")
+    predict.add_argument("--crops", metavar="DIR",
+                         help="also write each face as the model saw it (48x48 grey, upright), in one sub-folder per "
+                              "label given: DIR/happy/NAME.face0.png; check or move them, then measure the model on "
+                              "them with ferlab photo-accuracy DIR --cropped")
     predict.add_argument("--batch-images", type=int, default=32,
                          help="photos whose faces are classified together (default: %(default)s)")
     predict.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -13,7 +13,8 @@ import glob
 import json
 import os
 import sys
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -177,6 +178,29 @@ def expand_inputs(items: Iterable[str], suffixes: Collection[str] = IMAGE_SUFFIX
             yield path
 
 
+def output_names(paths: Sequence[Path]) -> dict[Path, str]:
+    """The name each input's own output files take in an output folder (annotated copies, face
+    crops, figures): its file name without the suffix ("IMG_0001"), unless another input has
+    that name too (cameras number their files anew); then its path from the folder those
+    inputs share ("2024/IMG_0001"), with its suffix where two in one folder differ by it alone
+    ("IMG_0001.jpg", "IMG_0001.png"), so that no output overwrites another."""
+    absolute = {path: Path(os.path.abspath(path)) for path in paths}
+    by_stem: dict[str, set[Path]] = {}
+    for path in absolute.values():
+        by_stem.setdefault(path.stem, set()).add(path)
+    names = {}
+    for path, full in absolute.items():
+        namesakes = by_stem[full.stem]
+        if len(namesakes) == 1:
+            names[path] = full.stem
+            continue
+        base = os.path.commonpath([other.parent for other in namesakes])
+        in_folder = Counter(str(other.relative_to(base).with_suffix("")) for other in namesakes)
+        relative = full.relative_to(base)
+        names[path] = str(relative.with_suffix("")) if in_folder[str(relative.with_suffix(""))] == 1 else str(relative)
+    return names
+
+
 def build_analyzer(model: str | os.PathLike | None = None, tta: str = "none", backend: str = "auto",
                    **options) -> Analyzer:
     """An `Analyzer` of ``load_model(model, tta, backend)``; ``options``: its other fields. As a
@@ -205,10 +229,17 @@ def built_analyzer(analyzer: AnalyzerSource) -> Analyzer:
 def predict_files(
     inputs: Iterable[str], analyzer: AnalyzerSource, annotate_dir: str | Path | None = None,
     batch_images: int = 32, progress: bool = True, skip: set[str] = frozenset(), workers: int = 1,
+    crops_dir: str | Path | None = None,
 ) -> Iterator[dict]:
     """One result per input file, in order: ``{"path", "faces": [...]}`` or ``{"path", "error"}``.
     Faces of ``batch_images`` photos are classified together, in one batch. Files whose path
     is in ``skip`` (`done_paths` of an earlier run's results) are left out.
+
+    ``annotate_dir``: each photo is also written there with its faces drawn, as
+    ``<name>.annotated.jpg``; ``crops_dir``: each face as the model saw it (48x48 grey, upright)
+    as ``<label>/<name>.face<i>.png``, sorted by the label given (after checking or moving
+    them, `ferlab photo-accuracy --cropped` measures the model on them). ``<name>`` is the
+    photo's `output_names` name.
 
     ``workers`` > 1: the batches are shared among up to that many processes, one CPU each and
     two batches or more each (starting one takes about as long as analyzing 50 small photos:
@@ -219,45 +250,53 @@ def predict_files(
         raise ValueError(f"batch_images must be 1 or more, not {batch_images}")
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, not {workers}")
-    paths = [path for path in expand_inputs(inputs) if str(path) not in skip]
-    chunks = [paths[start : start + batch_images] for start in range(0, len(paths), batch_images)]
+    every_path = list(expand_inputs(inputs))
+    names = output_names(every_path)  # of every input, skipped or not, so that a resumed run names alike
+    paths = [path for path in every_path if str(path) not in skip]
+    chunks = [[(path, names[path]) for path in paths[start : start + batch_images]]
+              for start in range(0, len(paths), batch_images)]
     workers = min(workers, len(chunks) // 2)
     if workers > 1:
         from .parallel import map_in_workers
 
         results = map_in_workers(analyzer_builder(analyzer), _predict_chunk,
-                                 ((chunk, annotate_dir) for chunk in chunks), workers)
+                                 ((chunk, annotate_dir, crops_dir) for chunk in chunks), workers)
     else:
         built = built_analyzer(analyzer)
-        results = (_predict_chunk(built, (chunk, annotate_dir)) for chunk in chunks)
+        results = (_predict_chunk(built, (chunk, annotate_dir, crops_dir)) for chunk in chunks)
     with tqdm(total=len(paths), unit="img", disable=not progress) as bar:
         for chunk_results in results:
             yield from chunk_results
             bar.update(len(chunk_results))
 
 
-def _predict_chunk(analyzer: Analyzer, work: tuple[list[Path], str | Path | None]) -> list[dict]:
-    """The results of one batch of photos: decoded and searched one by one, classified together."""
-    chunk, annotate_dir = work
+def _predict_chunk(analyzer: Analyzer, work: tuple[list[tuple[Path, str]], str | Path | None, str | Path | None],
+                   ) -> list[dict]:
+    """The results of one batch of (photo, output name): decoded and searched one by one,
+    classified together."""
+    chunk, annotate_dir, crops_dir = work
     decoded = []
-    for path in chunk:
+    for path, name in chunk:
         try:
             photo = decode_image(path, DECODE_MIN_SIDE)
-            decoded.append((path, photo, *analyzer.faces(photo.rgb, photo.factor)))
+            decoded.append((path, name, photo, *analyzer.faces(photo.rgb, photo.factor)))
         except (ImageError, OSError, cv2.error) as error:
             hint = "; it looks like a video: analyze it with ferlab video" if path.suffix.lower() in VIDEO_SUFFIXES else ""
-            decoded.append((path, None, f"{error}{hint}", None))
-    crops = [d[3] for d in decoded if d[1] is not None]
+            decoded.append((path, name, None, f"{error}{hint}", None))
+    crops = [d[4] for d in decoded if d[2] is not None]
     probabilities = analyzer.model.predict_proba(np.concatenate(crops)) if crops else np.zeros((0, 7))
     results, offset = [], 0
-    for path, photo, faces, _ in decoded:
+    for path, name, photo, faces, face_crops in decoded:
         if photo is None:
             results.append({"path": str(path), "error": faces})
             continue
         records = analyzer.records(faces, probabilities[offset : offset + len(faces)])
         offset += len(faces)
         if annotate_dir is not None:  # at the size decoded: a big JPEG's copy is smaller
-            write_annotated(photo.rgb, records, Path(annotate_dir) / f"{path.stem}.annotated.jpg", photo.factor)
+            write_annotated(photo.rgb, records, Path(annotate_dir) / f"{name}.annotated.jpg", photo.factor)
+        if crops_dir is not None:
+            for i, (record, crop) in enumerate(zip(records, face_crops, strict=True)):
+                write_image(crop, Path(crops_dir) / record["label"].lower() / f"{name}.face{i}.png")
         results.append({"path": str(path), "faces": records})
     return results
 
@@ -359,8 +398,13 @@ def draw_annotations(rgb: np.ndarray, records: list[dict], factor: int = 1) -> n
 
 
 def write_annotated(rgb: np.ndarray, records: list[dict], path: Path, factor: int = 1) -> Path:
+    return write_image(cv2.cvtColor(draw_annotations(rgb, records, factor), cv2.COLOR_RGB2BGR), path)
+
+
+def write_image(image: np.ndarray, path: Path) -> Path:
+    """``image`` (BGR or grey) written whole to ``path`` or not at all, its folders made."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as tmp:
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(draw_annotations(rgb, records, factor), cv2.COLOR_RGB2BGR)):
-            raise OSError(f"{path}: could not write the annotated image")
+        if not cv2.imwrite(str(tmp), image):
+            raise OSError(f"{path}: could not write the image")
     return path

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from .predict import (
     built_analyzer,
     draw_annotations,
     expand_inputs,
+    output_names,
 )
 from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
 from .video_segments import SegmentedVideo, plan_segments
@@ -240,9 +240,10 @@ def analyze_videos(
     result per video in order: its summary with ``"video"``, or ``{"video", "error"}`` for one
     that cannot be read. One video is analyzed as `analyze_video` does, cut into segments for
     ``workers``; several are shared whole among ``workers`` processes (``analyzer`` then a
-    picklable function that builds one), and must be files with different names, since each
-    writes ``<name>.timeline.csv`` and the rest. Ctrl-C stops after the videos under way, each
-    written as far as it was analyzed."""
+    picklable function that builds one), and each writes ``<name>.timeline.csv`` and the rest
+    under its `ferlab.predict.output_names` folder (videos of one name in different folders
+    go to sub-folders; two in one folder that differ by their suffix alone are refused).
+    Ctrl-C stops after the videos under way, each written as far as it was analyzed."""
     if len(sources) == 1:
         yield {"video": str(sources[0]), **analyze_video(sources[0], analyzer, out_dir, progress=progress,
                                                          workers=workers, **options)}
@@ -250,13 +251,13 @@ def analyze_videos(
     live = [str(s) for s in sources if is_live(s)]
     if live:
         raise ValueError(f"{live[0]}: a camera or stream is analyzed alone, not among other videos")
-    names = Counter(Path(s).stem for s in sources)
-    if max(names.values(), default=0) > 1:
-        name = names.most_common(1)[0][0]
-        raise ValueError(f"several videos are named {name!r}: their outputs would overwrite each other; "
-                         "analyze them into different --out folders")
+    names = output_names([Path(s) for s in sources])  # videos of one name in different folders: in sub-folders
+    for source, name in names.items():
+        if Path(name).name != source.stem:  # two in one folder differ by their suffix alone
+            raise ValueError(f"several videos in {source.parent} are named {source.stem!r}: their outputs would "
+                             "overwrite each other; analyze them into different --out folders")
     check_reading(options.get("every", 1), options.get("max_seconds"), options.get("smooth_s", SMOOTH_S))
-    work = [(str(source), str(out_dir), options) for source in sources]
+    work = [(str(source), str(Path(out_dir) / Path(names[Path(source)]).parent), options) for source in sources]
     workers = min(workers, len(sources))
     if workers > 1:
         from .parallel import map_in_workers

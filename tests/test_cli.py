@@ -447,9 +447,13 @@ def test_video_command_takes_a_folder_of_videos(astronaut, tiny_model, tmp_path,
     assert float(table[2]["Happy"]) == results[2]["tracks"][0]["probabilities"]["Happy"]
     assert float(table[2]["share_Happy"]) == results[2]["tracks"][0]["label_shares"]["Happy"]
 
-    (folder / "more" / "one.mp4").write_bytes((folder / "one.mp4").read_bytes())
+    (folder / "more" / "one.mp4").write_bytes((folder / "one.mp4").read_bytes())  # one name, two folders
+    assert main(["video", str(folder / "one.mp4"), str(folder / "more" / "one.mp4"), "--model", str(tiny_model),
+                 "--out", str(out / "same"), "--quiet"]) == 0
+    assert (out / "same" / "one.timeline.csv").exists() and (out / "same" / "more" / "one.timeline.csv").exists()
+    (folder / "one.avi").write_bytes((folder / "one.mp4").read_bytes())  # one name, one folder
     assert main(["video", str(folder), "--model", str(tiny_model), "--out", str(out), "--quiet"]) == 2
-    assert "several videos are named 'one'" in capsys.readouterr().err
+    assert "several videos in" in capsys.readouterr().err
     assert main(["video", str(folder / "one.mp4"), str(folder / "more" / "two.avi"), "--jsonl",
                  "--model", str(tiny_model)]) == 2
     assert "--jsonl prints the frames of one video" in capsys.readouterr().err

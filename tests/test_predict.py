@@ -8,7 +8,7 @@ from PIL import Image
 
 from ferlab.classifier import load_model
 from ferlab.data import EMOTIONS
-from ferlab.predict import Analyzer, predict_files, write_results
+from ferlab.predict import Analyzer, output_names, predict_files, write_results
 
 from .conftest import ASTRONAUT_FACE
 
@@ -94,6 +94,41 @@ def test_folder_with_good_bad_and_faceless_images(astronaut, tiny_model, tmp_pat
     assert count == 3 and len(failed) == 1
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 1 and rows[0]["path"].endswith("a.jpg") and set(EMOTIONS) <= rows[0].keys()
+
+
+def test_output_names_keep_photos_of_one_name_apart(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    paths = [Path("cards/2023/IMG_0001.JPG"), Path("cards/2024/IMG_0001.JPG"), Path("cards/2024/IMG_0002.jpg"),
+             Path("cards/2024/IMG_0002.png"), Path("cards/a.jpg")]
+    assert list(output_names(paths).values()) == ["2023/IMG_0001", "2024/IMG_0001", "IMG_0002.jpg", "IMG_0002.png", "a"]
+    assert output_names([Path("x/photo.jpg")]) == {Path("x/photo.jpg"): "photo"}  # one photo: its own name
+    elsewhere = [tmp_path / "p.jpg", Path("/somewhere/else/q.jpg")]
+    assert list(output_names(elsewhere).values()) == ["p", "q"]  # names alone, wherever the photos are
+    assert output_names([Path("a.jpg"), Path("a.jpg")]) == {Path("a.jpg"): "a"}  # the same photo twice: one name
+
+
+def test_annotated_photos_and_face_crops_of_one_name_in_two_folders_are_both_kept(astronaut, tiny_model, tmp_path):
+    from ferlab.photo_accuracy import photo_accuracy
+
+    for folder in ("2023", "2024"):
+        (tmp_path / "cards" / folder).mkdir(parents=True)
+    shutil.copy(astronaut, tmp_path / "cards" / "2023" / "IMG_0001.jpg")
+    Image.open(astronaut).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(tmp_path / "cards" / "2024" / "IMG_0001.jpg")
+    analyzer = Analyzer(load_model(tiny_model))
+    annotated, crops = tmp_path / "annotated", tmp_path / "crops"
+    results = list(predict_files([str(tmp_path / "cards")], analyzer, annotated, progress=False, crops_dir=crops))
+    assert sorted(str(p.relative_to(annotated)) for p in annotated.rglob("*.jpg")) == [
+        "2023/IMG_0001.annotated.jpg", "2024/IMG_0001.annotated.jpg"]
+    labels = [r["faces"][0]["label"].lower() for r in results]
+    assert sorted(str(p.relative_to(crops)) for p in crops.rglob("*.png")) == sorted(
+        f"{label}/{year}/IMG_0001.face0.png" for label, year in zip(labels, ("2023", "2024"), strict=True))
+    crop = crops / labels[0] / "2023" / "IMG_0001.face0.png"
+    assert Image.open(crop).mode == "L" and Image.open(crop).size == (48, 48)
+    # The crops are what the model saw: classified whole, they are given the labels of their folders.
+    measured = photo_accuracy(crops, Analyzer(analyzer.model, cropped=True), progress=False)
+    assert measured["accuracy_of_all_readable_photos"] == 1.0 and measured["photos"] == 2
 
 
 def test_folders_take_phone_formats_too(astronaut, tiny_model, tmp_path):
