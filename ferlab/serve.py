@@ -14,8 +14,8 @@
   with ``?progress=true`` the answer comes as JSON lines, a count of the frames analyzed
   about twice a second and then the result (the page shows how far it is), and the
   analysis stops if the client goes away; with ``?format=csv`` the answer is the timeline CSV
-  `ferlab video` writes; a long video is shared among ``video_workers`` processes
-  (`ferlab serve --workers`)
+  `ferlab video` writes, with ``?format=webm`` or ``mp4`` its annotated copy; a long video is
+  shared among ``video_workers`` processes (`ferlab serve --workers`)
 - ``GET /v1/health``, ``GET /v1/model`` (the model card), ``/docs`` (OpenAPI)
 
 Limits for a public demo: uploads over ``max_upload_bytes`` are refused (413) before they
@@ -48,7 +48,8 @@ from typing import Annotated, Literal
 import cv2
 from fastapi import FastAPI, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -57,7 +58,17 @@ from .explain import explained_records
 from .imageio import ImageError, decode_image, is_heif
 from .predict import CSV_HEADER, Analyzer, build_analyzer, csv_rows
 from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
-from .video import TIMELINE_HEADER, VideoError, VideoStream, add_to_tracks, open_source, summarize_tracks, timeline_rows
+from .video import (
+    ANNOTATED_CODECS,
+    TIMELINE_HEADER,
+    VideoError,
+    VideoStream,
+    add_to_tracks,
+    open_source,
+    summarize_tracks,
+    timeline_rows,
+)
+from .video import analyze_video as analyze_video_file
 from .video_segments import SegmentedVideo, plan_segments
 
 # A 48- or 50-megapixel phone photo passes: as a JPEG it is decoded at a quarter of its size,
@@ -295,12 +306,14 @@ def create_app(
         progress: Annotated[bool, Query(
             description="answer in JSON lines as the analysis goes: {\"analyzed\": n, \"of\": about how many} "
             "about twice a second, then {\"result\": ...} (the answer without progress) or {\"error\": ...}")] = False,
-        answer_format: Annotated[Literal["json", "csv"], Query(
+        answer_format: Annotated[Literal["json", "csv", "mp4", "webm"], Query(
             alias="format", description="csv: the timeline `ferlab video` writes, one row per face per analyzed "
-            "frame with its track, as a file to save (not with progress)")] = "json",
+            "frame with its track; mp4 or webm: the video with each face boxed, labelled and numbered by its track, "
+            "as `ferlab video --annotate-video` draws it (WebM plays in web browsers); each as a file to save, "
+            "not with progress")] = "json",
     ):
-        if answer_format == "csv" and progress:
-            raise HTTPException(422, "progress answers in JSON lines: ask for format=csv without progress")
+        if answer_format != "json" and progress:
+            raise HTTPException(422, f"progress answers in JSON lines: ask for format={answer_format} without progress")
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > MAX_VIDEO_BYTES + 64 * 1024:
             raise HTTPException(413, f"video over the {MAX_VIDEO_BYTES:,}-byte limit")
@@ -324,6 +337,19 @@ def create_app(
         except BaseException:
             folder.cleanup()
             raise
+        if answer_format in ANNOTATED_CODECS:
+            try:
+                annotated = await run_in_threadpool(annotated_video, analyzer, path, name, every, smooth_s, answer_format,
+                                                    detector_lock, video_workers, build)
+            except VideoError as error:
+                folder.cleanup()
+                raise HTTPException(422, str(error).replace(str(path), name)) from None
+            except BaseException:
+                folder.cleanup()
+                raise
+            return FileResponse(annotated, media_type=f"video/{answer_format}", background=BackgroundTask(folder.cleanup),
+                                filename=re.sub(r"[^\w.-]", "_", f"{Path(name).stem}.annotated.{answer_format}",
+                                                flags=re.ASCII))
         counter = {"analyzed": 0, "of": 0}  # frames analyzed, about how many in all
         abandoned = threading.Event()  # set when the client of a progress stream goes away
 
@@ -378,6 +404,37 @@ def csv_file(header: list[str], rows: list[list], filename: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{safe}"'})
 
 
+def _frames_to_analyze(path: Path, name: str, every: int | None) -> tuple[int, int, int, int]:
+    """Which frames of the video at ``path`` to analyze, ``every`` k-th (default: as few as keep
+    the analysis under `MAX_VIDEO_FRAMES`), with its frame count (an estimate, 0 where unknown),
+    width and height."""
+    capture, _, _ = open_source(path)
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    capture.release()
+    least_every = max(1, -(-total // MAX_VIDEO_FRAMES))
+    if every is not None and every < least_every:
+        raise VideoError(f"{name}: {total:,} frames at every={every} is over the {MAX_VIDEO_FRAMES:,}-frame limit; "
+                         f"ask for every={least_every} or more")
+    return every or least_every, total, width, height
+
+
+def annotated_video(analyzer: Analyzer, path: Path, name: str, every: int | None, smooth_s: float, codec: str, lock,
+                    workers: int = 1, build: Callable[[], Analyzer] | None = None) -> Path:
+    """The copy of the video at ``path`` that `ferlab video --annotate-video` ``codec`` writes
+    (its faces boxed, labelled and numbered by track), in ``path``'s folder; frames as
+    `video_timeline` analyzes them; ``lock`` is held throughout in this process."""
+    every = _frames_to_analyze(path, name, every)[0]
+    if workers > 1 and plan_segments(path, every, None, smooth_s, workers):
+        result = analyze_video_file(path, build or build_analyzer, path.parent, every=every, annotate=codec,
+                                    progress=False, smooth_s=smooth_s, workers=workers)
+    else:
+        with lock:
+            result = analyze_video_file(path, analyzer, path.parent, every=every, annotate=codec, progress=False,
+                                        smooth_s=smooth_s)
+    return Path(result["annotated"])
+
+
 def video_timeline(analyzer: Analyzer, path: Path, name: str, every: int | None, smooth_s: float, lock,
                    counter: dict[str, int], workers: int = 1, build: Callable[[], Analyzer] | None = None,
                    abandoned: threading.Event | None = None) -> dict:
@@ -387,15 +444,7 @@ def video_timeline(analyzer: Analyzer, path: Path, name: str, every: int | None,
     count of frames analyzed and about how many there are in all. With ``workers`` > 1, a
     long video is analyzed in segments by worker processes that each call ``build``. Once
     ``abandoned`` is set, the analysis stops at its next count (`VideoError`)."""
-    capture, _, _ = open_source(path)
-    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))  # an estimate, 0 where unknown
-    width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    capture.release()
-    least_every = max(1, -(-total // MAX_VIDEO_FRAMES))
-    if every is not None and every < least_every:
-        raise VideoError(f"{name}: {total:,} frames at every={every} is over the {MAX_VIDEO_FRAMES:,}-frame limit; "
-                         f"ask for every={least_every} or more")
-    every = every or least_every
+    every, total, width, height = _frames_to_analyze(path, name, every)
     segments = plan_segments(path, every, None, smooth_s, workers)
     counter["of"] = -(-total // every)
 

@@ -302,6 +302,30 @@ def test_a_video_can_be_answered_as_the_timeline_csv_ferlab_video_writes(tiny_mo
     assert refused.status_code == 422 and "without progress" in refused.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("codec", ["webm", "mp4"])
+def test_a_video_can_be_answered_as_the_annotated_copy_ferlab_video_draws(client, astronaut, tmp_path, codec):
+    import cv2
+
+    clip = write_clip(tmp_path / "clip.mp4", astronaut, 6)
+    response = client.post("/v1/analyze-video", params={"format": codec, "every": 2},
+                           files={"file": ("my clip.mp4", clip, "video/mp4")})
+    assert response.status_code == 200 and response.headers["content-type"] == f"video/{codec}"
+    assert response.headers["content-disposition"] == f'attachment; filename="my_clip.annotated.{codec}"'
+    (tmp_path / f"annotated.{codec}").write_bytes(response.content)
+    copy = cv2.VideoCapture(str(tmp_path / f"annotated.{codec}"))
+    frames = []
+    while (frame := copy.read()[1]) is not None:
+        frames.append(frame)
+    assert len(frames) == 3 and frames[0].shape == (512, 512, 3)  # frames 0, 2 and 4
+    source = cv2.imread(str(astronaut))
+    assert np.abs(frames[0].astype(int) - source).mean() > 1  # boxes, labels and bars drawn on it
+    refused = client.post("/v1/analyze-video", params={"format": codec, "progress": "true"},
+                          files={"file": ("clip.mp4", clip, "video/mp4")})
+    assert refused.status_code == 422 and "without progress" in refused.json()["error"]["message"]
+    broken = client.post("/v1/analyze-video", params={"format": codec}, files={"file": ("c.mp4", clip[:200], "video/mp4")})
+    assert broken.status_code == 422 and broken.json()["error"]["message"].startswith("c.mp4: not a video")
+
+
 def test_video_uploads_are_checked(client, astronaut, tmp_path, monkeypatch):
     from ferlab import serve
 
@@ -370,6 +394,12 @@ def test_a_long_video_can_be_shared_among_worker_processes(tiny_model, astronaut
     assert [len(segments) for segments in planned] == [0, 4]  # one process, then four segments for two workers
     counts = [json.loads(line)["analyzed"] for line in lines[:-1]]  # the workers' count, as they go
     assert counts == sorted(counts) and all(0 <= n <= 120 for n in counts)
+    import cv2
+
+    copy = shared.post("/v1/analyze-video", params={"format": "mp4"}, files={"file": ("clip.mp4", clip, "video/mp4")})
+    (tmp_path / "annotated.mp4").write_bytes(copy.content)
+    assert int(cv2.VideoCapture(str(tmp_path / "annotated.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 120
+    assert len(planned[-1]) == 4  # drawn from the workers' segments too
 
 
 def test_a_video_analysis_stops_once_its_client_has_gone(tiny_model, astronaut, tmp_path):

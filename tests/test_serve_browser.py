@@ -214,7 +214,7 @@ def test_what_is_shown_can_be_saved_as_the_servers_csv_json_and_a_picture(server
         assert json.loads(path.read_text()) == page.evaluate("() => window.lastResult")
         name, path = saved(page, "#save-picture")
         assert name == "astronaut.annotated.png" and Image.open(path).size == (512, 512)
-        assert not page.is_visible("#save-all")
+        assert not page.is_visible("#save-all") and not page.is_visible("#save-video")  # for videos
 
         page.set_input_files("#file", [str(astronaut), str(second)])
         page.wait_for_function("() => document.querySelectorAll('#gallery .shot').length === 2", timeout=20_000)
@@ -229,6 +229,10 @@ def test_what_is_shown_can_be_saved_as_the_servers_csv_json_and_a_picture(server
         assert len(path.read_text().splitlines()) == 1 + 4
         name, path = saved(page, "#save-picture")
         assert name == "clip.frame-0.0s.png" and Image.open(path).size == (512, 512)
+        name, path = saved(page, "#save-video")  # drawn by the server
+        assert name == "clip.annotated.webm" and "Saved clip.annotated.webm." in page.inner_text("#status")
+        copy = cv2.VideoCapture(str(path))
+        assert int(copy.get(cv2.CAP_PROP_FRAME_WIDTH)) == 512 and sum(iter(lambda: copy.read()[0], False)) == 5
         browser.close()
 
 
