@@ -473,7 +473,7 @@ def cmd_serve(args) -> None:
     from .serve import serve
 
     build = _analyzer_builder(args)  # here, and in the worker processes of a long video
-    serve(args.host, args.port, build(), args.smooth, args.workers, build)
+    serve(args.host, args.port, build(), args.smooth, args.workers, build, args.cors_origin)
 
 
 def cmd_package_model(args) -> None:
@@ -704,6 +704,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--smooth", type=float, default=SMOOTH_S, metavar="SECONDS",
                        help="in live streams (the page's webcam mode), smooth each face's probabilities over this "
                             "time constant; 0: each frame's own (default: %(default)s, as ferlab video)")
+    serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                       help="let web pages from ORIGIN (such as http://localhost:3000; * for any) call the API from "
+                            "the browser (CORS); once per origin (default: only the server's own page)")
     _add_workers_option(serve, "processes sharing a long uploaded video, one CPU each, in segments as ferlab video "
                                "cuts them; photos and live streams are analysed in the server's own process")
     _add_model_options(serve)

@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
 from importlib import resources
@@ -48,6 +48,7 @@ from typing import Annotated, Literal
 import cv2
 from fastapi import FastAPI, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -164,7 +165,9 @@ def _error(status: int, message: str) -> JSONResponse:
 
 class BodyDeadline:
     """ASGI middleware: a request must deliver its whole body within ``seconds``, so slow
-    clients (trickling uploads) are cut off instead of holding a connection forever."""
+    clients (trickling uploads) are cut off instead of holding a connection forever. Once the
+    body is in, waiting on the client has no deadline: a streamed or file answer listens for
+    its client going away for as long as the answer takes."""
 
     def __init__(self, app, seconds: float):
         self.app = app
@@ -174,13 +177,19 @@ class BodyDeadline:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         deadline = asyncio.get_running_loop().time() + self.seconds
+        body_received = False
 
         async def receive_before_deadline():
+            nonlocal body_received
+            if body_received:
+                return await receive()
             remaining = deadline - asyncio.get_running_loop().time()
             try:
-                return await asyncio.wait_for(receive(), max(remaining, 0.001))
+                message = await asyncio.wait_for(receive(), max(remaining, 0.001))
             except TimeoutError:
                 raise HTTPException(408, f"request body not received within {self.seconds:g} s") from None
+            body_received = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
 
         return await self.app(scope, receive_before_deadline, send)
 
@@ -188,12 +197,18 @@ class BodyDeadline:
 def create_app(
     analyzer: Analyzer | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES, body_seconds: float = 30.0,
     smooth_s: float = SMOOTH_S, video_workers: int = 1, build: Callable[[], Analyzer] | None = None,
+    cors_origins: Sequence[str] = (),
 ) -> FastAPI:
     """The app; ``analyzer`` defaults to the bundled model with the default detector, loaded
     once. ``smooth_s``: the time constant of live streams' smoothing (0: each frame's own).
     ``video_workers`` > 1: a long uploaded video is analyzed in segments by that many worker
     processes (`ferlab.video_segments`), each building its analyzer with ``build`` (picklable,
-    the same analyzer as ``analyzer``; default: the bundled model's)."""
+    the same analyzer as ``analyzer``; default: the bundled model's). ``cors_origins``: the
+    origins (``"http://localhost:3000"``, or ``"*"`` for any) whose web pages may call the API
+    from the browser (CORS); by default only this server's own page can."""
+    for origin in cors_origins:
+        if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise ValueError(f"{origin!r} is not an origin: give scheme://host[:port] (no path), or * for any")
     streams = LiveStreams(smooth_s)
     analyzer = analyzer or Analyzer()
     # OpenCV's and dlib's detectors must not search two pictures at once; BlazeFace's are analysed
@@ -203,6 +218,9 @@ def create_app(
     streams_lock = threading.Lock()
     app = FastAPI(title="ferlab", version="0.1.0", description="Facial expression recognition, offline.")
     app.add_middleware(BodyDeadline, seconds=body_seconds)
+    if cors_origins:  # added last, so outermost: refusals and errors carry the headers too
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["*"], expose_headers=["Content-Disposition"])
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -483,8 +501,8 @@ def _locked_frames(video: VideoStream, lock) -> Iterator:
 
 
 def serve(host: str, port: int, analyzer: Analyzer, smooth_s: float = SMOOTH_S, video_workers: int = 1,
-          build: Callable[[], Analyzer] | None = None) -> None:
+          build: Callable[[], Analyzer] | None = None, cors_origins: Sequence[str] = ()) -> None:
     import uvicorn
 
-    app = create_app(analyzer, smooth_s=smooth_s, video_workers=video_workers, build=build)
+    app = create_app(analyzer, smooth_s=smooth_s, video_workers=video_workers, build=build, cors_origins=cors_origins)
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_keep_alive=5, limit_concurrency=1000)

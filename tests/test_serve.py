@@ -105,6 +105,26 @@ def test_health_model_page_and_docs(client):
     assert "/v1/analyze" in client.get("/openapi.json").json()["paths"]
 
 
+def test_pages_of_the_origins_named_may_call_the_api_from_the_browser(tiny_model, astronaut):
+    analyzer = Analyzer(load_model(tiny_model))
+    client = TestClient(create_app(analyzer, cors_origins=["http://localhost:3000"]))
+    mine, theirs = {"Origin": "http://localhost:3000"}, {"Origin": "https://elsewhere.example"}
+    preflight = client.options("/v1/analyze", headers=mine | {"Access-Control-Request-Method": "POST"})
+    assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == "http://localhost:3000"
+    upload = {"file": ("a.jpg", astronaut.read_bytes(), "image/jpeg")}
+    answer = client.post("/v1/analyze", headers=mine, files=upload)
+    assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == "http://localhost:3000"
+    refused = client.post("/v1/analyze", headers=mine, files={"file": ("x.png", b"text", "image/png")})
+    assert refused.status_code == 415 and "access-control-allow-origin" in refused.headers  # errors are readable too
+    assert "access-control-allow-origin" not in client.post("/v1/analyze", headers=theirs, files=upload).headers
+    closed = TestClient(create_app(analyzer))  # by default: no page of another origin
+    assert "access-control-allow-origin" not in closed.post("/v1/analyze", headers=mine, files=upload).headers
+    anyone = TestClient(create_app(analyzer, cors_origins=["*"]))
+    assert anyone.get("/v1/health", headers=theirs).headers["access-control-allow-origin"] == "*"
+    with pytest.raises(ValueError, match="is not an origin"):
+        create_app(analyzer, cors_origins=["http://localhost:3000/app"])
+
+
 @pytest.mark.parametrize(
     ("files", "status", "message"),
     [
@@ -366,6 +386,23 @@ def test_a_video_analysis_can_report_its_progress(tiny_model, astronaut, tmp_pat
                          files={"file": ("clip.mp4", clip[:200], "video/mp4")})
     assert [json.loads(line) for line in broken.text.splitlines()][-1] == {"error": {
         "status": 422, "message": "clip.mp4: not a video OpenCV can open (corrupt, truncated or unsupported codec)"}}
+
+
+@pytest.mark.parametrize("params", [{"progress": "true"}, {"format": "webm"}, {}])
+def test_an_analysis_longer_than_the_upload_deadline_is_answered_whole(tiny_model, astronaut, tmp_path, params):
+    """The deadline is for receiving the body; a streamed or file answer that listens for the
+    client going away after it must not be cut off by it."""
+    analyzer = Analyzer(load_model(tiny_model))
+    classify = analyzer.model.predict_proba
+    analyzer.model.predict_proba = lambda crops: (time.sleep(0.4), classify(crops))[1]  # 6 frames: 2.4 s
+    client = TestClient(create_app(analyzer, body_seconds=1.0))
+    clip = write_clip(tmp_path / "clip.mp4", astronaut, 6)
+    response = client.post("/v1/analyze-video", params=params, files={"file": ("clip.mp4", clip, "video/mp4")})
+    assert response.status_code == 200
+    if "progress" in params:
+        assert "result" in json.loads(response.text.splitlines()[-1])
+    elif "format" in params:
+        assert response.content[:4] == b"\x1a\x45\xdf\xa3"  # a whole WebM file
 
 
 def test_a_long_video_can_be_shared_among_worker_processes(tiny_model, astronaut, tmp_path, monkeypatch):
