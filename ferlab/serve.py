@@ -61,10 +61,12 @@ from .predict import CSV_HEADER, Analyzer, build_analyzer, csv_rows
 from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
 from .video import (
     ANNOTATED_CODECS,
+    ANNOTATED_SUFFIXES,
     TIMELINE_HEADER,
     VideoError,
     VideoStream,
     add_to_tracks,
+    check_h264,
     open_source,
     summarize_tracks,
     timeline_rows,
@@ -239,7 +241,13 @@ def create_app(
 
     @app.get("/v1/health")
     def health() -> dict:
-        return {"status": "ok"}
+        """The server is up; the formats of annotated videos it writes (H.264 where it has PyAV)."""
+        try:
+            check_h264()
+            formats = list(ANNOTATED_CODECS)
+        except VideoError:
+            formats = [name for name in ANNOTATED_CODECS if name != "h264"]
+        return {"status": "ok", "annotated_video": formats}
 
     @app.get("/v1/model")
     def model_card() -> dict:
@@ -324,11 +332,11 @@ def create_app(
         progress: Annotated[bool, Query(
             description="answer in JSON lines as the analysis goes: {\"analyzed\": n, \"of\": about how many} "
             "about twice a second, then {\"result\": ...} (the answer without progress) or {\"error\": ...}")] = False,
-        answer_format: Annotated[Literal["json", "csv", "mp4", "webm"], Query(
+        answer_format: Annotated[Literal["json", "csv", "mp4", "webm", "h264"], Query(
             alias="format", description="csv: the timeline `ferlab video` writes, one row per face per analyzed "
-            "frame with its track; mp4 or webm: the video with each face boxed, labelled and numbered by its track, "
-            "as `ferlab video --annotate-video` draws it (WebM plays in web browsers); each as a file to save, "
-            "not with progress")] = "json",
+            "frame with its track; mp4, webm or h264: the video with each face boxed, labelled and numbered by its "
+            "track, as `ferlab video --annotate-video` draws it (WebM and H.264, an MP4, play in web browsers; "
+            "H.264 where the server has PyAV); each as a file to save, not with progress")] = "json",
     ):
         if answer_format != "json" and progress:
             raise HTTPException(422, f"progress answers in JSON lines: ask for format={answer_format} without progress")
@@ -357,6 +365,8 @@ def create_app(
             raise
         if answer_format in ANNOTATED_CODECS:
             try:
+                if answer_format == "h264":
+                    check_h264()  # before the analysis
                 annotated = await run_in_threadpool(annotated_video, analyzer, path, name, every, smooth_s, answer_format,
                                                     detector_lock, video_workers, build)
             except VideoError as error:
@@ -365,9 +375,9 @@ def create_app(
             except BaseException:
                 folder.cleanup()
                 raise
-            return FileResponse(annotated, media_type=f"video/{answer_format}", background=BackgroundTask(folder.cleanup),
-                                filename=re.sub(r"[^\w.-]", "_", f"{Path(name).stem}.annotated.{answer_format}",
-                                                flags=re.ASCII))
+            suffix = ANNOTATED_SUFFIXES[answer_format]
+            return FileResponse(annotated, media_type=f"video/{suffix}", background=BackgroundTask(folder.cleanup),
+                                filename=re.sub(r"[^\w.-]", "_", f"{Path(name).stem}.annotated.{suffix}", flags=re.ASCII))
         counter = {"analyzed": 0, "of": 0}  # frames analyzed, about how many in all
         abandoned = threading.Event()  # set when the client of a progress stream goes away
 

@@ -7,6 +7,7 @@ import csv
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -16,6 +17,7 @@ from tqdm import tqdm
 
 from .atomic import atomic_write
 from .data import EMOTIONS
+from .parallel import usable_cpus
 from .predict import (
     PALETTE,
     VIDEO_SUFFIXES,
@@ -30,11 +32,14 @@ from .predict import (
 from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
 from .video_segments import SegmentedVideo, plan_segments
 
-# The annotated copy's container and OpenCV's codec for it. OpenCV's wheels have no H.264
-# encoder, so an MP4 holds MPEG-4 Part 2, which VLC, QuickTime and Windows play but web
-# browsers do not; a WebM holds VP8, which browsers play (tests/test_video.py plays one in
-# Chromium), but takes about 30 ms more a 1280x720 frame to write (benchmarks/video_tracks.py).
-ANNOTATED_CODECS = {"mp4": "mp4v", "webm": "VP80"}
+# The annotated copy's formats: the codec for each, and the file's suffix. OpenCV's wheels have
+# no H.264 encoder, so its MP4 ("mp4") holds MPEG-4 Part 2, which VLC, QuickTime and Windows
+# play but web browsers do not; its WebM holds VP8, which browsers play (tests/test_video.py
+# plays one in Chromium), but takes about 30 ms more a 1280x720 frame to write
+# (benchmarks/video_tracks.py). "h264" is an MP4 that plays everywhere, browsers included,
+# written by PyAV's libx264 (an extra: its wheels bundle x264, GPL).
+ANNOTATED_CODECS = {"mp4": "mp4v", "webm": "VP80", "h264": "libx264"}
+ANNOTATED_SUFFIXES = {"mp4": "mp4", "webm": "webm", "h264": "mp4"}
 
 
 class VideoError(ValueError):
@@ -150,7 +155,7 @@ def analyze_video(
     Writes ``<name>.timeline.csv`` (one row per face per analyzed frame, with its timestamp
     and its track: the same id for the same person from frame to frame),
     ``<name>.emotions.png`` (the longest tracks over time) and, with ``annotate`` (True or
-    "mp4", or "webm": `ANNOTATED_CODECS`), ``<name>.annotated.mp4`` or ``.webm``. Reading
+    "mp4", "webm" or "h264": `ANNOTATED_CODECS`), ``<name>.annotated.mp4`` or ``.webm``. Reading
     stops at the end of the video, after ``max_seconds`` of it, or at Ctrl-C; in each case
     what was analyzed is written. Returns the paths, counts, why it stopped and a summary of
     each track (`summarize_tracks`)."""
@@ -161,6 +166,8 @@ def analyze_video(
     check_reading(every, max_seconds, smooth_s)
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, not {workers}")
+    if annotated_format == "h264":
+        check_h264()  # before hours of analysis
     segments = plan_segments(source, every, max_seconds, smooth_s, workers)
     if segments:
         video = SegmentedVideo(segments, analyzer_builder(analyzer), workers, decode=bool(annotated_format or on_frame))
@@ -169,7 +176,7 @@ def analyze_video(
     with video:
         out_dir.mkdir(parents=True, exist_ok=True)
         timeline_path = out_dir / f"{video.name}.timeline.csv"
-        video_path = out_dir / f"{video.name}.annotated.{annotated_format or 'mp4'}"
+        video_path = out_dir / f"{video.name}.annotated.{ANNOTATED_SUFFIXES.get(annotated_format, 'mp4')}"
         writer_video = None
         times = []  # of each analyzed frame
         tracks: dict[int, dict[int, list[float]]] = {}  # track -> {analyzed frame index: probabilities}
@@ -367,11 +374,50 @@ def summary_rows(result: dict) -> list[list]:
             for t in result["tracks"]]
 
 
-def _open_writer(path: Path, fps: float, shape: tuple[int, ...], codec: str) -> cv2.VideoWriter:
+def _open_writer(path: Path, fps: float, shape: tuple[int, ...], codec: str) -> cv2.VideoWriter | H264Writer:
+    if codec == "libx264":
+        return H264Writer(path, fps, shape)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), max(fps, 1.0), (shape[1], shape[0]))
     if not writer.isOpened():
         raise VideoError(f"{path}: cannot write a {path.suffix[1:].upper()} video here")
     return writer
+
+
+def check_h264() -> None:
+    """Refuses H.264 where PyAV, which writes it, is not installed, saying how to get it."""
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        raise VideoError('H.264 copies are written by PyAV: pip install "ferlab[h264]" (its wheels bundle x264, GPL), '
+                         "or ask for mp4 (MPEG-4 Part 2) or webm (VP8)") from None
+
+
+class H264Writer:
+    """An H.264 MP4 written by PyAV's libx264, with `cv2.VideoWriter`'s ``write`` (BGR frames)
+    and ``release``: preset "veryfast" (about 11 ms a 1280x720 frame on one thread here, a
+    tenth of the size of OpenCV's MPEG-4 Part 2 at about the same look), yuv420p, which every
+    player takes, so an odd width or height is cut by one pixel."""
+
+    def __init__(self, path: Path, fps: float, shape: tuple[int, ...]):
+        check_h264()
+        import av
+
+        self.height, self.width = shape[0] // 2 * 2, shape[1] // 2 * 2
+        self.container = av.open(str(path), "w")
+        self.stream = self.container.add_stream("libx264", rate=Fraction(max(fps, 1.0)).limit_denominator(1001),
+                                                options={"preset": "veryfast", "crf": "23"})
+        self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, "yuv420p"
+        self.stream.thread_count = usable_cpus()  # one in a worker process of `ferlab.parallel`
+
+    def write(self, bgr: np.ndarray) -> None:
+        import av
+
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(bgr[: self.height, : self.width]), format="bgr24")
+        self.container.mux(self.stream.encode(frame))
+
+    def release(self) -> None:
+        self.container.mux(self.stream.encode())  # what the encoder still holds
+        self.container.close()
 
 
 def plot_timeline(times: np.ndarray, tracks: dict[int, dict[int, list[float]]], path: Path, title: str,

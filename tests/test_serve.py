@@ -98,7 +98,8 @@ def test_explain_gives_each_face_a_picture_of_where_its_label_comes_from(client,
 
 
 def test_health_model_page_and_docs(client):
-    assert client.get("/v1/health").json() == {"status": "ok"}
+    health = client.get("/v1/health").json()
+    assert health["status"] == "ok" and {"mp4", "webm"} <= set(health["annotated_video"])
     assert client.get("/v1/model").json()["model"] == "paper_cnn"
     page = client.get("/")
     assert page.status_code == 200 and "/v1/analyze" in page.text and "getUserMedia" in page.text
@@ -322,17 +323,20 @@ def test_a_video_can_be_answered_as_the_timeline_csv_ferlab_video_writes(tiny_mo
     assert refused.status_code == 422 and "without progress" in refused.json()["error"]["message"]
 
 
-@pytest.mark.parametrize("codec", ["webm", "mp4"])
-def test_a_video_can_be_answered_as_the_annotated_copy_ferlab_video_draws(client, astronaut, tmp_path, codec):
+@pytest.mark.parametrize("codec, suffix", [("webm", "webm"), ("mp4", "mp4"), ("h264", "mp4")])
+def test_a_video_can_be_answered_as_the_annotated_copy_ferlab_video_draws(client, astronaut, tmp_path, codec, suffix):
     import cv2
 
+    if codec == "h264":
+        pytest.importorskip("av")
+        assert "h264" in client.get("/v1/health").json()["annotated_video"]
     clip = write_clip(tmp_path / "clip.mp4", astronaut, 6)
     response = client.post("/v1/analyze-video", params={"format": codec, "every": 2},
                            files={"file": ("my clip.mp4", clip, "video/mp4")})
-    assert response.status_code == 200 and response.headers["content-type"] == f"video/{codec}"
-    assert response.headers["content-disposition"] == f'attachment; filename="my_clip.annotated.{codec}"'
-    (tmp_path / f"annotated.{codec}").write_bytes(response.content)
-    copy = cv2.VideoCapture(str(tmp_path / f"annotated.{codec}"))
+    assert response.status_code == 200 and response.headers["content-type"] == f"video/{suffix}"
+    assert response.headers["content-disposition"] == f'attachment; filename="my_clip.annotated.{suffix}"'
+    (tmp_path / f"annotated.{suffix}").write_bytes(response.content)
+    copy = cv2.VideoCapture(str(tmp_path / f"annotated.{suffix}"))
     frames = []
     while (frame := copy.read()[1]) is not None:
         frames.append(frame)
@@ -344,6 +348,14 @@ def test_a_video_can_be_answered_as_the_annotated_copy_ferlab_video_draws(client
     assert refused.status_code == 422 and "without progress" in refused.json()["error"]["message"]
     broken = client.post("/v1/analyze-video", params={"format": codec}, files={"file": ("c.mp4", clip[:200], "video/mp4")})
     assert broken.status_code == 422 and broken.json()["error"]["message"].startswith("c.mp4: not a video")
+
+
+def test_without_pyav_h264_is_refused_before_the_analysis(client, astronaut, tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "av", None)  # as if PyAV were not installed
+    assert "h264" not in client.get("/v1/health").json()["annotated_video"]
+    clip = write_clip(tmp_path / "clip.mp4", astronaut, 3)
+    refused = client.post("/v1/analyze-video", params={"format": "h264"}, files={"file": ("c.mp4", clip, "video/mp4")})
+    assert refused.status_code == 422 and 'pip install "ferlab[h264]"' in refused.json()["error"]["message"]
 
 
 def test_video_uploads_are_checked(client, astronaut, tmp_path, monkeypatch):

@@ -36,15 +36,18 @@ def test_timeline_plot_and_annotated_video(astronaut, tiny_model, tmp_path):
     assert int(annotated.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
 
 
-def test_a_webm_copy_plays_in_a_web_browser(astronaut, tiny_model, tmp_path):
+@pytest.mark.parametrize("codec, suffix", [("webm", "webm"), ("h264", "mp4")])
+def test_webm_and_h264_copies_play_in_a_web_browser(astronaut, tiny_model, tmp_path, codec, suffix):
     face = cv2.cvtColor(load_image(astronaut), cv2.COLOR_RGB2BGR)
     video = tmp_path / "clip.mp4"
     write_video(video, [face] * 4)
-    result = analyze_video(video, Analyzer(load_model(tiny_model)), tmp_path, annotate="webm", progress=False)
-    assert result["annotated"] == str(tmp_path / "clip.annotated.webm")
+    if codec == "h264":
+        pytest.importorskip("av")
+    result = analyze_video(video, Analyzer(load_model(tiny_model)), tmp_path / "out", annotate=codec, progress=False)
+    assert result["annotated"] == str(tmp_path / "out" / f"clip.annotated.{suffix}")
     copy = cv2.VideoCapture(result["annotated"])
     assert sum(1 for _ in iter(lambda: copy.read()[0], False)) == 4
-    with pytest.raises(ValueError, match="annotate must be True, False or one of mp4, webm"):
+    with pytest.raises(ValueError, match="annotate must be True, False or one of mp4, webm, h264"):
         analyze_video(video, Analyzer(load_model(tiny_model)), tmp_path, annotate="avi", progress=False)
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -52,8 +55,8 @@ def test_a_webm_copy_plays_in_a_web_browser(astronaut, tiny_model, tmp_path):
         pytest.skip("Debian's chromium package is not installed")
     from playwright.sync_api import sync_playwright
 
-    page_file = tmp_path / "play.html"
-    page_file.write_text('<video id="v" src="clip.annotated.webm" muted></video>')
+    page_file = tmp_path / "out" / "play.html"
+    page_file.write_text(f'<video id="v" src="clip.annotated.{suffix}" muted></video>')
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox"])
         page = browser.new_page()
@@ -67,6 +70,19 @@ def test_a_webm_copy_plays_in_a_web_browser(astronaut, tiny_model, tmp_path):
         })""")
         browser.close()
     assert state == [512, 512]
+
+
+def test_h264_copies_of_odd_sized_videos_and_without_pyav(astronaut, tiny_model, tmp_path, monkeypatch):
+    pytest.importorskip("av")
+    face = cv2.cvtColor(load_image(astronaut), cv2.COLOR_RGB2BGR)[:383, :301]  # odd sides: cut to 300x382
+    write_video(tmp_path / "odd.avi", [face] * 3)
+    analyzer = Analyzer(load_model(tiny_model))
+    result = analyze_video(tmp_path / "odd.avi", analyzer, tmp_path, annotate="h264", progress=False)
+    copy = cv2.VideoCapture(result["annotated"])
+    assert (copy.get(cv2.CAP_PROP_FRAME_WIDTH), copy.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (300, 382)
+    monkeypatch.setitem(__import__("sys").modules, "av", None)  # as if PyAV were not installed
+    with pytest.raises(VideoError, match=r'pip install "ferlab\[h264\]"'):
+        analyze_video(tmp_path / "odd.avi", analyzer, tmp_path, annotate="h264", progress=False)
 
 
 def test_package_api_runs_the_bundled_model_by_default(astronaut, tmp_path, monkeypatch):
