@@ -39,7 +39,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import asynccontextmanager, nullcontext, suppress
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -77,6 +77,8 @@ from .video_segments import SegmentedVideo, plan_segments
 # A 48- or 50-megapixel phone photo passes: as a JPEG it is decoded at a quarter of its size,
 # in about 0.2 s here (benchmarks/big_photos.py); a PNG that size takes about 150 MB to decode.
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+# Videos waiting for their turn beyond the one being analysed (`VideoLine`); more are refused.
+MAX_WAITING_VIDEOS = 8
 MAX_PIXELS = 51_000_000
 # ?explain=true costs about 0.4 s a face on ONNX Runtime here: a group photo must not keep
 # the server busy for a minute.
@@ -196,22 +198,63 @@ class BodyDeadline:
         return await self.app(scope, receive_before_deadline, send)
 
 
+class VideoLine:
+    """Video analyses take turns: ``slots`` at once (each already uses every CPU, in its worker
+    processes or ONNX Runtime's threads, so more at once would only slow each other and hold more
+    memory), the others wait in arrival order, at most ``max_waiting`` of them."""
+
+    def __init__(self, slots: int, max_waiting: int):
+        self.slots, self.max_waiting = slots, max_waiting
+        self.line: list[object] = []  # the analyses under way, then those waiting, in arrival order
+        self._changed: asyncio.Condition | None = None  # made in the server's event loop
+
+    def full(self) -> bool:
+        return len(self.line) - self.slots >= self.max_waiting
+
+    @asynccontextmanager
+    async def turn(self, on_wait: Callable[[int], None] = lambda ahead: None,
+                   abandoned: threading.Event | None = None):
+        """Waits for a slot, calling ``on_wait`` with the number of analyses ahead whenever it
+        changes; leaves the line if ``abandoned`` is set meanwhile (`VideoError`)."""
+        if self.full():
+            raise HTTPException(503, f"{len(self.line)} videos are being analysed or waiting already; try again later")
+        self._changed = self._changed or asyncio.Condition()
+        ticket = object()
+        self.line.append(ticket)
+        try:
+            async with self._changed:
+                while (ahead := self.line.index(ticket)) >= self.slots:
+                    on_wait(ahead)
+                    if abandoned is not None and abandoned.is_set():
+                        raise VideoError("abandoned by its client while waiting")
+                    with suppress(TimeoutError):  # wakes up now and then to look at ``abandoned``
+                        await asyncio.wait_for(self._changed.wait(), 0.5)
+            yield
+        finally:
+            self.line.remove(ticket)
+            async with self._changed:
+                self._changed.notify_all()
+
+
 def create_app(
     analyzer: Analyzer | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES, body_seconds: float = 30.0,
     smooth_s: float = SMOOTH_S, video_workers: int = 1, build: Callable[[], Analyzer] | None = None,
-    cors_origins: Sequence[str] = (),
+    cors_origins: Sequence[str] = (), video_slots: int = 1, max_waiting_videos: int = MAX_WAITING_VIDEOS,
 ) -> FastAPI:
     """The app; ``analyzer`` defaults to the bundled model with the default detector, loaded
     once. ``smooth_s``: the time constant of live streams' smoothing (0: each frame's own).
     ``video_workers`` > 1: a long uploaded video is analyzed in segments by that many worker
     processes (`ferlab.video_segments`), each building its analyzer with ``build`` (picklable,
-    the same analyzer as ``analyzer``; default: the bundled model's). ``cors_origins``: the
+    the same analyzer as ``analyzer``; default: the bundled model's); ``video_slots`` videos are
+    analysed at once, up to ``max_waiting_videos`` others wait their turn (`VideoLine`), and
+    more are refused (503). ``cors_origins``: the
     origins (``"http://localhost:3000"``, or ``"*"`` for any) whose web pages may call the API
     from the browser (CORS); by default only this server's own page can."""
     for origin in cors_origins:
         if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
             raise ValueError(f"{origin!r} is not an origin: give scheme://host[:port] (no path), or * for any")
     streams = LiveStreams(smooth_s)
+    videos = VideoLine(video_slots, max_waiting_videos)
     analyzer = analyzer or Analyzer()
     # OpenCV's and dlib's detectors must not search two pictures at once; BlazeFace's are analysed
     # side by side. A live stream's frames take turns on its tracks, and the table of streams
@@ -343,6 +386,8 @@ def create_app(
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > MAX_VIDEO_BYTES + 64 * 1024:
             raise HTTPException(413, f"video over the {MAX_VIDEO_BYTES:,}-byte limit")
+        if videos.full():  # before the upload is read
+            raise HTTPException(503, f"{len(videos.line)} videos are being analysed or waiting already; try again later")
         name = file.filename or "upload"
         head = await file.read(16)
         if not head:
@@ -367,8 +412,9 @@ def create_app(
             try:
                 if answer_format == "h264":
                     check_h264()  # before the analysis
-                annotated = await run_in_threadpool(annotated_video, analyzer, path, name, every, smooth_s, answer_format,
-                                                    detector_lock, video_workers, build)
+                async with videos.turn():
+                    annotated = await run_in_threadpool(annotated_video, analyzer, path, name, every, smooth_s,
+                                                        answer_format, detector_lock, video_workers, build)
             except VideoError as error:
                 folder.cleanup()
                 raise HTTPException(422, str(error).replace(str(path), name)) from None
@@ -378,13 +424,15 @@ def create_app(
             suffix = ANNOTATED_SUFFIXES[answer_format]
             return FileResponse(annotated, media_type=f"video/{suffix}", background=BackgroundTask(folder.cleanup),
                                 filename=re.sub(r"[^\w.-]", "_", f"{Path(name).stem}.annotated.{suffix}", flags=re.ASCII))
-        counter = {"analyzed": 0, "of": 0}  # frames analyzed, about how many in all
+        counter = {"analyzed": 0, "of": 0}  # frames analyzed, about how many in all; "queued": analyses ahead
         abandoned = threading.Event()  # set when the client of a progress stream goes away
 
         async def analysis() -> dict:
             try:
-                return await run_in_threadpool(video_timeline, analyzer, path, name, every, smooth_s, detector_lock,
-                                               counter, video_workers, build, abandoned)
+                async with videos.turn(lambda ahead: counter.update(queued=ahead), abandoned):
+                    counter.pop("queued", None)
+                    return await run_in_threadpool(video_timeline, analyzer, path, name, every, smooth_s, detector_lock,
+                                                   counter, video_workers, build, abandoned)
             except VideoError as error:
                 raise HTTPException(422, str(error).replace(str(path), name)) from None
             finally:

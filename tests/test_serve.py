@@ -417,6 +417,31 @@ def test_an_analysis_longer_than_the_upload_deadline_is_answered_whole(tiny_mode
         assert response.content[:4] == b"\x1a\x45\xdf\xa3"  # a whole WebM file
 
 
+def test_videos_take_turns_and_are_refused_when_too_many_wait(tiny_model, astronaut, tmp_path):
+    analyzer = Analyzer(load_model(tiny_model))
+    classify, started = analyzer.model.predict_proba, threading.Event()
+    analyzer.model.predict_proba = lambda crops: (started.set(), time.sleep(0.3), classify(crops))[2]  # 1.8 s a clip
+    client = TestClient(create_app(analyzer, max_waiting_videos=1))
+    clip = write_clip(tmp_path / "clip.mp4", astronaut, 6)
+
+    def post(params=None):
+        return client.post("/v1/analyze-video", params=params, files={"file": ("clip.mp4", clip, "video/mp4")})
+
+    with ThreadPoolExecutor(3) as pool:
+        first = pool.submit(post)
+        assert started.wait(10)  # the first is under way
+        second = pool.submit(post, {"progress": "true"})
+        time.sleep(0.5)  # the second waits its turn
+        third = post()  # one more would be the second waiting
+        lines = [json.loads(line) for line in second.result().text.splitlines()]
+        assert first.result().status_code == 200
+    assert third.status_code == 503 and "try again later" in third.json()["error"]["message"]
+    assert {"queued": 1, "analyzed": 0, "of": 0} in lines  # it said it was waiting, one video ahead
+    waited = [i for i, line in enumerate(lines) if "queued" in line]
+    assert waited == list(range(len(waited))) and lines[-1]["result"]["frames"]  # then it was analysed
+    assert post().status_code == 200  # the line is empty again
+
+
 def test_a_long_video_can_be_shared_among_worker_processes(tiny_model, astronaut, tmp_path, monkeypatch):
     from functools import partial
 
