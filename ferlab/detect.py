@@ -138,7 +138,10 @@ class BlazeFaceDetector:
         self.name = "blazeface" if variant == "full" else f"blazeface_{variant}"
         options = ort.SessionOptions()
         options.log_severity_level = 3
-        options.intra_op_num_threads = usable_cpus()  # one in a worker process of `ferlab.parallel`
+        # One in a worker process of `ferlab.parallel`. The short-range model's passes are too small to
+        # share: on two cores a 640x480 photo took 3.5 ms with one thread against 4.1 ms with two
+        # (benchmarks/blazeface_batch.py and reports/benchmarks.md, "BlazeFace: threads and batches").
+        options.intra_op_num_threads = 1 if variant == "short" else usable_cpus()
         model = (resources.files("ferlab") / "assets" / filename).read_bytes()
         self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
