@@ -653,7 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--annotate-video", nargs="?", const="mp4", choices=["mp4", "webm", "h264"],
                        help="also write an annotated copy: MP4 (MPEG-4 Part 2: VLC, QuickTime, Windows; the "
                             "default), WebM (VP8: also plays in web browsers, slower to write) or h264 (an MP4 "
-                            "that plays everywhere, a tenth of the size; needs pip install \"ferlab[h264]\")")
+                            "that plays everywhere, a fifth of MPEG-4 Part 2's size; needs pip install \"ferlab[h264]\")")
     video.add_argument("--smooth", type=float, default=SMOOTH_S, metavar="SECONDS",
                        help="smooth each face's probabilities over this time constant: longer gives steadier "
                             "labels that follow a change later; 0: each frame's own (default: %(default)s, "

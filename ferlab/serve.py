@@ -14,9 +14,11 @@
   with ``?progress=true`` the answer comes as JSON lines, a count of the frames analyzed
   about twice a second and then the result (the page shows how far it is), and the
   analysis stops if the client goes away; with ``?format=csv`` the answer is the timeline CSV
-  `ferlab video` writes, with ``?format=webm`` or ``mp4`` its annotated copy; a long video is
-  shared among ``video_workers`` processes (`ferlab serve --workers`)
-- ``GET /v1/health``, ``GET /v1/model`` (the model card), ``/docs`` (OpenAPI)
+  `ferlab video` writes, with ``?format=h264``, ``webm`` or ``mp4`` its annotated copy; a long
+  video is shared among ``video_workers`` processes (`ferlab serve --workers`); videos are
+  analysed one at a time, the others waiting their turn (`VideoLine`)
+- ``GET /v1/health`` (with the annotated video formats this server writes), ``GET /v1/model``
+  (the model card), ``/docs`` (OpenAPI)
 
 Limits for a public demo: uploads over ``max_upload_bytes`` are refused (413) before they
 are read in full; a body not received within ``body_seconds`` is cut off (408, slow
@@ -66,12 +68,12 @@ from .video import (
     VideoError,
     VideoStream,
     add_to_tracks,
+    analyze_video,
     check_h264,
     open_source,
     summarize_tracks,
     timeline_rows,
 )
-from .video import analyze_video as analyze_video_file
 from .video_segments import SegmentedVideo, plan_segments
 
 # A 48- or 50-megapixel phone photo passes: as a JPEG it is decoded at a quarter of its size,
@@ -208,16 +210,17 @@ class VideoLine:
         self.line: list[object] = []  # the analyses under way, then those waiting, in arrival order
         self._changed: asyncio.Condition | None = None  # made in the server's event loop
 
-    def full(self) -> bool:
-        return len(self.line) - self.slots >= self.max_waiting
+    def check_room(self) -> None:
+        """Refuses one more analysis (503) where ``max_waiting`` wait already."""
+        if len(self.line) - self.slots >= self.max_waiting:
+            raise HTTPException(503, f"{len(self.line)} videos are being analysed or waiting already; try again later")
 
     @asynccontextmanager
     async def turn(self, on_wait: Callable[[int], None] = lambda ahead: None,
                    abandoned: threading.Event | None = None):
         """Waits for a slot, calling ``on_wait`` with the number of analyses ahead whenever it
         changes; leaves the line if ``abandoned`` is set meanwhile (`VideoError`)."""
-        if self.full():
-            raise HTTPException(503, f"{len(self.line)} videos are being analysed or waiting already; try again later")
+        self.check_room()
         self._changed = self._changed or asyncio.Condition()
         ticket = object()
         self.line.append(ticket)
@@ -366,7 +369,7 @@ def create_app(
         return body
 
     @app.post("/v1/analyze-video")
-    async def analyze_video(
+    async def analyze_video_upload(
         request: Request,
         file: UploadFile,
         every: Annotated[int | None, Query(
@@ -374,7 +377,8 @@ def create_app(
             f"{MAX_VIDEO_FRAMES:,} frames)")] = None,
         progress: Annotated[bool, Query(
             description="answer in JSON lines as the analysis goes: {\"analyzed\": n, \"of\": about how many} "
-            "about twice a second, then {\"result\": ...} (the answer without progress) or {\"error\": ...}")] = False,
+            "about twice a second (with \"queued\": the analyses ahead, while it waits its turn), then "
+            "{\"result\": ...} (the answer without progress) or {\"error\": ...}")] = False,
         answer_format: Annotated[Literal["json", "csv", "mp4", "webm", "h264"], Query(
             alias="format", description="csv: the timeline `ferlab video` writes, one row per face per analyzed "
             "frame with its track; mp4, webm or h264: the video with each face boxed, labelled and numbered by its "
@@ -386,8 +390,7 @@ def create_app(
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > MAX_VIDEO_BYTES + 64 * 1024:
             raise HTTPException(413, f"video over the {MAX_VIDEO_BYTES:,}-byte limit")
-        if videos.full():  # before the upload is read
-            raise HTTPException(503, f"{len(videos.line)} videos are being analysed or waiting already; try again later")
+        videos.check_room()  # before the upload is read
         name = file.filename or "upload"
         head = await file.read(16)
         if not head:
@@ -502,11 +505,11 @@ def annotated_video(analyzer: Analyzer, path: Path, name: str, every: int | None
     `video_timeline` analyzes them; ``lock`` is held throughout in this process."""
     every = _frames_to_analyze(path, name, every)[0]
     if workers > 1 and plan_segments(path, every, None, smooth_s, workers):
-        result = analyze_video_file(path, build or build_analyzer, path.parent, every=every, annotate=codec,
+        result = analyze_video(path, build or build_analyzer, path.parent, every=every, annotate=codec,
                                     progress=False, smooth_s=smooth_s, workers=workers)
     else:
         with lock:
-            result = analyze_video_file(path, analyzer, path.parent, every=every, annotate=codec, progress=False,
+            result = analyze_video(path, analyzer, path.parent, every=every, annotate=codec, progress=False,
                                         smooth_s=smooth_s)
     return Path(result["annotated"])
 
