@@ -21,8 +21,8 @@
   (the model card), ``/docs`` (OpenAPI)
 
 Limits for a public demo: uploads over ``max_upload_bytes`` are refused (413) before they
-are read in full; a body not received within ``body_seconds`` is cut off (408, slow
-clients); the file type is sniffed from its first bytes (415 otherwise); images are
+are read in full; a body that comes slower than ``body_min_rate`` after ``body_seconds`` is
+cut off (408, slow clients); the file type is sniffed from its first bytes (415 otherwise); images are
 decoded under a pixel limit; every error is a JSON ``{"error": {"status", "message"}}``.
 Analysis runs in the thread pool, so the event loop keeps serving other requests, and
 pictures are analysed side by side where the detector allows it.
@@ -170,14 +170,17 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 class BodyDeadline:
-    """ASGI middleware: a request must deliver its whole body within ``seconds``, so slow
-    clients (trickling uploads) are cut off instead of holding a connection forever. Once the
-    body is in, waiting on the client has no deadline: a streamed or file answer listens for
-    its client going away for as long as the answer takes."""
+    """ASGI middleware: a request must deliver its body within ``seconds``, plus one second for
+    each ``min_rate`` bytes it has delivered (as Apache's mod_reqtimeout does), so that slow
+    clients (trickling uploads) are cut off instead of holding a connection forever, while a
+    big video on a slow line gets the time it needs. Once the body is in, waiting on the client
+    has no deadline: a streamed or file answer listens for its client going away for as long as
+    the answer takes."""
 
-    def __init__(self, app, seconds: float):
+    def __init__(self, app, seconds: float, min_rate: float):
         self.app = app
         self.seconds = seconds
+        self.min_rate = min_rate
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -186,14 +189,16 @@ class BodyDeadline:
         body_received = False
 
         async def receive_before_deadline():
-            nonlocal body_received
+            nonlocal body_received, deadline
             if body_received:
                 return await receive()
             remaining = deadline - asyncio.get_running_loop().time()
             try:
                 message = await asyncio.wait_for(receive(), max(remaining, 0.001))
             except TimeoutError:
-                raise HTTPException(408, f"request body not received within {self.seconds:g} s") from None
+                raise HTTPException(408, f"request body not received in time: at least {self.min_rate / 1000:g} kB/s "
+                                         f"after the first {self.seconds:g} s") from None
+            deadline += len(message.get("body", b"")) / self.min_rate
             body_received = message["type"] != "http.request" or not message.get("more_body", False)
             return message
 
@@ -241,11 +246,14 @@ class VideoLine:
 
 def create_app(
     analyzer: Analyzer | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES, body_seconds: float = 30.0,
+    body_min_rate: float = 50_000,
     smooth_s: float = SMOOTH_S, video_workers: int = 1, build: Callable[[], Analyzer] | None = None,
     cors_origins: Sequence[str] = (), video_slots: int = 1, max_waiting_videos: int = MAX_WAITING_VIDEOS,
 ) -> FastAPI:
     """The app; ``analyzer`` defaults to the bundled model with the default detector, loaded
-    once. ``smooth_s``: the time constant of live streams' smoothing (0: each frame's own).
+    once. A request's body must come within ``body_seconds`` plus a second for each
+    ``body_min_rate`` bytes received (`BodyDeadline`: 50 kB/s lets a 200 MB video take its time,
+    and cuts off a trickle). ``smooth_s``: the time constant of live streams' smoothing (0: each frame's own).
     ``video_workers`` > 1: a long uploaded video is analyzed in segments by that many worker
     processes (`ferlab.video_segments`), each building its analyzer with ``build`` (picklable,
     the same analyzer as ``analyzer``; default: the bundled model's); ``video_slots`` videos are
@@ -265,7 +273,7 @@ def create_app(
     detector_lock = nullcontext() if get_detector(analyzer.detector).thread_safe else threading.Lock()
     streams_lock = threading.Lock()
     app = FastAPI(title="ferlab", version="0.1.0", description="Facial expression recognition, offline.")
-    app.add_middleware(BodyDeadline, seconds=body_seconds)
+    app.add_middleware(BodyDeadline, seconds=body_seconds, min_rate=body_min_rate)
     if cors_origins:  # added last, so outermost: refusals and errors carry the headers too
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["*"], expose_headers=["Content-Disposition"])

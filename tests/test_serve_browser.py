@@ -269,6 +269,29 @@ def test_live_webcam_analyzes_frame_after_frame_until_stopped(server, astronaut,
         browser.close()
 
 
+def test_a_steady_upload_slower_than_the_first_deadline_is_taken(tiny_model, astronaut):
+    """A big video on a slow line: its body takes longer than ``body_seconds`` but keeps coming."""
+    photo = astronaut.read_bytes()
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n"
+            b"Content-Type: image/jpeg\r\n\r\n" + photo + b"\r\n--b--\r\n")
+    app = create_app(Analyzer(load_model(tiny_model)), body_seconds=1.0, body_min_rate=2_000)
+    with running(app) as port:
+        client = socket.create_connection(("127.0.0.1", port))
+        client.sendall(b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                       b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        started, step = time.time(), len(body) // 10 + 1
+        for offset in range(0, len(body), step):  # ten pieces over about 2 s: about 10 kB/s
+            client.sendall(body[offset : offset + step])
+            time.sleep(0.2)
+        assert time.time() - started > 1.5  # longer than the first second
+        client.settimeout(20)
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+        client.close()
+    assert answer.startswith(b"HTTP/1.1 200") and b'"faces"' in answer
+
+
 def test_a_slow_client_is_cut_off_without_blocking_others(tiny_model, astronaut):
     import httpx2
 
