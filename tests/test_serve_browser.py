@@ -172,6 +172,16 @@ def test_a_video_is_played_with_its_tracked_faces_and_a_strip_per_track(server, 
         assert page.locator(".face").count() == 1 and page.is_disabled("#play")
         page.eval_on_selector("#seek", "s => { s.value = 0.7; s.oninput(); }")  # the slider moves through it
         assert page.locator(".face").count() == 0 and page.inner_text("#clock") == "0.7 s"
+
+        (tmp_path / "notes.mp4").write_text("not a video at all")  # refused before the analysis
+        page.set_input_files("#file", str(tmp_path / "notes.mp4"))
+        page.wait_for_selector("#status.error", timeout=10_000)
+        assert page.inner_text("#status") == "notes.mp4: not an MP4, MOV, WebM, MKV or AVI video"
+        (tmp_path / "cut.mp4").write_bytes((tmp_path / "clip.mp4").read_bytes()[:300])  # fails in the analysis
+        page.set_input_files("#file", str(tmp_path / "cut.mp4"))
+        page.wait_for_function("() => document.getElementById('status').textContent.startsWith('cut.mp4: not a video')",
+                               timeout=10_000)
+        assert page.get_attribute("#status", "class") == "error"
         browser.close()
 
 
