@@ -60,24 +60,29 @@ class Analyzer:
     margin: float | None = None  # None: the detector's measured default
     align_min_tilt: float | None = ALIGN_MIN_TILT  # None: never turn faces upright
     cropped: bool = False  # the images are face crops already: each is one face, the whole image, not searched
+    min_face: int = 0  # faces whose box is smaller on a side, in the photo's own pixels, are left out
 
     def __post_init__(self) -> None:
         get_detector(self.detector)  # refuses an unknown name; loaded once (cached), as first use would
         if self.margin is not None and not 0 <= self.margin <= 1:
             raise ValueError(f"margin must be in [0, 1] (a fraction of the face box, per side), not {self.margin}")
+        if self.min_face < 0:
+            raise ValueError(f"min_face must be 0 (every face) or more pixels, not {self.min_face}")
 
     def faces(self, rgb: np.ndarray, factor: int = 1,
               near: list[Box] | None = None) -> tuple[list[Face], np.ndarray]:
         """The faces in ``rgb`` and their 48x48 crops; ``factor``: the photo's pixels per pixel
         of ``rgb`` (`ferlab.imageio.DecodedImage`), by which the boxes are scaled back;
         ``near``: boxes in ``rgb``'s pixels to search around (`ferlab.detect.detect_faces`).
-        With ``cropped``, the face is the whole image (score 1), squared with its edges repeated."""
+        Faces under ``min_face`` pixels on a side are left out. With ``cropped``, the face is the
+        whole image (score 1), squared with its edges repeated."""
         gray = to_gray(rgb)
         if self.cropped:
             faces = [Face((0, 0, rgb.shape[1], rgb.shape[0]), 1.0)]
             crops = crop_faces(gray, faces, 0.0, None)
         else:
-            faces = detect_faces(rgb, self.detector, near)
+            faces = [face for face in detect_faces(rgb, self.detector, near)
+                     if min(face.box[2:]) * factor >= self.min_face]
             margin = DEFAULT_MARGIN[self.detector] if self.margin is None else self.margin
             crops = crop_faces(gray, faces, margin, self.align_min_tilt)
         return [face.scaled(factor) for face in faces], crops

@@ -217,10 +217,29 @@ def test_annotations_dot_the_landmarks():
     assert tuple(halved[25, 25]) == tuple(PALETTE["Happy"]) and tuple(halved[50, 50]) == (0, 0, 0)
 
 
+def test_faces_under_min_face_pixels_are_left_out(astronaut, tiny_model):
+    import cv2
+
+    from ferlab.imageio import load_image
+
+    portrait = load_image(astronaut)
+    photo = np.full((720, 1280, 3), 200, np.uint8)
+    photo[100:612, 50:562] = portrait  # its face about 92 pixels high
+    photo[200:456, 800:1056] = cv2.resize(portrait, (256, 256), interpolation=cv2.INTER_AREA)  # about 46 pixels
+    model = load_model(tiny_model)
+    every = Analyzer(model).analyze(photo)
+    sides = sorted(min(record["box"][2:]) for record in every)
+    assert len(sides) == 2 and sides[0] < 70 < sides[1]
+    big = Analyzer(model, min_face=70).analyze(photo)
+    assert [record["box"] for record in big] == [r["box"] for r in every if min(r["box"][2:]) >= 70]
+
+
 def test_bad_settings_are_refused_up_front(tiny_model):
     model = load_model(tiny_model)
     with pytest.raises(ValueError, match="margin must be in"):
         Analyzer(model, margin=-0.5)
+    with pytest.raises(ValueError, match="min_face must be 0"):
+        Analyzer(model, min_face=-1)
     with pytest.raises(ValueError, match="unknown detector 'mtcnn'"):
         Analyzer(model, detector="mtcnn")
     with pytest.raises(ValueError, match="batch_images must be 1 or more"):
