@@ -442,6 +442,40 @@ def test_videos_take_turns_and_are_refused_when_too_many_wait(tiny_model, astron
     assert post().status_code == 200  # the line is empty again
 
 
+def test_a_video_whose_client_goes_away_while_it_waits_leaves_the_line():
+    import asyncio
+
+    from ferlab.serve import VideoLine
+    from ferlab.video import VideoError
+
+    async def scenario() -> list:
+        line, gone, seen = VideoLine(slots=1, max_waiting=8), threading.Event(), []
+        release = asyncio.Event()
+
+        async def first():
+            async with line.turn():
+                await release.wait()
+
+        async def second():
+            async with line.turn(seen.append, gone):
+                raise AssertionError("its turn should never come")
+
+        running = asyncio.ensure_future(first())
+        await asyncio.sleep(0.05)
+        waiting = asyncio.ensure_future(second())
+        await asyncio.sleep(0.1)
+        assert len(line.line) == 2 and seen == [1]  # one analysis ahead of it
+        gone.set()  # the page was closed
+        with pytest.raises(VideoError, match="abandoned by its client while waiting"):
+            await asyncio.wait_for(waiting, 2)
+        assert len(line.line) == 1  # the first's alone
+        release.set()
+        await running
+        return line.line
+
+    assert asyncio.run(scenario()) == []
+
+
 def test_a_long_video_can_be_shared_among_worker_processes(tiny_model, astronaut, tmp_path, monkeypatch):
     from functools import partial
 
