@@ -654,10 +654,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "second, frames, label, mean probabilities, each label's share of its frames), one per "
                             "video that could not be read")
     video.add_argument("--every", type=int, default=1, help="analyze every k-th frame (default: %(default)s, every frame)")
-    video.add_argument("--annotate-video", nargs="?", const="mp4", choices=["mp4", "webm", "h264"],
-                       help="also write an annotated copy: MP4 (MPEG-4 Part 2: VLC, QuickTime, Windows; the "
-                            "default), WebM (VP8: also plays in web browsers, slower to write) or h264 (an MP4 "
-                            "that plays everywhere, a fifth of MPEG-4 Part 2's size; needs pip install \"ferlab[h264]\")")
+    video.add_argument("--annotate-video", nargs="?", const=True, choices=["mp4", "webm", "h264"],
+                       help="also write an annotated copy: h264 (an MP4 that plays everywhere, web browsers "
+                            "included; needs pip install \"ferlab[h264]\"), mp4 (MPEG-4 Part 2: VLC, QuickTime, "
+                            "Windows; five times the size) or webm (VP8: plays in web browsers; slower to write); "
+                            "default: h264 where it is installed, else mp4")
     video.add_argument("--smooth", type=float, default=SMOOTH_S, metavar="SECONDS",
                        help="smooth each face's probabilities over this time constant: longer gives steadier "
                             "labels that follow a change later; 0: each frame's own (default: %(default)s, "

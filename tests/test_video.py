@@ -1,4 +1,5 @@
 import csv
+import importlib.util
 import shutil
 
 import cv2
@@ -34,6 +35,8 @@ def test_timeline_plot_and_annotated_video(astronaut, tiny_model, tmp_path):
     assert (tmp_path / "out" / "clip.emotions.png").stat().st_size > 0
     annotated = cv2.VideoCapture(result["annotated"])
     assert int(annotated.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    fourcc = int(annotated.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode()
+    assert fourcc == ("h264" if importlib.util.find_spec("av") else "mp4v")  # H.264 where PyAV is installed
 
 
 @pytest.mark.parametrize("codec, suffix", [("webm", "webm"), ("h264", "mp4")])
