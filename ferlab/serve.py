@@ -51,6 +51,7 @@ import cv2
 from fastapi import FastAPI, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -274,6 +275,9 @@ def create_app(
     streams_lock = threading.Lock()
     app = FastAPI(title="ferlab", version="0.1.0", description="Facial expression recognition, offline.")
     app.add_middleware(BodyDeadline, seconds=body_seconds, min_rate=body_min_rate)
+    # A video's answer holds every analyzed frame (2.2 MB of JSON for 1,800 frames), which
+    # compresses well; progress streams are flushed line by line, and videos are left as they are.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     if cors_origins:  # added last, so outermost: refusals and errors carry the headers too
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["*"], expose_headers=["Content-Disposition"])

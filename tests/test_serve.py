@@ -302,6 +302,7 @@ def test_a_video_upload_gets_its_timeline_and_tracks(client, astronaut, tmp_path
     assert body["every"] == 1 and body["frames_read"] == 6 and (body["width"], body["height"]) == (512, 512)
     assert [f["frame"] for f in body["frames"]] == list(range(6))
     assert [f["time_s"] for f in body["frames"]] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5], abs=0.01)
+    assert response.headers["content-encoding"] == "gzip" and response.num_bytes_downloaded < len(response.content) / 3
     assert [[face["track"] for face in f["faces"]] for f in body["frames"]] == [[0]] * 4 + [[], []]
     assert [(t["track"], t["analyzed_frames"], t["first_s"], t["last_s"]) for t in body["tracks"]] == [(0, 4, 0.0, 0.3)]
     every = client.post("/v1/analyze-video", params={"every": 2}, files={"file": ("clip", clip, "video/mp4")}).json()
@@ -389,6 +390,7 @@ def test_a_video_analysis_can_report_its_progress(tiny_model, astronaut, tmp_pat
     response = client.post("/v1/analyze-video", params={"progress": "true"},
                            files={"file": ("clip.mp4", clip, "video/mp4")})
     assert response.headers["content-type"] == "application/x-ndjson"
+    assert response.headers["content-encoding"] == "gzip"  # compressed, and still line by line (below)
     lines = [json.loads(line) for line in response.text.splitlines()]
     assert lines[-1] == {"result": plain}
     counts = [line["analyzed"] for line in lines[:-1]]
