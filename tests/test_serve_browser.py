@@ -172,6 +172,16 @@ def test_a_video_is_played_with_its_tracked_faces_and_a_strip_per_track(server, 
         assert page.locator(".face").count() == 1 and page.is_disabled("#play")
         page.eval_on_selector("#seek", "s => { s.value = 0.7; s.oninput(); }")  # the slider moves through it
         assert page.locator(".face").count() == 0 and page.inner_text("#clock") == "0.7 s"
+        page.click("#play-copy")  # the server draws the faces into a copy this browser plays
+        page.wait_for_function("() => document.getElementById('status').textContent.includes('played from a copy')",
+                               timeout=30_000)
+        assert page.is_enabled("#play") and not page.is_visible("#play-copy")
+        assert page.locator(".face").count() == 1 and page.is_visible("#save-video")  # cards beside it, as before
+        page.click("#play")
+        page.wait_for_function("() => document.getElementById('clip').ended", timeout=10_000)
+        with page.expect_download() as download:  # the copy is kept: saved at once
+            page.click("#save-video")
+        assert download.value.suggested_filename.startswith("clip.annotated.")
 
         (tmp_path / "notes.mp4").write_text("not a video at all")  # refused before the analysis
         page.set_input_files("#file", str(tmp_path / "notes.mp4"))
