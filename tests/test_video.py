@@ -75,6 +75,33 @@ def test_webm_and_h264_copies_play_in_a_web_browser(astronaut, tiny_model, tmp_p
     assert state == [512, 512]
 
 
+def test_a_phone_video_recorded_upright_is_turned_as_players_turn_it(astronaut, tiny_model, tmp_path):
+    """Phones store such a video lying on its side, with a display matrix that says to turn it."""
+    import struct
+
+    av = pytest.importorskip("av")
+    face = load_image(astronaut)
+    landscape = np.ascontiguousarray(np.rot90(cv2.resize(face, (320, 320)), 1))  # turned a quarter to the left
+    canvas = np.full((360, 640, 3), 90, np.uint8)
+    canvas[20:340, 160:480] = landscape
+    with av.open(str(tmp_path / "lying.mp4"), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        for _ in range(3):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(canvas, format="rgb24")))
+        container.mux(stream.encode())
+    data = bytearray((tmp_path / "lying.mp4").read_bytes())
+    matrix = data.index(b"tkhd") + 4 + 40  # the track header's matrix (version 0): turn a quarter to the right
+    data[matrix : matrix + 36] = struct.pack(">9i", 0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30)
+    (tmp_path / "upright.mp4").write_bytes(bytes(data))
+    result = analyze_video(tmp_path / "upright.mp4", Analyzer(load_model(tiny_model)), tmp_path, progress=False)
+    with open(result["timeline"]) as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3  # the face, upright, in every frame
+    x, y, w, h = (int(rows[0][k]) for k in "xywh")
+    assert x + w <= 360 and y + h <= 640 and h > 40  # in the upright frame, 360 wide and 640 high
+
+
 def test_h264_copies_of_odd_sized_videos_and_without_pyav(astronaut, tiny_model, tmp_path, monkeypatch):
     pytest.importorskip("av")
     face = cv2.cvtColor(load_image(astronaut), cv2.COLOR_RGB2BGR)[:383, :301]  # odd sides: cut to 300x382
