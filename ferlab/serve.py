@@ -71,6 +71,7 @@ from .video import (
     add_to_tracks,
     analyze_video,
     check_h264,
+    h264_available,
     open_source,
     summarize_tracks,
     timeline_rows,
@@ -300,11 +301,7 @@ def create_app(
     @app.get("/v1/health")
     def health() -> dict:
         """The server is up; the formats of annotated videos it writes (H.264 where it has PyAV)."""
-        try:
-            check_h264()
-            formats = list(ANNOTATED_CODECS)
-        except VideoError:
-            formats = [name for name in ANNOTATED_CODECS if name != "h264"]
+        formats = [name for name in ANNOTATED_CODECS if name != "h264" or h264_available()]
         return {"status": "ok", "annotated_video": formats}
 
     @app.get("/v1/model")
@@ -438,7 +435,7 @@ def create_app(
                 raise
             suffix = ANNOTATED_SUFFIXES[answer_format]
             return FileResponse(annotated, media_type=f"video/{suffix}", background=BackgroundTask(folder.cleanup),
-                                filename=re.sub(r"[^\w.-]", "_", f"{Path(name).stem}.annotated.{suffix}", flags=re.ASCII))
+                                filename=download_name(f"{Path(name).stem}.annotated.{suffix}"))
         counter = {"analyzed": 0, "of": 0}  # frames analyzed, about how many in all; "queued": analyses ahead
         abandoned = threading.Event()  # set when the client of a progress stream goes away
 
@@ -484,15 +481,19 @@ def create_app(
     return app
 
 
+def download_name(filename: str) -> str:
+    """``filename`` with what is not a letter, digit, dot or dash replaced, safe in a header."""
+    return re.sub(r"[^\w.-]", "_", filename, flags=re.ASCII)
+
+
 def csv_file(header: list[str], rows: list[list], filename: str) -> Response:
-    """A CSV answer that a browser saves as ``filename`` (its unsafe characters replaced)."""
+    """A CSV answer that a browser saves as ``filename`` (`download_name`)."""
     text = io.StringIO()
     table = csv.writer(text)
     table.writerow(header)
     table.writerows(rows)
-    safe = re.sub(r"[^\w.-]", "_", filename, flags=re.ASCII)
     return Response(text.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{safe}"'})
+                    headers={"Content-Disposition": f'attachment; filename="{download_name(filename)}"'})
 
 
 def _frames_to_analyze(path: Path, name: str, every: int | None) -> tuple[int, int, int, int]:
@@ -518,11 +519,11 @@ def annotated_video(analyzer: Analyzer, path: Path, name: str, every: int | None
     every = _frames_to_analyze(path, name, every)[0]
     if workers > 1 and plan_segments(path, every, None, smooth_s, workers):
         result = analyze_video(path, build or build_analyzer, path.parent, every=every, annotate=codec,
-                                    progress=False, smooth_s=smooth_s, workers=workers)
+                               progress=False, smooth_s=smooth_s, workers=workers)
     else:
         with lock:
             result = analyze_video(path, analyzer, path.parent, every=every, annotate=codec, progress=False,
-                                        smooth_s=smooth_s)
+                                   smooth_s=smooth_s)
     return Path(result["annotated"])
 
 

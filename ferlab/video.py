@@ -387,11 +387,16 @@ def _open_writer(path: Path, fps: float, shape: tuple[int, ...], codec: str) -> 
 def default_annotated_format() -> str:
     """H.264, which plays everywhere at a fifth of the size, where PyAV is installed; else
     OpenCV's MPEG-4 Part 2."""
+    return "h264" if h264_available() else "mp4"
+
+
+def h264_available() -> bool:
+    """Whether PyAV, which writes H.264 copies, is installed (`check_h264` says how to get it)."""
     try:
         check_h264()
     except VideoError:
-        return "mp4"
-    return "h264"
+        return False
+    return True
 
 
 def check_h264() -> None:
@@ -414,6 +419,7 @@ class H264Writer:
         import av
 
         self.height, self.width = shape[0] // 2 * 2, shape[1] // 2 * 2
+        self.to_frame = av.VideoFrame.from_ndarray
         self.container = av.open(str(path), "w")
         self.stream = self.container.add_stream("libx264", rate=Fraction(max(fps, 1.0)).limit_denominator(1001),
                                                 options={"preset": "veryfast", "crf": "23"})
@@ -421,9 +427,7 @@ class H264Writer:
         self.stream.thread_count = usable_cpus()  # one in a worker process of `ferlab.parallel`
 
     def write(self, bgr: np.ndarray) -> None:
-        import av
-
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(bgr[: self.height, : self.width]), format="bgr24")
+        frame = self.to_frame(np.ascontiguousarray(bgr[: self.height, : self.width]), format="bgr24")
         self.container.mux(self.stream.encode(frame))
 
     def release(self) -> None:
