@@ -223,6 +223,53 @@ def analyze_video(
     return result
 
 
+def draw_video(source: str | Path, frames: dict[int, list[dict]], every: int, path: str | Path,
+               annotated_format: str = "h264") -> Path:
+    """The annotated copy `analyze_video` writes with ``annotate=annotated_format``, drawn from
+    faces already found instead of analysing again: ``frames`` maps a frame index (a multiple
+    of ``every``) to its face records with their ``"track"``, as a timeline or the web
+    service's answer has them. Every ``every``-th frame of ``source`` (a file) is drawn, at
+    its frame rate divided by ``every``, and written to ``path`` whole or not at all."""
+    check_reading(every, None, 0.0)
+    if annotated_format not in ANNOTATED_CODECS:
+        raise ValueError(f"annotated_format must be one of {', '.join(ANNOTATED_CODECS)}, not {annotated_format!r}")
+    if stray := sorted(index for index in frames if index % every)[:1]:
+        raise VideoError(f"{source}: frame {stray[0]} is not a multiple of every={every}: "
+                         "give the every the faces were found with")
+    if annotated_format == "h264":
+        check_h264()
+    capture, _, _ = open_source(source)
+    path = Path(path)
+    writer = None
+    index = -1
+    try:
+        with atomic_write(path) as tmp:
+            while capture.grab():  # grab() decodes; only the frames drawn are converted to pixels
+                index += 1
+                if index % every:
+                    continue
+                ok, bgr = capture.retrieve()
+                if not ok:
+                    break
+                if writer is None:
+                    fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
+                    writer = _open_writer(tmp, fps / every, bgr.shape, ANNOTATED_CODECS[annotated_format])
+                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                writer.write(cv2.cvtColor(draw_annotations(rgb, frames.get(index, [])), cv2.COLOR_RGB2BGR))
+            if writer is None:
+                raise VideoError(f"{source}: the video has no readable frames")
+            writer.release()
+            writer = None
+            if frames and max(frames) > index:
+                raise VideoError(f"{source}: the faces given go up to frame {max(frames)}, the video ends at frame "
+                                 f"{index}: they were found in another video")
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+    return path
+
+
 def is_camera(source: str | Path | int) -> bool:
     """Whether ``source`` is a camera index (``0`` or ``"0"``; an existing file of that name wins)."""
     return isinstance(source, int) or (str(source).isdigit() and not Path(str(source)).exists())

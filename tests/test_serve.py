@@ -351,6 +351,62 @@ def test_a_video_can_be_answered_as_the_annotated_copy_ferlab_video_draws(client
     assert broken.status_code == 422 and broken.json()["error"]["message"].startswith("c.mp4: not a video")
 
 
+def decoded(content: bytes, tmp_path, name: str) -> list[np.ndarray]:
+    import cv2
+
+    (tmp_path / name).write_bytes(content)
+    capture, frames = cv2.VideoCapture(str(tmp_path / name)), []
+    while (frame := capture.read()[1]) is not None:
+        frames.append(frame)
+    return frames
+
+
+def test_the_annotated_copy_can_be_drawn_from_the_analysis_answer(client, astronaut, tmp_path):
+    """What the page does: it has the answer, so the server only draws it (no second analysis)."""
+    clip = write_clip(tmp_path / "clip.mp4", astronaut, 6)
+    upload = {"file": ("my clip.mp4", clip, "video/mp4")}
+    answer = client.post("/v1/analyze-video", params={"every": 2}, files=upload).content
+    analysed = client.post("/v1/analyze-video", params={"format": "mp4", "every": 2}, files=upload)
+    drawn = client.post("/v1/draw-video", params={"format": "mp4"},
+                        files={**upload, "result": ("result.json", answer, "application/json")})
+    assert drawn.status_code == 200, drawn.text
+    assert drawn.headers["content-disposition"] == 'attachment; filename="my_clip.annotated.mp4"'
+    copies = decoded(analysed.content, tmp_path, "analysed.mp4"), decoded(drawn.content, tmp_path, "drawn.mp4")
+    assert len(copies[1]) == 3 and all(np.array_equal(a, b) for a, b in zip(*copies, strict=True))
+
+
+def test_drawing_refuses_what_is_not_this_videos_answer(client, astronaut, tmp_path, monkeypatch):
+    from ferlab import serve
+
+    clip = write_clip(tmp_path / "clip.mp4", astronaut, 6)
+    answer = client.post("/v1/analyze-video", files={"file": ("clip.mp4", clip, "video/mp4")}).json()
+
+    def refused(result, video: bytes = clip) -> tuple[int, str]:
+        text = result if isinstance(result, bytes) else json.dumps(result).encode()
+        response = client.post("/v1/draw-video", params={"format": "mp4"},
+                               files={"file": ("clip.mp4", video, "video/mp4"), "result": ("r.json", text)})
+        return response.status_code, response.json()["error"]["message"]
+
+    face = answer["frames"][0]["faces"][0]
+    assert refused(b"{not json")[0] == 422
+    assert refused({"frames": []}) == (422, "result.every: Field required: send the JSON /v1/analyze-video "
+                                            "answered for this video")
+    assert refused(answer | {"every": 2}) == (422, "clip.mp4: frame 1 is not a multiple of every=2: give the every the "
+                                                   "faces were found with")
+    later = answer | {"frames": [{"frame": 9, "faces": [face]}]}
+    assert refused(later) == (422, "clip.mp4: the faces given go up to frame 9, the video ends at frame 5: they were "
+                                   "found in another video")
+    bad_label = answer | {"frames": [{"frame": 0, "faces": [face | {"label": "Bored"}]}]}
+    assert refused(bad_label)[1].startswith("result.frames.0.faces.0.label: Input should be 'Angry'")
+    partial = answer | {"frames": [{"frame": 0, "faces": [face | {"probabilities": {"Happy": 1.0}}]}]}
+    assert "give all seven" in refused(partial)[1]
+    assert refused(answer, video=astronaut.read_bytes())[0] == 415
+    missing = client.post("/v1/draw-video", files={"file": ("clip.mp4", clip, "video/mp4")})
+    assert missing.status_code == 422 and missing.json()["error"]["message"].startswith("body.result: Field required")
+    monkeypatch.setattr(serve, "MAX_DRAWING_BYTES", 100)
+    assert refused(answer) == (413, "result over the 100-byte limit")
+
+
 def test_without_pyav_h264_is_refused_before_the_analysis(client, astronaut, tmp_path, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "av", None)  # as if PyAV were not installed
     assert "h264" not in client.get("/v1/health").json()["annotated_video"]

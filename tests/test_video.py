@@ -10,7 +10,7 @@ from ferlab.classifier import load_model
 from ferlab.data import EMOTIONS
 from ferlab.imageio import load_image
 from ferlab.predict import Analyzer
-from ferlab.video import VideoError, VideoStream, analyze_video
+from ferlab.video import VideoError, VideoStream, analyze_video, draw_video
 
 
 def write_video(path, frames):
@@ -73,6 +73,46 @@ def test_webm_and_h264_copies_play_in_a_web_browser(astronaut, tiny_model, tmp_p
         })""")
         browser.close()
     assert state == [512, 512]
+
+
+def decoded(path) -> list[np.ndarray]:
+    capture, frames = cv2.VideoCapture(str(path)), []
+    while (frame := capture.read()[1]) is not None:
+        frames.append(frame)
+    return frames
+
+
+def test_draw_video_gives_the_analysis_copy_without_analysing_again(astronaut, tiny_model, tmp_path):
+    face = cv2.cvtColor(load_image(astronaut), cv2.COLOR_RGB2BGR)
+    video = tmp_path / "clip.mp4"
+    write_video(video, [face] * 5 + [np.roll(face, 40, axis=1)] * 5)
+    found = {}
+    result = analyze_video(video, Analyzer(load_model(tiny_model)), tmp_path / "out", every=2, annotate="mp4",
+                           progress=False, on_frame=lambda frame: found.update({frame.index: frame.faces}))
+    assert sorted(found) == [0, 2, 4, 6, 8] and all(found.values())
+
+    drawn = draw_video(video, found, 2, tmp_path / "drawn.mp4", "mp4")
+    assert drawn == tmp_path / "drawn.mp4"
+    copies = decoded(result["annotated"]), decoded(drawn)
+    assert len(copies[0]) == len(copies[1]) == 5
+    assert all(np.array_equal(a, b) for a, b in zip(*copies, strict=True))  # the same pixels, the same encoder
+    assert cv2.VideoCapture(str(drawn)).get(cv2.CAP_PROP_FPS) == pytest.approx(5)  # 10 fps, every 2nd frame
+
+    bare = decoded(draw_video(video, {}, 2, tmp_path / "bare.mp4", "mp4"))
+    assert len(bare) == 5 and not any(np.array_equal(a, b) for a, b in zip(bare, copies[1], strict=True))
+
+
+def test_draw_video_refuses_faces_of_another_video(astronaut, tiny_model, tmp_path):
+    video = tmp_path / "clip.mp4"
+    write_video(video, [cv2.cvtColor(load_image(astronaut), cv2.COLOR_RGB2BGR)] * 4)
+    face = Analyzer(load_model(tiny_model)).analyze(load_image(astronaut))[0] | {"track": 1}
+    with pytest.raises(VideoError, match="clip.mp4: frame 3 is not a multiple of every=2"):
+        draw_video(video, {0: [face], 3: [face]}, 2, tmp_path / "copy.mp4", "mp4")
+    with pytest.raises(VideoError, match="up to frame 10, the video ends at frame 3: they were found in another video"):
+        draw_video(video, {0: [face], 10: [face]}, 1, tmp_path / "copy.mp4", "mp4")
+    assert not list(tmp_path.glob("copy*"))  # nothing half-written is left
+    with pytest.raises(VideoError, match="no such file"):
+        draw_video(tmp_path / "missing.mp4", {}, 1, tmp_path / "copy.mp4", "mp4")
 
 
 def test_a_phone_video_recorded_upright_is_turned_as_players_turn_it(astronaut, tiny_model, tmp_path):
