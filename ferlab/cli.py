@@ -312,7 +312,7 @@ def cmd_video(args) -> int:
         print(json.dumps({"frame": frame.index, "time_s": round(frame.time_s, 3), "faces": frame.faces}), flush=True)
 
     options = dict(every=args.every, annotate=args.annotate_video or False, max_seconds=args.max_seconds,
-                   smooth_s=args.smooth, **({"on_frame": print_frame} if args.jsonl else {}))
+                   smooth_s=args.smooth, html=args.html, **({"on_frame": print_frame} if args.jsonl else {}))
     results = analyze_videos(sources, _workers_analyzer(args), args.out, workers=args.workers, progress=not args.quiet,
                              **options)
     done, failed, stopped = 0, 0, False
@@ -659,6 +659,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "included; needs pip install \"ferlab[h264]\"), mp4 (MPEG-4 Part 2: VLC, QuickTime, "
                             "Windows; five times the size) or webm (VP8: plays in web browsers; slower to write); "
                             "default: h264 where it is installed, else mp4")
+    video.add_argument("--html", action="store_true",
+                       help="also NAME.html: a page to open in a web browser, offline, that plays the video with "
+                            "each face boxed and a strip per face track (the video stays where it is; with "
+                            "--annotate-video h264 or webm, a browser that cannot play the video plays that copy)")
     video.add_argument("--smooth", type=float, default=SMOOTH_S, metavar="SECONDS",
                        help="smooth each face's probabilities over this time constant: longer gives steadier "
                             "labels that follow a change later; 0: each frame's own (default: %(default)s, "

@@ -17,6 +17,9 @@
   `ferlab video` writes, with ``?format=h264``, ``webm`` or ``mp4`` its annotated copy; a long
   video is shared among ``video_workers`` processes (`ferlab serve --workers`); videos are
   analysed one at a time, the others waiting their turn (`VideoLine`)
+- ``POST /v1/draw-video`` multipart ``file`` (the video) and ``result`` (its /v1/analyze-video
+  JSON answer) -> the annotated copy (``?format=h264``, ``webm`` or ``mp4``) drawn from those
+  faces, without analysing again (`ferlab.video.draw_video`); it takes its turn as analyses do
 - ``GET /v1/health`` (with the annotated video formats this server writes), ``GET /v1/model``
   (the model card), ``/docs`` (OpenAPI)
 
@@ -70,14 +73,13 @@ from .video import (
     TIMELINE_HEADER,
     VideoError,
     VideoStream,
-    add_to_tracks,
     analyze_video,
     check_h264,
     draw_video,
     h264_available,
     open_source,
-    summarize_tracks,
     timeline_rows,
+    video_answer,
 )
 from .video_segments import SegmentedVideo, plan_segments
 
@@ -654,11 +656,7 @@ def video_timeline(analyzer: Analyzer, path: Path, name: str, every: int | None,
                 raise VideoError(f"{name}: over {MAX_VIDEO_FRAMES:,} frames at every={every}; ask for a larger every")
     if not frames:
         raise VideoError(f"{name}: the video has no readable frames")
-    tracks: dict[int, dict[int, list[float]]] = {}
-    for position, frame in enumerate(frames):
-        add_to_tracks(tracks, position, frame["faces"])
-    return {"frames": frames, "tracks": summarize_tracks([f["time_s"] for f in frames], tracks), "every": every,
-            "fps": video.fps, "frames_read": video.frames, "width": width, "height": height}
+    return video_answer(frames, every, video.fps, video.frames, width, height)
 
 
 def _locked_frames(video: VideoStream, lock) -> Iterator:

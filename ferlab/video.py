@@ -31,6 +31,7 @@ from .predict import (
 )
 from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
 from .video_segments import SegmentedVideo, plan_segments
+from .viewer import write_viewer
 
 # The annotated copy's formats: the codec for each, and the file's suffix. OpenCV's wheels have
 # no H.264 encoder, so its MP4 ("mp4") holds MPEG-4 Part 2, which VLC, QuickTime and Windows
@@ -140,7 +141,7 @@ def analyze_video(
     source: str | Path | int, analyzer: AnalyzerSource = None,
     out_dir: str | Path = "ferlab-video", every: int = 1, annotate: bool | str = False, progress: bool = True,
     max_seconds: float | None = None, on_frame: Callable[[VideoFrame], None] | None = None,
-    smooth_s: float = SMOOTH_S, workers: int = 1,
+    smooth_s: float = SMOOTH_S, workers: int = 1, html: bool = False,
 ) -> dict:
     """Analyze every ``every``-th frame of ``source`` (a video file, a camera index or a stream
     URL, as `VideoStream` takes) with ``analyzer`` (default: the bundled model and detector)
@@ -156,7 +157,9 @@ def analyze_video(
     and its track: the same id for the same person from frame to frame),
     ``<name>.emotions.png`` (the longest tracks over time) and, with ``annotate`` ("mp4",
     "webm" or "h264": `ANNOTATED_CODECS`; True: H.264 where PyAV is installed, else MPEG-4
-    Part 2), ``<name>.annotated.mp4`` or ``.webm``. Reading
+    Part 2), ``<name>.annotated.mp4`` or ``.webm``; with ``html``, ``<name>.html``: the web
+    page's player on its own (`ferlab.viewer`), which plays the video from where it is with
+    each face boxed and a strip per track, offline. Reading
     stops at the end of the video, after ``max_seconds`` of it, or at Ctrl-C; in each case
     what was analyzed is written. Returns the paths, counts, why it stopped and a summary of
     each track (`summarize_tracks`)."""
@@ -180,6 +183,7 @@ def analyze_video(
         video_path = out_dir / f"{video.name}.annotated.{ANNOTATED_SUFFIXES.get(annotated_format, 'mp4')}"
         writer_video = None
         times = []  # of each analyzed frame
+        frames = []  # each analyzed frame's faces, for the viewer (html)
         tracks: dict[int, dict[int, list[float]]] = {}  # track -> {analyzed frame index: probabilities}
         # The timeline appears only once complete, and not at all when no frame was read.
         with atomic_write(timeline_path) as tmp_timeline, open(tmp_timeline, "w", newline="") as handle:
@@ -197,6 +201,8 @@ def analyze_video(
                     times.append(frame.time_s)  # first, so that a Ctrl-C below leaves the frame's rows consistent
                     table.writerows(timeline_rows(frame.index, frame.time_s, frame.faces))
                     add_to_tracks(tracks, len(times) - 1, frame.faces)
+                    if html:
+                        frames.append({"frame": frame.index, "time_s": round(frame.time_s, 3), "faces": frame.faces})
                     if annotated_format:
                         if writer_video is None:
                             writer_video = _open_writer(video_path, video.fps / every, frame.rgb.shape,
@@ -212,6 +218,9 @@ def analyze_video(
                 if video.stopped == "interrupted":
                     raise KeyboardInterrupt
                 raise VideoError(f"{source}: the video has no readable frames")
+            # as shown: a phone video recorded upright is turned (the workers' frames carry no pixels)
+            size = frame.rgb.shape[1::-1] if frame.rgb.size else (int(video.capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                                                                   int(video.capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     if writer_video is not None:
         writer_video.release()
     plot_path = plot_timeline(np.array(times), tracks, out_dir / f"{video.name}.emotions.png", str(source))
@@ -220,7 +229,23 @@ def analyze_video(
               "tracks": summarize_tracks(times, tracks)}
     if writer_video is not None:
         result["annotated"] = str(video_path)
+    if html:
+        answer = video_answer(frames, every, video.fps, video.frames, *size)
+        playable_copy = video_path if annotated_format in ("h264", "webm") else None  # not MPEG-4 Part 2
+        result["html"] = str(write_viewer(out_dir / f"{video.name}.html", answer, Path(str(source)).name,
+                                          None if is_live(source) else Path(source), playable_copy))
     return result
+
+
+def video_answer(frames: list[dict], every: int, fps: float, frames_read: int, width: int, height: int) -> dict:
+    """What the web service answers for a video and the viewer shows: ``frames`` (each analyzed
+    frame's index, time and faces with their tracks), a summary per track (`summarize_tracks`),
+    and the video's frame rate, frames read and size."""
+    tracks: dict[int, dict[int, list[float]]] = {}
+    for position, frame in enumerate(frames):
+        add_to_tracks(tracks, position, frame["faces"])
+    return {"frames": frames, "tracks": summarize_tracks([f["time_s"] for f in frames], tracks), "every": every,
+            "fps": fps, "frames_read": frames_read, "width": width, "height": height}
 
 
 def draw_video(source: str | Path, frames: dict[int, list[dict]], every: int, path: str | Path,

@@ -1,0 +1,97 @@
+"""`ferlab video --html`: the page as an offline viewer of one video's analysis."""
+
+import json
+import re
+import shutil
+
+import cv2
+import pytest
+
+from ferlab.classifier import load_model
+from ferlab.predict import Analyzer
+from ferlab.video import analyze_video
+from ferlab.viewer import write_viewer
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def write_clip(path, astronaut, codec: str) -> None:
+    face = cv2.imread(str(astronaut))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), 10, face.shape[1::-1])
+    for i in range(8):
+        writer.write(face if i < 6 else face * 0 + 127)  # the face, then 0.2 s without it
+    writer.release()
+
+
+def view_of(page_path) -> dict:
+    found = re.search(r'<script id="ferlab-view" type="application/json">(.*?)</script>', page_path.read_text(), re.S)
+    return json.loads(found.group(1))
+
+
+def test_the_viewer_holds_the_analysis_and_a_link_to_the_video(astronaut, tiny_model, tmp_path):
+    (tmp_path / "my videos").mkdir()
+    video = tmp_path / "my videos" / "clip #1.webm"
+    write_clip(video, astronaut, "VP80")
+    result = analyze_video(video, Analyzer(load_model(tiny_model)), tmp_path / "out", every=2, progress=False,
+                           html=True)
+    view = view_of(tmp_path / "out" / "clip #1.html")
+    assert result["html"] == str(tmp_path / "out" / "clip #1.html")
+    assert view["name"] == "clip #1.webm" and view["copy"] is None
+    assert view["video"] == "../my%20videos/clip%20%231.webm"  # relative, so that both can move together
+    answer = view["answer"]
+    assert [f["frame"] for f in answer["frames"]] == [0, 2, 4, 6] and answer["every"] == 2
+    assert (answer["width"], answer["height"], answer["frames_read"]) == (512, 512, 8)
+    assert [len(f["faces"]) for f in answer["frames"]] == [1, 1, 1, 0]
+    assert answer["tracks"] == result["tracks"]
+
+
+def test_no_text_in_the_data_can_end_its_script_element(tmp_path):
+    answer = {"frames": [], "tracks": [], "note": "</script><script>alert(1)</script><!--"}
+    page = write_viewer(tmp_path / "v.html", answer, "a</script>.mp4", None)
+    assert view_of(page)["answer"]["note"] == answer["note"] and view_of(page)["name"] == "a</script>.mp4"
+    assert page.read_text().count("</script>") == 2  # the data's and the page's own
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed")
+def test_the_viewer_plays_the_video_offline_or_its_annotated_copy(astronaut, tiny_model, tmp_path):
+    pytest.importorskip("av")
+    from playwright.sync_api import sync_playwright
+
+    analyzer = Analyzer(load_model(tiny_model))
+    write_clip(tmp_path / "clip.webm", astronaut, "VP80")  # Chromium plays VP8, not MPEG-4 Part 2
+    write_clip(tmp_path / "old.mp4", astronaut, "mp4v")
+    analyze_video(tmp_path / "clip.webm", analyzer, tmp_path / "out", progress=False, html=True)
+    analyze_video(tmp_path / "old.mp4", analyzer, tmp_path / "out", progress=False, html=True, annotate="h264")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
+        page = browser.new_page()
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto((tmp_path / "out" / "clip.html").as_uri())
+        page.wait_for_selector("#timeline .strip", timeout=20_000)
+        assert page.title() == "ferlab: clip.webm"
+        assert page.inner_text("#status") == "clip.webm: 1 face tracked over 8 frames."
+        assert not page.is_visible("#drop") and not page.is_visible("#save-video")  # nothing that needs a server
+        assert page.inner_text(".face h2").startswith("Face #0: ")
+        page.click("#play")
+        page.wait_for_function("() => document.getElementById('clip').ended", timeout=10_000)
+        page.wait_for_function("() => document.querySelectorAll('.face').length === 0", timeout=5_000)
+        with page.expect_download() as download:
+            page.click("#save-csv")
+        assert download.value.suggested_filename == "clip.timeline.csv"
+        assert download.value.path().read_text().splitlines() == (tmp_path / "out" / "clip.timeline.csv").read_text(
+        ).splitlines()  # the page writes the timeline ferlab video wrote
+
+        page.goto((tmp_path / "out" / "old.html").as_uri())
+        page.wait_for_function("() => document.getElementById('status').textContent.includes('drawn on grey')",
+                               timeout=20_000)
+        assert "or play its annotated copy" in page.inner_text("#status") and page.is_visible("#play-copy")
+        page.click("#play-copy")  # the H.264 copy beside the page, no server
+        page.wait_for_function("() => document.getElementById('status').textContent.includes('played from a copy')",
+                               timeout=20_000)
+        assert page.evaluate("() => document.getElementById('clip').src").endswith("/out/old.annotated.mp4")
+        assert page.is_enabled("#play") and page.locator(".face").count() == 1
+        page.click("#play")
+        page.wait_for_function("() => document.getElementById('clip').ended", timeout=10_000)
+        browser.close()
+    assert errors == []
