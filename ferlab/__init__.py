@@ -4,13 +4,13 @@ from .classifier import ExpressionClassifier, load_model
 from .data import EMOTIONS, FER2013, DataFormatError, load_fer2013
 from .predict import Analyzer, analyze
 from .track import SmoothedTracks
-from .video import VideoFrame, VideoStream, analyze_video, draw_video
+from .video import VideoFrame, VideoStream, analyze_video, draw_video, read_faces
 
 __version__ = "0.1.0"
 __all__ = [
     "EMOTIONS", "FER2013", "Analyzer", "DataFormatError", "ExpressionClassifier", "SmoothedTracks", "VideoFrame",
     "VideoStream",
-    "analyze", "analyze_video", "create_model", "draw_video", "list_models", "load_fer2013", "load_model",
+    "analyze", "analyze_video", "create_model", "draw_video", "list_models", "load_fer2013", "load_model", "read_faces",
 ]
 
 

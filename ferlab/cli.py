@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import sys
 import typing
@@ -300,7 +301,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_video(args) -> int:
-    from .video import SUMMARY_HEADER, VideoFrame, analyze_videos, summary_rows, video_inputs
+    from .video import SUMMARY_HEADER, VideoFrame, analyze_videos, read_faces, summary_rows, video_inputs
 
     sources = video_inputs(args.videos)
     if not sources:
@@ -311,10 +312,22 @@ def cmd_video(args) -> int:
     def print_frame(frame: VideoFrame) -> None:
         print(json.dumps({"frame": frame.index, "time_s": round(frame.time_s, 3), "faces": frame.faces}), flush=True)
 
-    options = dict(every=args.every, annotate=args.annotate_video or False, max_seconds=args.max_seconds,
-                   smooth_s=args.smooth, html=args.html, **({"on_frame": print_frame} if args.jsonl else {}))
-    results = analyze_videos(sources, _workers_analyzer(args), args.out, workers=args.workers, progress=not args.quiet,
-                             **options)
+    every, faces = args.every, None
+    if args.faces_from:
+        if len(sources) > 1:
+            raise ValueError("--faces-from holds the faces of one video: name that one")
+        faces, found_every = read_faces(args.faces_from)
+        if found_every is not None and args.every not in (1, found_every):
+            raise ValueError(f"{args.faces_from}: its faces were found with --every {found_every}, not {args.every}")
+        every = found_every or args.every
+        step = math.gcd(*faces)  # a timeline has no row for a frame without faces, so it does not say its every
+        if found_every is None and every == 1 and step > 1 and len(faces) >= 3:
+            raise ValueError(f"{args.faces_from}: every frame in it is a multiple of {step}: give the --every it was "
+                             f"made with (--every {step}?)")
+    options = dict(every=every, annotate=args.annotate_video or False, max_seconds=args.max_seconds,
+                   smooth_s=args.smooth, html=args.html, faces=faces, **({"on_frame": print_frame} if args.jsonl else {}))
+    analyzer = None if faces is not None else _workers_analyzer(args)  # with --faces-from, no model is loaded
+    results = analyze_videos(sources, analyzer, args.out, workers=args.workers, progress=not args.quiet, **options)
     done, failed, stopped = 0, 0, False
     # The summary table grows as each video is done, so that Ctrl-C keeps the rows of those done.
     with open(args.summary, "w", newline="") if args.summary else nullcontext() as summary:
@@ -663,6 +676,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also NAME.html: a page to open in a web browser, offline, that plays the video with "
                             "each face boxed and a strip per face track (the video stays where it is; with "
                             "--annotate-video h264 or webm, a browser that cannot play the video plays that copy)")
+    video.add_argument("--faces-from", metavar="FILE",
+                       help="write and draw the faces an earlier analysis found instead of analyzing again: its "
+                            "timeline CSV (give the --every it was made with) or the JSON the web service answered "
+                            "(the web page's Save JSON; it alone has the landmarks); with --annotate-video or --html, "
+                            "a copy or viewer of a long analysis in a fraction of its time")
     video.add_argument("--smooth", type=float, default=SMOOTH_S, metavar="SECONDS",
                        help="smooth each face's probabilities over this time constant: longer gives steadier "
                             "labels that follow a change later; 0: each frame's own (default: %(default)s, "

@@ -56,12 +56,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field, ValidationError, field_validator
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .data import EMOTIONS
 from .detect import DECODE_MIN_SIDE, get_detector
 from .explain import explained_records
 from .imageio import ImageError, decode_image, is_heif
@@ -74,6 +72,7 @@ from .video import (
     VideoError,
     VideoStream,
     analyze_video,
+    answer_faces,
     check_h264,
     draw_video,
     h264_available,
@@ -113,37 +112,6 @@ SIGNATURES = {
 # A live stream's name, chosen by the client (the page picks a random one per start).
 STREAM_NAME = r"^[A-Za-z0-9_-]{1,64}$"
 
-
-# What /v1/draw-video reads of an analysis answer; the rest (times, tracks' summaries) is not needed.
-Emotion = Literal[EMOTIONS]
-Share = Annotated[float, Field(ge=0, le=1)]
-Coordinate = Annotated[float, Field(ge=-100_000, le=100_000)]  # far beyond any video's pixels
-
-
-class DrawnFace(BaseModel):
-    box: tuple[Coordinate, Coordinate, Coordinate, Coordinate]
-    label: Emotion
-    confidence: Share
-    probabilities: dict[Emotion, Share]
-    track: int | None = None
-    landmarks: dict[str, tuple[Coordinate, Coordinate]] | None = Field(None, max_length=16)
-
-    @field_validator("probabilities")
-    @classmethod
-    def all_seven(cls, probabilities: dict[str, float]) -> dict[str, float]:
-        if len(probabilities) != len(EMOTIONS):
-            raise ValueError(f"give all seven: {', '.join(EMOTIONS)}")
-        return probabilities
-
-
-class DrawnFrame(BaseModel):
-    frame: int = Field(ge=0)
-    faces: list[DrawnFace] = Field(max_length=256)
-
-
-class Drawing(BaseModel):
-    every: int = Field(ge=1)
-    frames: list[DrawnFrame] = Field(max_length=MAX_VIDEO_FRAMES)
 
 
 class StreamError(ValueError):
@@ -521,19 +489,15 @@ def create_app(
         if len(text) > MAX_DRAWING_BYTES:
             raise HTTPException(413, f"result over the {MAX_DRAWING_BYTES:,}-byte limit")
         try:
-            drawing = Drawing.model_validate_json(text)
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise HTTPException(422, f"result{'.' if where else ''}{where}: {first['msg']}: send the JSON "
-                                "/v1/analyze-video answered for this video") from None
+            faces, every = answer_faces(text)
+        except VideoError as error:
+            raise HTTPException(422, f"result: {error}: send the JSON /v1/analyze-video answered for this video") from None
         name = file.filename or "upload"
         folder, path = await saved_video(file)
-        frames = {frame.frame: [face.model_dump(exclude_none=True) for face in frame.faces] for frame in drawing.frames}
         try:
-            _frames_to_analyze(path, name, drawing.every)  # the same limit on the work as an analysis
+            _frames_to_analyze(path, name, every)  # the same limit on the work as an analysis
             async with videos.turn():
-                drawn = await run_in_threadpool(draw_video, path, frames, drawing.every,
+                drawn = await run_in_threadpool(draw_video, path, faces, every,
                                                 path.with_name(f"drawn.{ANNOTATED_SUFFIXES[answer_format]}"),
                                                 answer_format)
         except VideoError as error:

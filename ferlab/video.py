@@ -9,10 +9,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Annotated, Literal
 from urllib.parse import urlparse
 
 import cv2
 import numpy as np
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from tqdm import tqdm
 
 from .atomic import atomic_write
@@ -41,6 +43,40 @@ from .viewer import write_viewer
 # written by PyAV's libx264 (an extra: its wheels bundle x264, GPL).
 ANNOTATED_CODECS = {"mp4": "mp4v", "webm": "VP80", "h264": "libx264"}
 ANNOTATED_SUFFIXES = {"mp4": "mp4", "webm": "webm", "h264": "mp4"}
+
+
+# The faces of an earlier analysis (`read_faces`): what drawing them needs of each record, checked.
+Emotion = Literal[EMOTIONS]
+Share = Annotated[float, Field(ge=0, le=1)]
+Coordinate = Annotated[int | float, Field(ge=-100_000, le=100_000)]  # far beyond any video's pixels
+
+
+class FoundFace(BaseModel):
+    box: tuple[Coordinate, Coordinate, Coordinate, Coordinate]
+    label: Emotion
+    confidence: Share
+    probabilities: dict[Emotion, Share]
+    track: int = Field(ge=0)
+    landmarks: dict[str, tuple[Coordinate, Coordinate]] | None = Field(None, max_length=16)
+
+    @field_validator("probabilities")
+    @classmethod
+    def all_seven(cls, probabilities: dict[str, float]) -> dict[str, float]:
+        if len(probabilities) != len(EMOTIONS):
+            raise ValueError(f"give all seven: {', '.join(EMOTIONS)}")
+        return probabilities
+
+
+class FoundFrame(BaseModel):
+    frame: int = Field(ge=0)
+    faces: list[FoundFace] = Field(max_length=256)
+
+
+class VideoAnswer(BaseModel):
+    """Of the web service's answer for a video (`video_answer`), what drawing it needs."""
+
+    every: int = Field(ge=1)
+    frames: list[FoundFrame]
 
 
 class VideoError(ValueError):
@@ -82,15 +118,22 @@ class VideoStream:
     frames from ``start`` up to, not including, ``stop`` (frame indices stay the file's, so
     ``every`` counts from its first frame). Once iteration ends, ``frames`` counts the frames
     read and ``stopped`` says why: "end" or "max_seconds".
+
+    ``faces``: the faces an earlier analysis found, by frame index (`read_faces`, with the
+    ``every`` it had): each frame gets its own instead of being analyzed, and no model is loaded.
     """
 
     def __init__(self, source: str | Path | int, analyzer: Analyzer | None = None, every: int = 1,
                  max_seconds: float | None = None, smooth_s: float = SMOOTH_S, start: int = 0,
-                 stop: int | None = None) -> None:
+                 stop: int | None = None, faces: dict[int, list[dict]] | None = None) -> None:
         check_reading(every, max_seconds, smooth_s)  # first: a bad value leaves no capture open
-        self.every, self.max_seconds, self.start, self.stop = every, max_seconds, start, stop
+        if faces is not None:
+            check_faces(source, faces, every)
+        self.source, self.every, self.max_seconds, self.start, self.stop = source, every, max_seconds, start, stop
+        self.faces = faces
         self.tracks = SmoothedTracks(smooth_s)
-        self.analyzer = analyzer or Analyzer()  # first: a model that fails to load leaves no capture open
+        # first: a model that fails to load leaves no capture open
+        self.analyzer = None if faces is not None else analyzer or Analyzer()
         self.capture, self.name, self.is_camera = open_source(source)
         self.fps = self.capture.get(cv2.CAP_PROP_FPS) or 0.0
         self.total = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None  # None: live, or not known
@@ -124,8 +167,13 @@ class VideoStream:
             if not ok:
                 break
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            yield VideoFrame(index, seconds, self.analyzer.analyze_frame(rgb, self.tracks, seconds), rgb)
+            found = self.faces.get(index, []) if self.analyzer is None else self.analyzer.analyze_frame(
+                rgb, self.tracks, seconds)
+            yield VideoFrame(index, seconds, found, rgb)
         self.stopped = "end"
+        if self.faces and max(self.faces) >= self.start + self.frames:
+            raise VideoError(f"{self.source}: the faces given go up to frame {max(self.faces)}, the video ends at frame "
+                             f"{self.start + self.frames - 1}: they were found in another video")
 
     def close(self) -> None:
         self.capture.release()
@@ -141,7 +189,7 @@ def analyze_video(
     source: str | Path | int, analyzer: AnalyzerSource = None,
     out_dir: str | Path = "ferlab-video", every: int = 1, annotate: bool | str = False, progress: bool = True,
     max_seconds: float | None = None, on_frame: Callable[[VideoFrame], None] | None = None,
-    smooth_s: float = SMOOTH_S, workers: int = 1, html: bool = False,
+    smooth_s: float = SMOOTH_S, workers: int = 1, html: bool = False, faces: dict[int, list[dict]] | None = None,
 ) -> dict:
     """Analyze every ``every``-th frame of ``source`` (a video file, a camera index or a stream
     URL, as `VideoStream` takes) with ``analyzer`` (default: the bundled model and detector)
@@ -162,7 +210,11 @@ def analyze_video(
     each face boxed and a strip per track, offline. Reading
     stops at the end of the video, after ``max_seconds`` of it, or at Ctrl-C; in each case
     what was analyzed is written. Returns the paths, counts, why it stopped and a summary of
-    each track (`summarize_tracks`)."""
+    each track (`summarize_tracks`).
+
+    ``faces``: the faces an earlier analysis found (`read_faces`, found with this ``every``),
+    written and drawn instead of analysing again: a copy or a viewer of a long analysis in a
+    fraction of its time."""
     annotated_format = default_annotated_format() if annotate is True else annotate
     if annotated_format and annotated_format not in ANNOTATED_CODECS:
         raise ValueError(f"annotate must be True, False or one of {', '.join(ANNOTATED_CODECS)}, not {annotate!r}")
@@ -172,9 +224,11 @@ def analyze_video(
         raise ValueError(f"workers must be 1 or more, not {workers}")
     if annotated_format == "h264":
         check_h264()  # before hours of analysis
-    segments = plan_segments(source, every, max_seconds, smooth_s, workers)
+    segments = plan_segments(source, every, max_seconds, smooth_s, workers) if faces is None else []
     if segments:
         video = SegmentedVideo(segments, analyzer_builder(analyzer), workers, decode=bool(annotated_format or on_frame))
+    elif faces is not None:  # nothing to analyze, nor a model to load
+        video = VideoStream(source, every=every, max_seconds=max_seconds, smooth_s=smooth_s, faces=faces)
     else:
         video = VideoStream(source, built_analyzer(analyzer), every, max_seconds, smooth_s)
     with video:
@@ -213,6 +267,11 @@ def analyze_video(
                     show_progress(len(times))
             except KeyboardInterrupt:  # how a camera or live stream is stopped: keep what was analyzed
                 video.stopped = "interrupted"
+            except VideoError:  # faces given of another video: no copy of it either
+                if writer_video is not None:
+                    writer_video.release()
+                    video_path.unlink(missing_ok=True)
+                raise
             bar.close()
             if not times:
                 if video.stopped == "interrupted":
@@ -248,51 +307,94 @@ def video_answer(frames: list[dict], every: int, fps: float, frames_read: int, w
             "fps": fps, "frames_read": frames_read, "width": width, "height": height}
 
 
-def draw_video(source: str | Path, frames: dict[int, list[dict]], every: int, path: str | Path,
+def draw_video(source: str | Path, faces: dict[int, list[dict]], every: int, path: str | Path,
                annotated_format: str = "h264") -> Path:
     """The annotated copy `analyze_video` writes with ``annotate=annotated_format``, drawn from
-    faces already found instead of analysing again: ``frames`` maps a frame index (a multiple
-    of ``every``) to its face records with their ``"track"``, as a timeline or the web
-    service's answer has them. Every ``every``-th frame of ``source`` (a file) is drawn, at
-    its frame rate divided by ``every``, and written to ``path`` whole or not at all."""
-    check_reading(every, None, 0.0)
+    faces already found instead of analysing again: ``faces`` maps a frame index (a multiple of
+    ``every``) to its face records with their ``"track"`` (`read_faces`). Every ``every``-th
+    frame of ``source`` (a file) is drawn, at its frame rate divided by ``every``, and written to
+    ``path`` whole or not at all."""
     if annotated_format not in ANNOTATED_CODECS:
         raise ValueError(f"annotated_format must be one of {', '.join(ANNOTATED_CODECS)}, not {annotated_format!r}")
-    if stray := sorted(index for index in frames if index % every)[:1]:
-        raise VideoError(f"{source}: frame {stray[0]} is not a multiple of every={every}: "
-                         "give the every the faces were found with")
     if annotated_format == "h264":
         check_h264()
-    capture, _, _ = open_source(source)
-    path = Path(path)
     writer = None
-    index = -1
-    try:
-        with atomic_write(path) as tmp:
-            while capture.grab():  # grab() decodes; only the frames drawn are converted to pixels
-                index += 1
-                if index % every:
-                    continue
-                ok, bgr = capture.retrieve()
-                if not ok:
-                    break
+    with VideoStream(source, every=every, smooth_s=0.0, faces=faces) as video, atomic_write(path) as tmp:
+        try:
+            for frame in video:
                 if writer is None:
-                    fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
-                    writer = _open_writer(tmp, fps / every, bgr.shape, ANNOTATED_CODECS[annotated_format])
-                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                writer.write(cv2.cvtColor(draw_annotations(rgb, frames.get(index, [])), cv2.COLOR_RGB2BGR))
-            if writer is None:
-                raise VideoError(f"{source}: the video has no readable frames")
-            writer.release()
-            writer = None
-            if frames and max(frames) > index:
-                raise VideoError(f"{source}: the faces given go up to frame {max(frames)}, the video ends at frame "
-                                 f"{index}: they were found in another video")
-    finally:
-        capture.release()
-        if writer is not None:
-            writer.release()
-    return path
+                    writer = _open_writer(tmp, video.fps / every, frame.rgb.shape, ANNOTATED_CODECS[annotated_format])
+                writer.write(cv2.cvtColor(draw_annotations(frame.rgb, frame.faces), cv2.COLOR_RGB2BGR))
+        finally:
+            if writer is not None:
+                writer.release()
+        if writer is None:
+            raise VideoError(f"{source}: the video has no readable frames")
+    return Path(path)
+
+
+def read_faces(path: str | Path) -> tuple[dict[int, list[dict]], int | None]:
+    """The faces an earlier analysis found, checked, for `VideoStream`'s and `draw_video`'s
+    ``faces``: from the timeline CSV `ferlab video` wrote, or the JSON the web service answered
+    (the page's Save JSON), which alone has the landmarks. Returns frame index -> face records
+    with their track, and the ``every`` they were found with (None from a CSV, which does not
+    say: it has no row for a frame without faces)."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".json":
+            try:
+                return answer_faces(path.read_bytes())
+            except VideoError as error:
+                raise VideoError(f"{path}: {error}: not the JSON of a video's analysis") from None
+        return _timeline_faces(path), None
+    except OSError as error:
+        raise VideoError(f"{path}: {error.strerror or error}") from None
+
+
+def answer_faces(text: bytes | str) -> tuple[dict[int, list[dict]], int]:
+    """`read_faces` of a JSON answer's text; an error (`VideoError`) names where it is wrong,
+    as ``frames.0.faces.0.label: Input should be ...``."""
+    try:
+        answer = VideoAnswer.model_validate_json(text)
+    except ValidationError as error:
+        raise VideoError(_first_error(error)) from None
+    return {frame.frame: [face.model_dump(exclude_none=True) for face in frame.faces] for frame in answer.frames}, \
+        answer.every
+
+
+def _timeline_faces(path: Path) -> dict[int, list[dict]]:
+    faces: dict[int, list[dict]] = {}
+    with open(path, newline="") as handle:
+        rows = csv.reader(handle)
+        if next(rows, None) != TIMELINE_HEADER:
+            raise VideoError(f"{path}: not a timeline of ferlab video (its first line is not "
+                             f"{','.join(TIMELINE_HEADER)})")
+        for line, row in enumerate(rows, start=2):
+            if len(row) != len(TIMELINE_HEADER):
+                raise VideoError(f"{path}, line {line}: {len(row)} fields, not {len(TIMELINE_HEADER)}")
+            value = dict(zip(TIMELINE_HEADER, row, strict=True))
+            record = {"box": [value[k] for k in "xywh"], "label": value["label"], "confidence": value["confidence"],
+                      "probabilities": {e: value[e] for e in EMOTIONS}, "track": value["track"]}
+            try:
+                frame = FoundFrame.model_validate({"frame": value["frame"], "faces": [record]})
+            except ValidationError as error:
+                raise VideoError(f"{path}, line {line}: {_first_error(error).removeprefix('faces.0.')}") from None
+            faces.setdefault(frame.frame, []).append(frame.faces[0].model_dump(exclude_none=True))
+    return faces
+
+
+def _first_error(error: ValidationError) -> str:
+    """Where the first error is and what it is: ``frames.0.faces.0.label: Input should be ...``."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else first["msg"]
+
+
+def check_faces(source: str | Path | int, faces: dict[int, list[dict]], every: int) -> None:
+    """Refuse faces found in frames that are not among every ``every``-th: found with another."""
+    if stray := sorted(index for index in faces if index % every)[:1]:
+        raise VideoError(f"{source}: frame {stray[0]} is not a multiple of every={every}: "
+                         "give the every the faces were found with")
 
 
 def is_camera(source: str | Path | int) -> bool:

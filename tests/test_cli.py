@@ -399,6 +399,18 @@ def test_video_command_stops_at_max_seconds(astronaut, tiny_model, tmp_path, cap
                      *option]) == 0
         assert json.loads(capsys.readouterr().out)["annotated"] == str(out / copy)
 
+    # the copy and the viewer later, from the timeline, without a model
+    timeline = out / "clip.timeline.csv"
+    assert main(["video", str(tmp_path / "clip.mp4"), "--out", str(out), "--quiet", "--every", "2"]) == 0
+    capsys.readouterr()
+    assert main(["video", str(tmp_path / "clip.mp4"), "--faces-from", str(timeline), "--out", str(tmp_path / "later")]) == 2
+    assert "every frame in it is a multiple of 2: give the --every it was made with (--every 2?)" in capsys.readouterr().err
+    assert main(["video", str(tmp_path / "clip.mp4"), "--faces-from", str(timeline), "--every", "2", "--model", "nowhere",
+                 "--out", str(tmp_path / "later"), "--quiet", "--html", "--annotate-video", "mp4"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["analyzed_frames"] == 3 and Path(result["html"]).exists() and Path(result["annotated"]).exists()
+    assert (tmp_path / "later" / "clip.timeline.csv").read_text() == timeline.read_text()
+
 
 def test_ctrl_c_before_a_videos_first_frame_says_nothing_was_written(tmp_path, capsys, monkeypatch):
     from ferlab import video

@@ -388,16 +388,18 @@ def test_drawing_refuses_what_is_not_this_videos_answer(client, astronaut, tmp_p
         return response.status_code, response.json()["error"]["message"]
 
     face = answer["frames"][0]["faces"][0]
-    assert refused(b"{not json")[0] == 422
-    assert refused({"frames": []}) == (422, "result.every: Field required: send the JSON /v1/analyze-video "
+    assert refused(b"{not json")[1].startswith("result: Invalid JSON: ")
+    assert refused({"frames": []}) == (422, "result: every: Field required: send the JSON /v1/analyze-video "
                                             "answered for this video")
+    assert refused(answer | {"frames": [{"frame": 0, "faces": [face | {"track": None}]}]})[1].startswith(
+        "result: frames.0.faces.0.track: Input should be a valid integer")
     assert refused(answer | {"every": 2}) == (422, "clip.mp4: frame 1 is not a multiple of every=2: give the every the "
                                                    "faces were found with")
     later = answer | {"frames": [{"frame": 9, "faces": [face]}]}
     assert refused(later) == (422, "clip.mp4: the faces given go up to frame 9, the video ends at frame 5: they were "
                                    "found in another video")
     bad_label = answer | {"frames": [{"frame": 0, "faces": [face | {"label": "Bored"}]}]}
-    assert refused(bad_label)[1].startswith("result.frames.0.faces.0.label: Input should be 'Angry'")
+    assert refused(bad_label)[1].startswith("result: frames.0.faces.0.label: Input should be 'Angry'")
     partial = answer | {"frames": [{"frame": 0, "faces": [face | {"probabilities": {"Happy": 1.0}}]}]}
     assert "give all seven" in refused(partial)[1]
     assert refused(answer, video=astronaut.read_bytes())[0] == 415

@@ -1,6 +1,7 @@
 import csv
 import importlib.util
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -10,7 +11,7 @@ from ferlab.classifier import load_model
 from ferlab.data import EMOTIONS
 from ferlab.imageio import load_image
 from ferlab.predict import Analyzer
-from ferlab.video import VideoError, VideoStream, analyze_video, draw_video
+from ferlab.video import VideoError, VideoStream, analyze_video, draw_video, read_faces, video_answer
 
 
 def write_video(path, frames):
@@ -113,6 +114,60 @@ def test_draw_video_refuses_faces_of_another_video(astronaut, tiny_model, tmp_pa
     assert not list(tmp_path.glob("copy*"))  # nothing half-written is left
     with pytest.raises(VideoError, match="no such file"):
         draw_video(tmp_path / "missing.mp4", {}, 1, tmp_path / "copy.mp4", "mp4")
+
+
+def test_an_earlier_analysis_is_written_and_drawn_again_without_analysing(astronaut, tiny_model, tmp_path,
+                                                                          monkeypatch):
+    import json
+
+    from ferlab import predict
+
+    face = cv2.cvtColor(load_image(astronaut), cv2.COLOR_RGB2BGR)
+    video = tmp_path / "clip.mp4"
+    write_video(video, [face] * 5 + [face * 0 + 127] * 5)
+    frames = []
+    first = analyze_video(video, Analyzer(load_model(tiny_model)), tmp_path / "first", every=2, annotate="mp4",
+                          progress=False, on_frame=lambda f: frames.append(
+                              {"frame": f.index, "time_s": round(f.time_s, 3), "faces": f.faces}))
+    answer = tmp_path / "clip.json"  # what the web service answers, and the page saves
+    answer.write_text(json.dumps(video_answer(frames, 2, 10.0, 10, 512, 512)))
+
+    monkeypatch.setattr(predict, "Analyzer", None)  # no model is loaded: nothing is analyzed
+    timeline_faces, every = read_faces(first["timeline"])
+    assert every is None and sorted(timeline_faces) == [0, 2, 4] and "landmarks" not in timeline_faces[0][0]
+    again = analyze_video(video, None, tmp_path / "again", every=2, progress=False, faces=timeline_faces)
+    assert Path(again["timeline"]).read_bytes() == Path(first["timeline"]).read_bytes()
+    assert again["tracks"] == first["tracks"]
+
+    answer_faces, every = read_faces(answer)
+    assert every == 2 and sorted(answer_faces) == [0, 2, 4, 6, 8] and answer_faces[0][0]["landmarks"]
+    drawn = analyze_video(video, None, tmp_path / "drawn", every=2, annotate="mp4", progress=False, faces=answer_faces)
+    assert all(np.array_equal(a, b) for a, b in zip(decoded(first["annotated"]), decoded(drawn["annotated"]),
+                                                    strict=True))  # the same copy, landmarks and all
+
+    with pytest.raises(VideoError, match="they were found in another video"):
+        analyze_video(video, None, tmp_path / "other", annotate="mp4", progress=False, faces={40: answer_faces[0]})
+    assert not list((tmp_path / "other").iterdir())  # neither a timeline nor a copy
+
+
+def test_faces_that_are_not_an_analysis_are_refused_saying_where(tmp_path):
+    timeline = tmp_path / "clip.timeline.csv"
+    header = "frame,time_s,face,track,x,y,w,h,label,confidence,Angry,Disgust,Fear,Happy,Sad,Surprise,Neutral"
+    row = "0,0.000,0,0,10,20,30,30,Happy,0.9,0.0,0.0,0.0,0.9,0.1,0.0,0.0"
+    timeline.write_text(f"{header}\n{row}\n{row.replace('Happy', 'Bored')}\n")
+    with pytest.raises(VideoError, match=r"clip.timeline.csv, line 3: label: Input should be 'Angry'"):
+        read_faces(timeline)
+    timeline.write_text(f"{header}\n{row}\n0,0.000,1\n")
+    with pytest.raises(VideoError, match="line 3: 3 fields, not 17"):
+        read_faces(timeline)
+    timeline.write_text("path,face,x\n")
+    with pytest.raises(VideoError, match="not a timeline of ferlab video"):
+        read_faces(timeline)
+    (tmp_path / "a.json").write_text('{"frames": []}')
+    with pytest.raises(VideoError, match="a.json: every: Field required: not the JSON of a video's analysis"):
+        read_faces(tmp_path / "a.json")
+    with pytest.raises(VideoError, match="missing.csv: No such file"):
+        read_faces(tmp_path / "missing.csv")
 
 
 def test_a_phone_video_recorded_upright_is_turned_as_players_turn_it(astronaut, tiny_model, tmp_path):
