@@ -46,6 +46,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, nullcontext, suppress
 from dataclasses import replace
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
@@ -408,21 +409,12 @@ def create_app(
             raise HTTPException(413, f"video over the {MAX_VIDEO_BYTES:,}-byte limit")
         videos.check_room()  # before the upload is read
         name = file.filename or "upload"
+        if answer_format == "h264":
+            refuse_without_h264()  # before the upload is read
         folder, path = await saved_video(file)  # the folder is removed once the analysis is over
         if answer_format in ANNOTATED_CODECS:
-            try:
-                if answer_format == "h264":
-                    check_h264()  # before the analysis
-                async with videos.turn():
-                    annotated = await run_in_threadpool(annotated_video, analyzer, path, name, every, smooth_s,
-                                                        answer_format, detector_lock, video_workers, build)
-            except VideoError as error:
-                folder.cleanup()
-                raise HTTPException(422, str(error).replace(str(path), name)) from None
-            except BaseException:
-                folder.cleanup()
-                raise
-            return annotated_file(annotated, answer_format, name, folder)
+            return await annotated_answer(partial(annotated_video, analyzer, path, name, every, smooth_s, answer_format,
+                                                  detector_lock, video_workers, build), name, path, folder, answer_format)
         counter = {"analyzed": 0, "of": 0}  # frames analyzed, about how many in all; "queued": analyses ahead
         abandoned = threading.Event()  # set when the client of a progress stream goes away
 
@@ -481,10 +473,7 @@ def create_app(
             raise HTTPException(413, f"video over the {MAX_VIDEO_BYTES:,}-byte limit")
         videos.check_room()
         if answer_format == "h264":
-            try:
-                check_h264()
-            except VideoError as error:
-                raise HTTPException(422, str(error)) from None
+            refuse_without_h264()
         text = await result.read(MAX_DRAWING_BYTES + 1)
         if len(text) > MAX_DRAWING_BYTES:
             raise HTTPException(413, f"result over the {MAX_DRAWING_BYTES:,}-byte limit")
@@ -494,21 +483,40 @@ def create_app(
             raise HTTPException(422, f"result: {error}: send the JSON /v1/analyze-video answered for this video") from None
         name = file.filename or "upload"
         folder, path = await saved_video(file)
-        try:
+
+        def draw() -> Path:
             _frames_to_analyze(path, name, every)  # the same limit on the work as an analysis
+            return draw_video(path, faces, every, path.with_name(f"drawn.{ANNOTATED_SUFFIXES[answer_format]}"),
+                              answer_format)
+
+        return await annotated_answer(draw, name, path, folder, answer_format)
+
+    async def annotated_answer(write: Callable[[], Path], name: str, path: Path, folder: tempfile.TemporaryDirectory,
+                               answer_format: str) -> FileResponse:
+        """The annotated copy of the upload ``name`` (saved at ``path``) that ``write`` writes in
+        its turn, as a file to save; ``folder`` is removed once it is sent, or on a failure."""
+        try:
             async with videos.turn():
-                drawn = await run_in_threadpool(draw_video, path, faces, every,
-                                                path.with_name(f"drawn.{ANNOTATED_SUFFIXES[answer_format]}"),
-                                                answer_format)
+                copy = await run_in_threadpool(write)
         except VideoError as error:
             folder.cleanup()
             raise HTTPException(422, str(error).replace(str(path), name)) from None
         except BaseException:
             folder.cleanup()
             raise
-        return annotated_file(drawn, answer_format, name, folder)
+        suffix = ANNOTATED_SUFFIXES[answer_format]
+        return FileResponse(copy, media_type=f"video/{suffix}", background=BackgroundTask(folder.cleanup),
+                            filename=download_name(f"{Path(name).stem}.annotated.{suffix}"))
 
     return app
+
+
+def refuse_without_h264() -> None:
+    """422 where the server has no PyAV to write H.264 (`check_h264` says how to get it)."""
+    try:
+        check_h264()
+    except VideoError as error:
+        raise HTTPException(422, str(error)) from None
 
 
 async def saved_video(file: UploadFile) -> tuple[tempfile.TemporaryDirectory, Path]:
@@ -535,14 +543,6 @@ async def saved_video(file: UploadFile) -> tuple[tempfile.TemporaryDirectory, Pa
         folder.cleanup()
         raise
     return folder, path
-
-
-def annotated_file(path: Path, answer_format: str, name: str, folder: tempfile.TemporaryDirectory) -> FileResponse:
-    """The annotated copy at ``path`` as a file to save, named after the upload ``name``;
-    ``folder`` is removed once it is sent."""
-    suffix = ANNOTATED_SUFFIXES[answer_format]
-    return FileResponse(path, media_type=f"video/{suffix}", background=BackgroundTask(folder.cleanup),
-                        filename=download_name(f"{Path(name).stem}.annotated.{suffix}"))
 
 
 def download_name(filename: str) -> str:
