@@ -1,5 +1,6 @@
 """Emotions over time in a video file, a camera or a stream: a per-frame timeline CSV, a plot
-per face track, an annotated copy."""
+per face track, an annotated copy, an offline viewer (`ferlab.viewer`); or each of them again
+from the faces an earlier analysis found (`read_faces`), without analysing again."""
 
 from __future__ import annotations
 
