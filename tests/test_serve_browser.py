@@ -2,6 +2,7 @@
 webcam, read what it drew."""
 
 import contextlib
+import csv
 import importlib.util
 import json
 import re
@@ -17,6 +18,7 @@ from ferlab.classifier import load_model
 from ferlab.data import EMOTIONS
 from ferlab.predict import Analyzer
 from ferlab.serve import create_app
+from ferlab.video import TIMELINE_HEADER
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -286,6 +288,18 @@ def test_live_webcam_analyzes_frame_after_frame_until_stopped(server, astronaut,
         frames = page.evaluate("() => window.liveFrames")
         time.sleep(1.0)
         assert page.evaluate("() => window.liveFrames") == frames
+        # the session's faces can be saved as ferlab video's timeline, timed from its start
+        assert re.fullmatch(rf"Live stopped: {frames} frames over [\d.]+ s; save their faces as a timeline "
+                            r"\(CSV, as ferlab video writes\) or as JSON\.", page.inner_text("#status"))
+        assert page.is_visible("#save-csv") and not page.is_visible("#save-video")
+        with page.expect_download() as download:
+            page.click("#save-csv")
+        assert re.fullmatch(r"webcam-[\d-]+T[\d-]+\.timeline\.csv", download.value.suggested_filename)
+        with open(download.value.path(), newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert list(rows[0]) == TIMELINE_HEADER and [int(r["frame"]) for r in rows] == list(range(frames))
+        times = [float(r["time_s"]) for r in rows]
+        assert times == sorted(times) and {r["track"] for r in rows} == {"0"}
         browser.close()
 
 
