@@ -223,6 +223,8 @@ def analyze_video(
     check_reading(every, max_seconds, smooth_s)
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, not {workers}")
+    if faces is not None and is_live(source):
+        raise ValueError(f"{source}: faces found before are a video file's, not a camera's or a stream's")
     if annotated_format == "h264":
         check_h264()  # before hours of analysis
     segments = plan_segments(source, every, max_seconds, smooth_s, workers) if faces is None else []
@@ -431,6 +433,8 @@ def analyze_videos(
         yield {"video": str(sources[0]), **analyze_video(sources[0], analyzer, out_dir, progress=progress,
                                                          workers=workers, **options)}
         return
+    if options.get("faces") is not None:
+        raise ValueError("faces found before are one video's: analyze that one alone")
     live = [str(s) for s in sources if is_live(s)]
     if live:
         raise ValueError(f"{live[0]}: a camera or stream is analyzed alone, not among other videos")

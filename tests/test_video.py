@@ -11,7 +11,15 @@ from ferlab.classifier import load_model
 from ferlab.data import EMOTIONS
 from ferlab.imageio import load_image
 from ferlab.predict import Analyzer
-from ferlab.video import VideoError, VideoStream, analyze_video, draw_video, read_faces, video_answer
+from ferlab.video import (
+    VideoError,
+    VideoStream,
+    analyze_video,
+    analyze_videos,
+    draw_video,
+    read_faces,
+    video_answer,
+)
 
 
 def write_video(path, frames):
@@ -148,6 +156,10 @@ def test_an_earlier_analysis_is_written_and_drawn_again_without_analysing(astron
     with pytest.raises(VideoError, match="they were found in another video"):
         analyze_video(video, None, tmp_path / "other", annotate="mp4", progress=False, faces={40: answer_faces[0]})
     assert not list((tmp_path / "other").iterdir())  # neither a timeline nor a copy
+    with pytest.raises(ValueError, match="not a camera's or a stream's"):
+        analyze_video("rtsp://camera.local/live", None, tmp_path / "other", progress=False, faces=answer_faces)
+    with pytest.raises(ValueError, match="faces found before are one video's"):
+        list(analyze_videos([video, video.with_name("other.mp4")], None, tmp_path / "other", faces=answer_faces))
 
 
 def test_faces_that_are_not_an_analysis_are_refused_saying_where(tmp_path):
