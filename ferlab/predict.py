@@ -188,7 +188,8 @@ def output_names(paths: Sequence[Path]) -> dict[Path, str]:
     crops, figures): its file name without the suffix ("IMG_0001"), unless another input has
     that name too (cameras number their files anew); then its path from the folder those
     inputs share ("2024/IMG_0001"), with its suffix where two in one folder differ by it alone
-    ("IMG_0001.jpg", "IMG_0001.png"), so that no output overwrites another."""
+    ("IMG_0001.jpg", "IMG_0001.png"); on different drives, its whole path under the drive's
+    letter ("D/photos/IMG_0001"), so that no output overwrites another."""
     absolute = {path: Path(os.path.abspath(path)) for path in paths}
     by_stem: dict[str, set[Path]] = {}
     for path in absolute.values():
@@ -199,11 +200,21 @@ def output_names(paths: Sequence[Path]) -> dict[Path, str]:
         if len(namesakes) == 1:
             names[path] = full.stem
             continue
-        base = os.path.commonpath([other.parent for other in namesakes])
-        in_folder = Counter(str(other.relative_to(base).with_suffix("")) for other in namesakes)
-        relative = full.relative_to(base)
-        names[path] = str(relative.with_suffix("")) if in_folder[str(relative.with_suffix(""))] == 1 else str(relative)
+        relative = _relative_paths(namesakes)
+        in_folder = Counter(str(other.with_suffix("")) for other in relative.values())
+        mine = relative[full]
+        names[path] = str(mine.with_suffix("")) if in_folder[str(mine.with_suffix(""))] == 1 else str(mine)
     return names
+
+
+def _relative_paths(paths: set[Path]) -> dict[Path, Path]:
+    """Each of ``paths`` (absolute) from the folder they share; where they are on different
+    drives (Windows), from its drive's letter."""
+    try:
+        base = os.path.commonpath([path.parent for path in paths])
+    except ValueError:
+        return {path: Path(path.drive.rstrip(":")) / path.relative_to(path.anchor) for path in paths}
+    return {path: path.relative_to(base) for path in paths}
 
 
 def build_analyzer(model: str | os.PathLike | None = None, tta: str = "none", backend: str = "auto",

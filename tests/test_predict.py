@@ -108,6 +108,13 @@ def test_output_names_keep_photos_of_one_name_apart(tmp_path, monkeypatch):
     assert list(output_names(elsewhere).values()) == ["p", "q"]  # names alone, wherever the photos are
     assert output_names([Path("a.jpg"), Path("a.jpg")]) == {Path("a.jpg"): "a"}  # the same photo twice: one name
 
+    def different_drives(paths):  # as os.path.commonpath fails on Windows for C:\\... and D:\\...
+        raise ValueError("Paths don't have the same drive")
+
+    monkeypatch.setattr("ferlab.predict.os.path.commonpath", different_drives)
+    names = output_names([Path("/media/card/IMG_0001.JPG"), Path("/home/me/IMG_0001.JPG"), Path("b.jpg")])
+    assert list(names.values()) == ["media/card/IMG_0001", "home/me/IMG_0001", "b"]  # each its whole path
+
 
 def test_annotated_photos_and_face_crops_of_one_name_in_two_folders_are_both_kept(astronaut, tiny_model, tmp_path):
     from ferlab.photo_accuracy import photo_accuracy
