@@ -173,7 +173,7 @@ def test_a_video_is_played_with_its_tracked_faces_and_a_strip_per_track(server, 
         assert "clip.mp4: 1 face tracked over 8 frames. This browser cannot play the video" in page.inner_text("#status")
         assert page.locator(".face").count() == 1 and page.is_disabled("#play")
         page.eval_on_selector("#seek", "s => { s.value = 0.7; s.oninput(); }")  # the slider moves through it
-        assert page.locator(".face").count() == 0 and page.inner_text("#clock") == "0.7 s"
+        assert page.locator(".face").count() == 0 and page.inner_text("#clock") == "0.7 s, frame 7"
         page.click("#play-copy")  # the server draws the faces into a copy this browser plays
         page.wait_for_function("() => document.getElementById('status').textContent.includes('played from a copy')",
                                timeout=30_000)

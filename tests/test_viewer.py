@@ -76,6 +76,16 @@ def test_the_viewer_plays_the_video_offline_or_its_annotated_copy(astronaut, tin
         page.click("#play")
         page.wait_for_function("() => document.getElementById('clip').ended", timeout=10_000)
         page.wait_for_function("() => document.querySelectorAll('.face').length === 0", timeout=5_000)
+        page.keyboard.press("ArrowLeft")  # reviewing: from analysed frame to frame
+        page.wait_for_function("() => document.getElementById('clock').textContent === '0.6 s, frame 6'", timeout=5_000)
+        for _ in range(7):
+            page.keyboard.press("ArrowLeft")
+        page.wait_for_function("() => document.getElementById('clock').textContent === '0.0 s, frame 0'", timeout=5_000)
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("() => document.getElementById('clock').textContent === '0.1 s, frame 1'", timeout=5_000)
+        assert page.locator(".face").count() == 1
+        page.keyboard.press(" ")  # plays from there
+        page.wait_for_function("() => document.getElementById('clip').ended", timeout=10_000)
         with page.expect_download() as download:
             page.click("#save-csv")
         assert download.value.suggested_filename == "clip.timeline.csv"
