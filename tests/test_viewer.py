@@ -73,6 +73,7 @@ def test_the_viewer_plays_the_video_offline_or_its_annotated_copy(astronaut, tin
         assert page.inner_text("#status") == "clip.webm: 1 face tracked over 8 frames."
         assert not page.is_visible("#drop") and not page.is_visible("#save-video")  # nothing that needs a server
         assert page.inner_text(".face h2").startswith("Face #0: ")
+        assert re.fullmatch(r"Face #0, 0-0.5 s, in 6 analysed frames: \w+ 100%", page.get_attribute(".strip", "title"))
         page.click("#play")
         page.wait_for_function("() => document.getElementById('clip').ended", timeout=10_000)
         page.wait_for_function("() => document.querySelectorAll('.face').length === 0", timeout=5_000)
