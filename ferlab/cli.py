@@ -302,6 +302,7 @@ def cmd_predict(args) -> int:
 
 def cmd_video(args) -> int:
     from .video import SUMMARY_HEADER, VideoFrame, analyze_videos, read_faces, summary_rows, video_inputs
+    from .viewer import write_index
 
     sources = video_inputs(args.videos)
     if not sources:
@@ -329,6 +330,7 @@ def cmd_video(args) -> int:
     analyzer = None if faces is not None else _workers_analyzer(args)  # with --faces-from, no model is loaded
     results = analyze_videos(sources, analyzer, args.out, workers=args.workers, progress=not args.quiet, **options)
     done, failed, stopped = 0, 0, False
+    finished = []  # for the overview page of several videos (--html)
     # The summary table grows as each video is done, so that Ctrl-C keeps the rows of those done.
     with open(args.summary, "w", newline="") if args.summary else nullcontext() as summary:
         table = csv.writer(summary) if summary else None
@@ -337,6 +339,7 @@ def cmd_video(args) -> int:
         try:
             for result in results:
                 done, failed = done + 1, failed + ("error" in result)
+                finished.append(result)
                 if table:
                     table.writerows(summary_rows(result))
                     summary.flush()
@@ -353,6 +356,9 @@ def cmd_video(args) -> int:
                       file=sys.stderr)
                 return 130
             stopped = True
+    if args.html and len(sources) > 1 and finished:
+        index = write_index(Path(args.out) / "index.html", finished)
+        print(f"ferlab: an overview of the videos with links to their players: {index}", file=sys.stderr)
     if stopped:
         frames = f" after {result['frames']} frames" if len(sources) == 1 else f" after {done} of {len(sources)} videos"
         print(f"ferlab: stopped by Ctrl-C{frames}; what was analyzed is written, in {args.out}", file=sys.stderr)
@@ -675,7 +681,8 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--html", action="store_true",
                        help="also NAME.html: a page to open in a web browser, offline, that plays the video with "
                             "each face boxed and a strip per face track (the video stays where it is; with "
-                            "--annotate-video h264 or webm, a browser that cannot play the video plays that copy)")
+                            "--annotate-video h264 or webm, a browser that cannot play the video plays that "
+                            "copy); for several videos, also index.html, an overview with links to each")
     video.add_argument("--faces-from", metavar="FILE",
                        help="write and draw the faces an earlier analysis found instead of analyzing again: its "
                             "timeline CSV (give the --every it was made with) or the JSON the web service answered "
