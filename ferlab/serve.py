@@ -96,7 +96,7 @@ MAX_EXPLAINED_FACES = 8
 # beyond), about a minute of work on 2 cores for a 1280x720 video (benchmarks/video_workers.py).
 MAX_VIDEO_BYTES = 200 * 1024 * 1024
 MAX_VIDEO_FRAMES = 1800
-# The analysis answer /v1/draw-video draws from: 2.2 MB for a 1,800-frame video with one face.
+# The analysis answer /v1/draw-video draws from: 2.2 MB for 1,800 frames with three faces each.
 MAX_DRAWING_BYTES = 64 * 1024 * 1024
 # Leading bytes of the formats the page accepts; anything else is refused unread.
 SIGNATURES = {
@@ -112,7 +112,6 @@ SIGNATURES = {
 
 # A live stream's name, chosen by the client (the page picks a random one per start).
 STREAM_NAME = r"^[A-Za-z0-9_-]{1,64}$"
-
 
 
 class StreamError(ValueError):
@@ -467,7 +466,8 @@ def create_app(
     ):
         """The annotated copy of ``file`` that /v1/analyze-video's ``format`` gives, drawn from
         ``result`` (the JSON /v1/analyze-video answered for this video: its ``every`` and
-        ``frames`` are read) instead of analysing the video again: about half the time."""
+        ``frames`` are read) instead of analysing the video again: for a 60 s 1280x720 clip in
+        H.264, 18 s instead of 47 s (`benchmarks/serve_video.py`)."""
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > MAX_VIDEO_BYTES + MAX_DRAWING_BYTES + 64 * 1024:
             raise HTTPException(413, f"video over the {MAX_VIDEO_BYTES:,}-byte limit")
