@@ -1,7 +1,8 @@
 """`ferlab video --html`: the web page's video player as one file beside a video's timeline,
 opened in a browser without a server. It is the page itself (``assets/index.html``) with the
 analysis in it, which plays the video from where it lies with each face boxed and one strip per
-face track, and saves the timeline CSV and the JSON as the page does."""
+face track, and saves the timeline CSV and the JSON as the page does; and for several videos,
+an overview page with links to their players (`write_index`)."""
 
 from __future__ import annotations
 
