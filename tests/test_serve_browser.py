@@ -297,9 +297,10 @@ def test_live_webcam_analyzes_frame_after_frame_until_stopped(server, astronaut,
         assert re.fullmatch(r"webcam-[\d-]+T[\d-]+\.timeline\.csv", download.value.suggested_filename)
         with open(download.value.path(), newline="") as handle:
             rows = list(csv.DictReader(handle))
-        assert list(rows[0]) == TIMELINE_HEADER and [int(r["frame"]) for r in rows] == list(range(frames))
+        numbers = [int(r["frame"]) for r in rows]  # a row per face: none for a frame without (a camera starting dark)
+        assert list(rows[0]) == TIMELINE_HEADER and len(rows) >= frames // 2 and set(numbers) <= set(range(frames))
         times = [float(r["time_s"]) for r in rows]
-        assert times == sorted(times) and {r["track"] for r in rows} == {"0"}
+        assert numbers == sorted(set(numbers)) and times == sorted(times) and {r["track"] for r in rows} == {"0"}
         browser.close()
 
 
