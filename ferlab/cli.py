@@ -274,7 +274,8 @@ def _workers_analyzer(args):
 
 
 def cmd_predict(args) -> int:
-    from .predict import done_paths, predict_files, write_results
+    from .predict import done_paths, predict_files, read_results, write_results
+    from .viewer import write_gallery
 
     fmt = args.format or ("csv" if args.out and str(args.out).endswith(".csv") else "jsonl")
     if args.resume and not args.out:
@@ -285,8 +286,16 @@ def cmd_predict(args) -> int:
     results = predict_files(args.inputs, _workers_analyzer(args), annotate_dir=args.annotate,
                             batch_images=args.batch_images, progress=not args.quiet, skip=done, workers=args.workers,
                             crops_dir=args.crops)
+    shown = []  # for --html without --out: the results as they are printed
+
+    def kept(results):
+        for result in results:
+            shown.append(result)
+            yield result
+
     try:
-        count, failed = write_results(results, args.out, fmt, append=args.resume)
+        count, failed = write_results(kept(results) if args.html and not args.out else results, args.out, fmt,
+                                      append=args.resume)
     except KeyboardInterrupt:
         if args.out:
             print(f"ferlab: interrupted; what was analyzed is in {args.out}: add --resume to the same command to "
@@ -297,6 +306,9 @@ def cmd_predict(args) -> int:
         print(f"ferlab: skipped {failure['error']}", file=sys.stderr)
     if args.out:
         print(f"{count - len(failed)} of {count} images analyzed; results in {args.out}", file=sys.stderr)
+    if args.html:  # the results file's photos, those of an earlier run included after --resume
+        gallery = write_gallery(args.html, read_results(args.out, fmt) if args.out else shown)
+        print(f"ferlab: the photos with their faces, to open in a web browser: {gallery}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -634,6 +646,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="also write each face as the model saw it (48x48 grey, upright), in one sub-folder per "
                               "label given: DIR/happy/NAME.face0.png; check or move them, then measure the model on "
                               "them with ferlab photo-accuracy DIR --cropped")
+    predict.add_argument("--html", metavar="FILE",
+                         help="also FILE (such as photos.html): a page to open in a web browser, offline, with each "
+                              "photo (linked from where it lies) and its faces boxed and labelled, filtered by label; "
+                              "the photos of --out after --resume too")
     predict.add_argument("--batch-images", type=int, default=32,
                          help="photos whose faces are classified together (default: %(default)s)")
     predict.add_argument("--quiet", action="store_true", help="no progress bar")

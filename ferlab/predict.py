@@ -378,6 +378,21 @@ def write_results(results: Iterable[dict], out: str | Path | None, fmt: str,
     return count, failed
 
 
+
+def read_results(out: str | Path, fmt: str) -> list[dict]:
+    """The results a run wrote to ``out`` (`write_results`, an earlier one's included after
+    ``--resume``), as `predict_files` gives them; from a CSV, only the photos with a face (the
+    others have no row), their faces without landmarks."""
+    lines = Path(out).read_text().splitlines()
+    if fmt != "csv":
+        return [json.loads(line) for line in lines if line.strip()]
+    photos: dict[str, list[dict]] = {}
+    for row in csv.DictReader(lines):
+        photos.setdefault(row["path"], []).append({
+            "box": [float(row[k]) for k in "xywh"], "label": row["label"], "confidence": float(row["confidence"]),
+            "probabilities": {e: float(row[e]) for e in EMOTIONS}})
+    return [{"path": path, "faces": faces} for path, faces in photos.items()]
+
 PALETTE = {  # RGB colour per label, for boxes and bars
     "Angry": (220, 50, 47), "Disgust": (133, 153, 0), "Fear": (108, 113, 196), "Happy": (181, 137, 0),
     "Sad": (38, 139, 210), "Surprise": (211, 54, 130), "Neutral": (147, 161, 161),

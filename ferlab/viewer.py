@@ -1,14 +1,20 @@
-"""`ferlab video --html`: the web page's video player as one file beside a video's timeline,
-opened in a browser without a server. It is the page itself (``assets/index.html``) with the
-analysis in it, which plays the video from where it lies with each face boxed and one strip per
-face track, and saves the timeline CSV and the JSON as the page does; and for several videos,
-an overview page with links to their players (`write_index`)."""
+"""Pages of results to open in a web browser, offline, without a server.
+
+- `write_viewer` (`ferlab video --html`): the web page's video player as one file beside a
+  video's timeline. It is the page itself (``assets/index.html``) with the analysis in it,
+  which plays the video from where it lies with each face boxed and one strip per face track,
+  and saves the timeline CSV and the JSON as the page does.
+- `write_index` (`ferlab video FOLDER --html`): an overview of several videos, with links to
+  their players.
+- `write_gallery` (`ferlab predict --html`): the photos with their faces boxed, filtered by
+  label (``assets/gallery.html``)."""
 
 from __future__ import annotations
 
 import html
 import json
 import os
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from urllib.parse import quote
@@ -23,10 +29,34 @@ def write_viewer(path: str | Path, answer: dict, name: str, video: Path | None, 
     else it draws the faces on grey. ``name``: the video's, shown and given to saved files."""
     path = Path(path)
     view = {"name": name, "video": _link(video, path.parent), "copy": _link(copy, path.parent), "answer": answer}
+    return _page_with_data(path, "index.html", "ferlab-view", view)
+
+
+def write_gallery(path: str | Path, results: Iterable[dict]) -> Path:
+    """A page of the photos of ``results`` (`ferlab.predict.predict_files`' or `read_results`'),
+    each linked from where it lies with its faces boxed and labelled; filters show those with a
+    face of one label, those without a face, those that failed; a click shows a photo large
+    with each face's seven probabilities."""
+    path = Path(path)
+    photos = []
+    for result in results:
+        photo = {"url": _link(Path(result["path"]), path.parent), "name": Path(result["path"]).name}
+        if "error" in result:
+            photos.append(photo | {"error": result["error"], "faces": []})
+            continue
+        photos.append(photo | {"faces": [{key: face[key] for key in ("box", "label", "confidence", "probabilities")}
+                                         for face in result["faces"]]})
+    return _page_with_data(path, "gallery.html", "ferlab-photos", photos)
+
+
+def _page_with_data(path: Path, asset: str, element: str, data) -> Path:
+    """The page ``assets/<asset>`` with ``data`` as the JSON of its script ``element``, written
+    to ``path`` (its folder made)."""
     # "<" escaped, so that no text in the data can end the script element it lies in
-    data = json.dumps(view, separators=(",", ":")).replace("<", "\\u003c")
-    page = (resources.files("ferlab") / "assets" / "index.html").read_text()
-    script = f'<script id="ferlab-view" type="application/json">{data}</script>\n</head>'
+    text = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
+    page = (resources.files("ferlab") / "assets" / asset).read_text()
+    script = f'<script id="{element}" type="application/json">{text}</script>\n</head>'
+    path.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write_text(path, page.replace("</head>", script, 1))
 
 

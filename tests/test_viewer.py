@@ -106,3 +106,78 @@ def test_the_viewer_plays_the_video_offline_or_its_annotated_copy(astronaut, tin
         page.wait_for_function("() => document.getElementById('clip').ended", timeout=10_000)
         browser.close()
     assert errors == []
+
+
+def write_photos(folder, astronaut) -> None:
+    from PIL import Image
+
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(astronaut, folder / "astronaut.jpg")
+    shutil.copy(astronaut, folder / "sub" / "a <b> & c.jpg")  # a name to escape
+    Image.new("RGB", (300, 200), (128, 128, 128)).save(folder / "grey.png")
+    (folder / "notes.jpg").write_text("not a photo")
+
+
+def photos_of(page_path) -> list[dict]:
+    found = re.search(r'<script id="ferlab-photos" type="application/json">(.*?)</script>', page_path.read_text(), re.S)
+    return json.loads(found.group(1))
+
+
+def test_predict_html_writes_a_gallery_of_the_results_file(astronaut, tmp_path, capsys):
+    from ferlab.cli import main
+
+    write_photos(tmp_path / "photos", astronaut)
+    gallery = tmp_path / "report" / "photos.html"
+    first = ["predict", str(tmp_path / "photos" / "sub"), "--out", str(tmp_path / "faces.jsonl"), "--quiet"]
+    assert main(first) == 0
+    assert main(["predict", str(tmp_path / "photos"), "--out", str(tmp_path / "faces.jsonl"), "--resume", "--quiet",
+                 "--html", str(gallery)]) == 1  # notes.jpg is not a photo
+    assert f"the photos with their faces, to open in a web browser: {gallery}" in capsys.readouterr().err
+    photos = {photo["name"]: photo for photo in photos_of(gallery)}  # this run's and the earlier one's
+    assert sorted(photos) == ["a <b> & c.jpg", "astronaut.jpg", "grey.png", "notes.jpg"]
+    assert photos["a <b> & c.jpg"]["url"] == "../photos/sub/a%20%3Cb%3E%20%26%20c.jpg"
+    assert [face["label"] for face in photos["astronaut.jpg"]["faces"]] == ["Happy"]
+    assert photos["grey.png"]["faces"] == [] and "not an image file" in photos["notes.jpg"]["error"]
+
+    assert main(["predict", str(tmp_path / "photos"), "--out", str(tmp_path / "faces.csv"), "--quiet", "--html",
+                 str(tmp_path / "from-csv.html")]) == 1
+    assert sorted(photo["name"] for photo in photos_of(tmp_path / "from-csv.html")) == ["a <b> & c.jpg", "astronaut.jpg"]
+
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "photos" / "grey.png"), "--html", str(tmp_path / "stdout.html")]) == 0
+    assert json.loads(capsys.readouterr().out)["faces"] == []  # printed as before, and in the page
+    assert [photo["name"] for photo in photos_of(tmp_path / "stdout.html")] == ["grey.png"]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed")
+def test_the_gallery_shows_the_photos_with_their_faces_filtered_by_label(astronaut, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from ferlab.predict import predict_files
+    from ferlab.viewer import write_gallery
+
+    write_photos(tmp_path / "photos", astronaut)
+    gallery = write_gallery(tmp_path / "photos.html", predict_files([str(tmp_path / "photos")], None, progress=False))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
+        page = browser.new_page()
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(gallery.as_uri())
+        page.wait_for_function("() => document.querySelectorAll('.box').length === 2", timeout=10_000)
+        assert page.title() == "ferlab: photos" and page.inner_text("h1") == "ferlab: 4 photos"
+        assert page.locator("#filters button").all_inner_texts() == ["All (4)", "Happy (2)", "No face (1)", "Failed (1)"]
+        assert page.locator(".box span").all_inner_texts() == ["1. Happy 94%"] * 2
+        box = page.locator(".box").first.bounding_box()
+        picture = page.locator(".picture img").first.bounding_box()
+        assert 0.15 < (box["x"] - picture["x"]) / picture["width"] < 0.45  # the face, where it is in the photo
+        page.click("button[data-filter='No face']")
+        assert page.locator(".photo").all_inner_texts() == ["grey.png: no face"]
+        page.click("button[data-filter='Happy']")
+        assert page.locator(".photo").count() == 2
+        page.locator(".photo").first.click()
+        assert page.is_visible("#large") and page.locator("#large .bar").count() == 7
+        page.keyboard.press("Escape")
+        assert not page.is_visible("#large")
+        browser.close()
+    assert errors == []
