@@ -384,7 +384,7 @@ def cmd_photo_accuracy(args) -> None:
     from .photo_accuracy import photo_accuracy
 
     result = photo_accuracy(args.folder, _workers_analyzer(args), progress=not args.quiet, workers=args.workers,
-                            batch_images=args.batch_images)
+                            batch_images=args.batch_images, gallery=args.html)
     text = json.dumps(result, indent=2)
     if args.out:
         atomic_write_text(Path(args.out), text)
@@ -667,6 +667,9 @@ def build_parser() -> argparse.ArgumentParser:
                                          "one person's photo per file, in any size and format predict reads")
     accuracy.add_argument("--out", help="also write the JSON here")
     accuracy.add_argument("--confusion", metavar="PNG", help="also draw the normalized confusion matrix here")
+    accuracy.add_argument("--html", metavar="FILE",
+                          help="also FILE: a page to open in a web browser, offline, with each photo, its faces and "
+                               "the label expected; the wrong ones a click away")
     accuracy.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_cropped_option(accuracy)
     _add_workers_option(accuracy)

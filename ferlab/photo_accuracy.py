@@ -17,6 +17,7 @@ import numpy as np
 from .data import EMOTION_ALIASES, EMOTIONS
 from .metrics import classification_metrics
 from .predict import IMAGE_SUFFIXES, AnalyzerSource, predict_files
+from .viewer import write_gallery
 
 
 def labelled_photos(root: str | Path) -> list[tuple[Path, int]]:
@@ -37,15 +38,19 @@ def labelled_photos(root: str | Path) -> list[tuple[Path, int]]:
 
 
 def photo_accuracy(root: str | Path, analyzer: AnalyzerSource, progress: bool = True,
-                   workers: int = 1, batch_images: int = 32) -> dict:
+                   workers: int = 1, batch_images: int = 32, gallery: str | Path | None = None) -> dict:
     """Accuracy of ``analyzer`` on the labelled photos under ``root`` (`labelled_photos`): over
     the photos where a face was found, and over all readable photos (a photo without a face
     counting as wrong), with per-class recall and confusion matrices of the former.
-    ``workers``, ``batch_images``: as for `ferlab.predict.predict_files`."""
+    ``workers``, ``batch_images``: as for `ferlab.predict.predict_files`. ``gallery``: also
+    write there a page of the photos with their faces and the label each was expected to have,
+    the wrong ones a click away (`ferlab.viewer.write_gallery`)."""
     photos = labelled_photos(root)
     label_of = {str(path): label for path, label in photos}
     results = list(predict_files([str(path) for path, _ in photos], analyzer, progress=progress, workers=workers,
                                  batch_images=batch_images))
+    if gallery is not None:
+        write_gallery(gallery, results, {path: EMOTIONS[label] for path, label in label_of.items()})
     unreadable = [r for r in results if "error" in r]
     faceless = [r["path"] for r in results if "faces" in r and not r["faces"]]
     found = [r for r in results if r.get("faces")]

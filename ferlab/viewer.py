@@ -32,15 +32,19 @@ def write_viewer(path: str | Path, answer: dict, name: str, video: Path | None, 
     return _page_with_data(path, "index.html", "ferlab-view", view)
 
 
-def write_gallery(path: str | Path, results: Iterable[dict]) -> Path:
+def write_gallery(path: str | Path, results: Iterable[dict], expected: dict[str, str] | None = None) -> Path:
     """A page of the photos of ``results`` (`ferlab.predict.predict_files`' or `read_results`'),
     each linked from where it lies with its faces boxed and labelled; filters show those with a
     face of one label, those without a face, those that failed; a click shows a photo large
-    with each face's seven probabilities."""
+    with each face's seven probabilities. ``expected``: each photo's (by path) true label, as
+    `ferlab photo-accuracy` has them: each photo says it, and filters show the wrong ones (whose
+    largest face has another label, or no face) and the right ones."""
     path = Path(path)
     photos = []
     for result in results:
         photo = {"url": _link(Path(result["path"]), path.parent), "name": Path(result["path"]).name}
+        if expected is not None:
+            photo["expected"] = expected[result["path"]]
         if "error" in result:
             photos.append(photo | {"error": result["error"], "faces": []})
             continue

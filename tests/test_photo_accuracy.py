@@ -62,3 +62,20 @@ def test_photo_accuracy_command_writes_json_and_confusion_matrix(astronaut, tiny
     assert figure.stat().st_size > 0
     assert main(["photo-accuracy", str(tmp_path / "none"), "--quiet"]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_the_gallery_says_each_photos_expected_label(astronaut, tmp_path, capsys):
+    import re
+
+    for folder in ("happy", "sad"):
+        (tmp_path / "photos" / folder).mkdir(parents=True)
+        shutil.copy(astronaut, tmp_path / "photos" / folder / f"{folder}.jpg")
+    Image.new("RGB", (200, 200), 128).save(tmp_path / "photos" / "sad" / "grey.png")
+    gallery = tmp_path / "mistakes.html"
+    assert main(["photo-accuracy", str(tmp_path / "photos"), "--quiet", "--html", str(gallery)]) == 0
+    data = re.search(r'<script id="ferlab-photos" type="application/json">(.*?)</script>', gallery.read_text()).group(1)
+    photos = {photo["name"]: photo for photo in json.loads(data)}
+    assert {name: photo["expected"] for name, photo in photos.items()} == {
+        "happy.jpg": "Happy", "sad.jpg": "Sad", "grey.png": "Sad"}
+    assert [face["label"] for face in photos["sad.jpg"]["faces"]] == ["Happy"]  # the bundled model sees a smile
+    assert json.loads(capsys.readouterr().out)["accuracy_of_all_readable_photos"] == pytest.approx(1 / 3)

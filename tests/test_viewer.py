@@ -179,5 +179,15 @@ def test_the_gallery_shows_the_photos_with_their_faces_filtered_by_label(astrona
         assert page.is_visible("#large") and page.locator("#large .bar").count() == 7
         page.keyboard.press("Escape")
         assert not page.is_visible("#large")
+
+        # labelled photos (ferlab photo-accuracy --html): the wrong ones a click away
+        results = [{"path": str(tmp_path / "photos" / "astronaut.jpg"), "faces": photos_of(gallery)[0]["faces"]},
+                   {"path": str(tmp_path / "photos" / "grey.png"), "faces": []}]
+        labelled = write_gallery(tmp_path / "labelled.html", results, {results[0]["path"]: "Sad",
+                                                                     results[1]["path"]: "Neutral"})
+        page.goto(labelled.as_uri())
+        page.wait_for_selector(".box", timeout=10_000)
+        assert page.locator("#filters button").all_inner_texts() == ["All (2)", "Wrong (2)", "Happy (1)", "No face (1)"]
+        assert page.locator(".photo .error").all_inner_texts() == ["expected Sad", "expected Neutral"]
         browser.close()
     assert errors == []
