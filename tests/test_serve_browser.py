@@ -257,6 +257,14 @@ def test_what_is_shown_can_be_saved_as_the_servers_csv_json_and_a_picture(server
         assert name == expected and f"Saved {expected}." in page.inner_text("#status")
         copy = cv2.VideoCapture(str(path))
         assert int(copy.get(cv2.CAP_PROP_FRAME_WIDTH)) == 512 and sum(iter(lambda: copy.read()[0], False)) == 5
+
+        name, path = saved(page, "#save-player")  # this page with the answer, to keep beside the video
+        assert name == "clip.html" and "put it beside clip.webm" in page.inner_text("#status")
+        (tmp_path / "clip.html").write_bytes(path.read_bytes())
+        page.goto((tmp_path / "clip.html").as_uri())  # offline, no server
+        page.wait_for_selector("#timeline .strip", timeout=20_000)
+        assert page.inner_text("#status") == "clip.webm: 1 face tracked over 5 frames."
+        assert not page.is_visible("#save-player") and page.evaluate("() => document.getElementById('clip').readyState") >= 2
         browser.close()
 
 
