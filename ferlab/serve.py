@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import cv2
-from fastapi import FastAPI, HTTPException, Query, Request, UploadFile
+from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
@@ -459,8 +459,9 @@ def create_app(
     @app.post("/v1/draw-video")
     async def draw_video_upload(
         request: Request,
-        file: UploadFile,
-        result: UploadFile,
+        file: Annotated[UploadFile, File(description="the video /v1/analyze-video analysed")],
+        result: Annotated[UploadFile, File(description="the JSON /v1/analyze-video answered for it (its every and "
+                                                       "frames are read), as a file field")],
         answer_format: Annotated[Literal["mp4", "webm", "h264"], Query(
             alias="format", description="as /v1/analyze-video's annotated copies")] = "h264",
     ):
