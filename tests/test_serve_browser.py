@@ -296,13 +296,24 @@ def test_live_webcam_analyzes_frame_after_frame_until_stopped(server, astronaut,
         frames = page.evaluate("() => window.liveFrames")
         time.sleep(1.0)
         assert page.evaluate("() => window.liveFrames") == frames
-        # the session's faces can be saved as ferlab video's timeline, timed from its start
-        assert re.fullmatch(rf"Live stopped: {frames} frames over [\d.]+ s; save their faces as a timeline "
-                            r"\(CSV, as ferlab video writes\) or as JSON\.", page.inner_text("#status"))
-        assert page.is_visible("#save-csv") and not page.is_visible("#save-video")
+        # the session, recorded in the browser, is played back with its faces and strips; its faces
+        # can be saved as ferlab video's timeline, timed from its start, and the recording as it is
+        page.wait_for_selector("#timeline .strip", timeout=20_000)
+        assert re.fullmatch(rf"Live stopped: {frames} frames over [\d.]+ s, played back from its recording with its "
+                            r"faces; save the recording, its player page \(beside it\), its timeline \(CSV, as "
+                            r"ferlab video writes\) or JSON\.", page.inner_text("#status"))
+        assert page.is_enabled("#play")
+        page.click("#play")
+        page.wait_for_function("() => document.getElementById('clip').ended", timeout=20_000)
+        assert page.locator(".face").count() == 1  # the last frame's face, over the recording's last picture
+        assert page.inner_text("#save-video") == "Save the recording" and page.is_visible("#save-player")
+        with page.expect_download() as download:
+            page.click("#save-video")
+        recording = download.value.suggested_filename
+        assert re.fullmatch(r"webcam-[\d-]+T[\d-]+\.webm", recording) and download.value.path().stat().st_size > 1000
         with page.expect_download() as download:
             page.click("#save-csv")
-        assert re.fullmatch(r"webcam-[\d-]+T[\d-]+\.timeline\.csv", download.value.suggested_filename)
+        assert download.value.suggested_filename == recording.replace(".webm", ".timeline.csv")
         with open(download.value.path(), newline="") as handle:
             rows = list(csv.DictReader(handle))
         numbers = [int(r["frame"]) for r in rows]  # a row per face: none for a frame without (a camera starting dark)
