@@ -238,6 +238,7 @@ def test_what_is_shown_can_be_saved_as_the_servers_csv_json_and_a_picture(server
         name, path = saved(page, "#save-picture")
         assert name == "astronaut.annotated.png" and Image.open(path).size == (512, 512)
         assert not page.is_visible("#save-all") and not page.is_visible("#save-video")  # for videos
+        assert not page.is_visible("#player")  # a video's controls, not under a photo
 
         page.set_input_files("#file", [str(astronaut), str(second)])
         page.wait_for_function("() => document.querySelectorAll('#gallery .shot').length === 2", timeout=20_000)
@@ -296,13 +297,29 @@ def test_live_webcam_analyzes_frame_after_frame_until_stopped(server, astronaut,
         frames = page.evaluate("() => window.liveFrames")
         time.sleep(1.0)
         assert page.evaluate("() => window.liveFrames") == frames
-        # the session, recorded in the browser, is played back with its faces and strips; its faces
-        # can be saved as ferlab video's timeline, timed from its start, and the recording as it is
+        # its faces can be saved as ferlab video's timeline, timed from the session's start
+        assert re.fullmatch(rf"Live stopped: {frames} frames over [\d.]+ s; save their faces as a timeline "
+                            r"\(CSV, as ferlab video writes\) or as JSON\.", page.inner_text("#status"))
+        assert page.is_visible("#save-csv") and not page.is_visible("#save-video") and not page.is_visible("#player")
+        with page.expect_download() as download:
+            page.click("#save-csv")
+        assert re.fullmatch(r"webcam-[\d-]+T[\d-]+\.timeline\.csv", download.value.suggested_filename)
+        with open(download.value.path(), newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        numbers = [int(r["frame"]) for r in rows]  # a row per face: none for a frame without (a camera starting dark)
+        assert list(rows[0]) == TIMELINE_HEADER and len(rows) >= frames // 2 and set(numbers) <= set(range(frames))
+        times = [float(r["time_s"]) for r in rows]
+        assert numbers == sorted(set(numbers)) and times == sorted(times) and {r["track"] for r in rows} == {"0"}
+
+        # recorded (asked for), the session is played back with its faces and strips once stopped
+        page.check("#record")
+        page.click("#live")
+        page.wait_for_function("() => window.liveFrames >= 5", timeout=30_000)
+        page.click("#live")
         page.wait_for_selector("#timeline .strip", timeout=20_000)
-        assert re.fullmatch(rf"Live stopped: {frames} frames over [\d.]+ s, played back from its recording with its "
+        assert re.fullmatch(r"Live stopped: \d+ frames over [\d.]+ s, played back from its recording with its "
                             r"faces; save the recording, its player page \(beside it\), its timeline \(CSV, as "
                             r"ferlab video writes\) or JSON\.", page.inner_text("#status"))
-        assert page.is_enabled("#play")
         page.click("#play")
         page.wait_for_function("() => document.getElementById('clip').ended", timeout=20_000)
         assert page.locator(".face").count() == 1  # the last frame's face, over the recording's last picture
@@ -314,12 +331,6 @@ def test_live_webcam_analyzes_frame_after_frame_until_stopped(server, astronaut,
         with page.expect_download() as download:
             page.click("#save-csv")
         assert download.value.suggested_filename == recording.replace(".webm", ".timeline.csv")
-        with open(download.value.path(), newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        numbers = [int(r["frame"]) for r in rows]  # a row per face: none for a frame without (a camera starting dark)
-        assert list(rows[0]) == TIMELINE_HEADER and len(rows) >= frames // 2 and set(numbers) <= set(range(frames))
-        times = [float(r["time_s"]) for r in rows]
-        assert numbers == sorted(set(numbers)) and times == sorted(times) and {r["track"] for r in rows} == {"0"}
         browser.close()
 
 
