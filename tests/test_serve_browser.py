@@ -284,7 +284,8 @@ def test_live_webcam_analyzes_frame_after_frame_until_stopped(server, astronaut,
         page.goto(server)
         assert not page.is_visible("#record-option") and not page.is_visible("#live")  # no webcam yet
         page.click("#camera")
-        assert page.is_visible("#record-option") and page.is_visible("#live")
+        page.wait_for_selector("#record-option", state="visible", timeout=10_000)  # once the webcam is on
+        assert page.is_visible("#live")
         page.click("#live")
         page.wait_for_function("() => window.liveFrames >= 3", timeout=30_000)
         assert re.fullmatch(r"Live: 1 face found, [\d.]+ frames/s\.", page.inner_text("#status"))
