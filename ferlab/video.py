@@ -78,6 +78,7 @@ class VideoAnswer(BaseModel):
 
     every: int = Field(ge=1)
     frames: list[FoundFrame]
+    live: bool = False  # a live session's, saved by the web page: its frames numbered as analysed
 
 
 class VideoError(ValueError):
@@ -361,6 +362,9 @@ def answer_faces(text: bytes | str) -> tuple[dict[int, list[dict]], int]:
         answer = VideoAnswer.model_validate_json(text)
     except ValidationError as error:
         raise VideoError(_first_error(error)) from None
+    if answer.live:
+        raise VideoError("a live session's: its frames are numbered as they were analysed, not as a video's, so its "
+                         "faces cannot be drawn into one")
     return {frame.frame: [face.model_dump(exclude_none=True) for face in frame.faces] for frame in answer.frames}, \
         answer.every
 

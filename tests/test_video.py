@@ -180,6 +180,9 @@ def test_faces_that_are_not_an_analysis_are_refused_saying_where(tmp_path):
         read_faces(tmp_path / "a.json")
     with pytest.raises(VideoError, match="missing.csv: No such file"):
         read_faces(tmp_path / "missing.csv")
+    (tmp_path / "live.json").write_text('{"every": 1, "frames": [], "live": true}')  # the web page's live session
+    with pytest.raises(VideoError, match="live.json: a live session's: its frames are numbered as they were analysed"):
+        read_faces(tmp_path / "live.json")
 
 
 def test_a_phone_video_recorded_upright_is_turned_as_players_turn_it(astronaut, tiny_model, tmp_path):
