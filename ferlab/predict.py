@@ -378,7 +378,6 @@ def write_results(results: Iterable[dict], out: str | Path | None, fmt: str,
     return count, failed
 
 
-
 def read_results(out: str | Path, fmt: str) -> list[dict]:
     """The results a run wrote to ``out`` (`write_results`, an earlier one's included after
     ``--resume``), as `predict_files` gives them; from a CSV, only the photos with a face (the
@@ -392,6 +391,7 @@ def read_results(out: str | Path, fmt: str) -> list[dict]:
             "box": [float(row[k]) for k in "xywh"], "label": row["label"], "confidence": float(row["confidence"]),
             "probabilities": {e: float(row[e]) for e in EMOTIONS}})
     return [{"path": path, "faces": faces} for path, faces in photos.items()]
+
 
 PALETTE = {  # RGB colour per label, for boxes and bars
     "Angry": (220, 50, 47), "Disgust": (133, 153, 0), "Fear": (108, 113, 196), "Happy": (181, 137, 0),

@@ -346,9 +346,7 @@ def create_app(
             raise HTTPException(422, "time_s is the time of a frame in a stream: name the stream too (stream=NAME)")
         if explain and stream is not None:
             raise HTTPException(422, "explain takes hundreds of classifier passes a face: ask it for photos, not streams")
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > max_upload_bytes + 64 * 1024:
-            raise HTTPException(413, f"upload over the {max_upload_bytes:,}-byte limit")
+        refuse_declared_over(request, max_upload_bytes, f"upload over the {max_upload_bytes:,}-byte limit")
         content = await file.read(max_upload_bytes + 1)
         if len(content) > max_upload_bytes:
             raise HTTPException(413, f"upload over the {max_upload_bytes:,}-byte limit")
@@ -403,9 +401,7 @@ def create_app(
     ):
         if answer_format != "json" and progress:
             raise HTTPException(422, f"progress answers in JSON lines: ask for format={answer_format} without progress")
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_VIDEO_BYTES + 64 * 1024:
-            raise HTTPException(413, f"video over the {MAX_VIDEO_BYTES:,}-byte limit")
+        refuse_declared_over(request, MAX_VIDEO_BYTES, f"video over the {MAX_VIDEO_BYTES:,}-byte limit")
         videos.check_room()  # before the upload is read
         name = file.filename or "upload"
         if answer_format == "h264":
@@ -469,9 +465,8 @@ def create_app(
         ``result`` (the JSON /v1/analyze-video answered for this video: its ``every`` and
         ``frames`` are read) instead of analysing the video again: for a 60 s 1280x720 clip in
         H.264, 18 s instead of 47 s (`benchmarks/serve_video.py`)."""
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_VIDEO_BYTES + MAX_DRAWING_BYTES + 64 * 1024:
-            raise HTTPException(413, f"video over the {MAX_VIDEO_BYTES:,}-byte limit")
+        refuse_declared_over(request, MAX_VIDEO_BYTES + MAX_DRAWING_BYTES,
+                             f"video over the {MAX_VIDEO_BYTES:,}-byte limit")
         videos.check_room()
         if answer_format == "h264":
             refuse_without_h264()
@@ -510,6 +505,14 @@ def create_app(
                             filename=download_name(f"{Path(name).stem}.annotated.{suffix}"))
 
     return app
+
+
+def refuse_declared_over(request: Request, limit: int, message: str) -> None:
+    """413 with ``message`` before the body is read, where the request declares one over
+    ``limit`` bytes and room for the multipart framing."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise HTTPException(413, message)
 
 
 def refuse_without_h264() -> None:
