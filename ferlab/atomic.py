@@ -19,13 +19,19 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     CSV at once, and with a shared name one rank's rename took the file from under the other.
     It keeps ``path``'s suffix, from which OpenCV picks the image format and NumPy decides
     whether to append ``.npz``. Like ``open(path, "w")``, the file gets the umask's mode."""
-    path = Path(path)
-    tmp = path.with_name(f"{path.stem}.{secrets.token_hex(6)}.tmp{path.suffix}")
+    tmp = temporary_beside(path)
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def temporary_beside(path: str | os.PathLike) -> Path:
+    """A name for a temporary file beside ``path``, this writer's own, with ``path``'s suffix
+    (see `atomic_write`)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.{secrets.token_hex(6)}.tmp{path.suffix}")
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

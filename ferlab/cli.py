@@ -337,8 +337,11 @@ def cmd_video(args) -> int:
         if found_every is None and every == 1 and step > 1 and len(faces) >= 3:
             raise ValueError(f"{args.faces_from}: every frame in it is a multiple of {step}: give the --every it was "
                              f"made with (--every {step}?)")
+    if args.no_sound and not args.annotate_video:
+        raise ValueError("--no-sound is for the annotated copy: add --annotate-video")
     options = dict(every=every, annotate=args.annotate_video or False, max_seconds=args.max_seconds,
-                   smooth_s=args.smooth, html=args.html, faces=faces, **({"on_frame": print_frame} if args.jsonl else {}))
+                   smooth_s=args.smooth, html=args.html, faces=faces, sound=not args.no_sound,
+                   **({"on_frame": print_frame} if args.jsonl else {}))
     analyzer = None if faces is not None else _workers_analyzer(args)  # with --faces-from, no model is loaded
     results = analyze_videos(sources, analyzer, args.out, workers=args.workers, progress=not args.quiet, **options)
     done, failed, stopped = 0, 0, False
@@ -696,7 +699,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also write an annotated copy: h264 (an MP4 that plays everywhere, web browsers "
                             "included; needs pip install \"ferlab[h264]\"), mp4 (MPEG-4 Part 2: VLC, QuickTime, "
                             "Windows; five times the size) or webm (VP8: plays in web browsers; slower to write); "
-                            "default: h264 where it is installed, else mp4")
+                            "default: h264 where it is installed, else mp4. It has the video's sound where PyAV "
+                            "is installed (the h264 extra)")
+    video.add_argument("--no-sound", action="store_true",
+                       help="the annotated copy without the video's sound")
     video.add_argument("--html", action="store_true",
                        help="also NAME.html: a page to open in a web browser, offline, that plays the video with "
                             "each face boxed and a strip per face track (the video stays where it is; with "

@@ -98,6 +98,8 @@ MAX_VIDEO_BYTES = 200 * 1024 * 1024
 MAX_VIDEO_FRAMES = 1800
 # The analysis answer /v1/draw-video draws from: 2.2 MB for 1,800 frames with three faces each.
 MAX_DRAWING_BYTES = 64 * 1024 * 1024
+SOUND_HELP = ("mp4, webm or h264: the copy with the video's sound (where the server has PyAV: "
+              "/v1/health's annotated_video_sound); false: without")
 # Leading bytes of the formats the page accepts; anything else is refused unread.
 SIGNATURES = {
     b"\xff\xd8\xff": "image/jpeg",
@@ -307,9 +309,10 @@ def create_app(
 
     @app.get("/v1/health")
     def health() -> dict:
-        """The server is up; the formats of annotated videos it writes (H.264 where it has PyAV)."""
+        """The server is up; the formats of annotated videos it writes (H.264 where it has PyAV),
+        and whether they keep the video's sound (where it has PyAV)."""
         formats = [name for name in ANNOTATED_CODECS if name != "h264" or h264_available()]
-        return {"status": "ok", "annotated_video": formats}
+        return {"status": "ok", "annotated_video": formats, "annotated_video_sound": h264_available()}
 
     @app.get("/v1/model")
     def model_card() -> dict:
@@ -398,6 +401,7 @@ def create_app(
             "frame with its track; mp4, webm or h264: the video with each face boxed, labelled and numbered by its "
             "track, as `ferlab video --annotate-video` draws it (WebM and H.264, an MP4, play in web browsers; "
             "H.264 where the server has PyAV); each as a file to save, not with progress")] = "json",
+        sound: Annotated[bool, Query(description=SOUND_HELP)] = True,
     ):
         if answer_format != "json" and progress:
             raise HTTPException(422, f"progress answers in JSON lines: ask for format={answer_format} without progress")
@@ -409,7 +413,8 @@ def create_app(
         folder, path = await saved_video(file)  # the folder is removed once the analysis is over
         if answer_format in ANNOTATED_CODECS:
             return await annotated_answer(partial(annotated_video, analyzer, path, name, every, smooth_s, answer_format,
-                                                  detector_lock, video_workers, build), name, path, folder, answer_format)
+                                                  detector_lock, video_workers, build, sound), name, path, folder,
+                                          answer_format)
         counter = {"analyzed": 0, "of": 0}  # frames analyzed, about how many in all; "queued": analyses ahead
         abandoned = threading.Event()  # set when the client of a progress stream goes away
 
@@ -460,6 +465,7 @@ def create_app(
                                                        "frames are read), as a file field")],
         answer_format: Annotated[Literal["mp4", "webm", "h264"], Query(
             alias="format", description="as /v1/analyze-video's annotated copies")] = "h264",
+        sound: Annotated[bool, Query(description=SOUND_HELP)] = True,
     ):
         """The annotated copy of ``file`` that /v1/analyze-video's ``format`` gives, drawn from
         ``result`` (the JSON /v1/analyze-video answered for this video: its ``every`` and
@@ -483,7 +489,7 @@ def create_app(
         def draw() -> Path:
             _frames_to_analyze(path, name, every)  # the same limit on the work as an analysis
             return draw_video(path, faces, every, path.with_name(f"drawn.{ANNOTATED_SUFFIXES[answer_format]}"),
-                              answer_format)
+                              answer_format, sound)
 
         return await annotated_answer(draw, name, path, folder, answer_format)
 
@@ -580,18 +586,19 @@ def _frames_to_analyze(path: Path, name: str, every: int | None) -> tuple[int, i
 
 
 def annotated_video(analyzer: Analyzer, path: Path, name: str, every: int | None, smooth_s: float, codec: str, lock,
-                    workers: int = 1, build: Callable[[], Analyzer] | None = None) -> Path:
+                    workers: int = 1, build: Callable[[], Analyzer] | None = None, sound: bool = True) -> Path:
     """The copy of the video at ``path`` that `ferlab video --annotate-video` ``codec`` writes
-    (its faces boxed, labelled and numbered by track), in ``path``'s folder; frames as
-    `video_timeline` analyzes them; ``lock`` is held throughout in this process."""
+    (its faces boxed, labelled and numbered by track; with its sound unless not ``sound``), in
+    ``path``'s folder; frames as `video_timeline` analyzes them; ``lock`` is held throughout in
+    this process."""
     every = _frames_to_analyze(path, name, every)[0]
     if workers > 1 and plan_segments(path, every, None, smooth_s, workers):
         result = analyze_video(path, build or build_analyzer, path.parent, every=every, annotate=codec,
-                               progress=False, smooth_s=smooth_s, workers=workers)
+                               progress=False, smooth_s=smooth_s, workers=workers, sound=sound)
     else:
         with lock:
             result = analyze_video(path, analyzer, path.parent, every=every, annotate=codec, progress=False,
-                                   smooth_s=smooth_s)
+                                   smooth_s=smooth_s, sound=sound)
     return Path(result["annotated"])
 
 

@@ -5,6 +5,7 @@ from the faces an earlier analysis found (`read_faces`), without analysing again
 from __future__ import annotations
 
 import csv
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from tqdm import tqdm
 
-from .atomic import atomic_write
+from .atomic import atomic_write, temporary_beside
 from .data import EMOTIONS
 from .parallel import usable_cpus
 from .predict import (
@@ -32,6 +33,7 @@ from .predict import (
     expand_inputs,
     output_names,
 )
+from .soundtrack import SoundError, add_sound
 from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
 from .video_segments import SegmentedVideo, plan_segments
 from .viewer import write_viewer
@@ -192,6 +194,7 @@ def analyze_video(
     out_dir: str | Path = "ferlab-video", every: int = 1, annotate: bool | str = False, progress: bool = True,
     max_seconds: float | None = None, on_frame: Callable[[VideoFrame], None] | None = None,
     smooth_s: float = SMOOTH_S, workers: int = 1, html: bool = False, faces: dict[int, list[dict]] | None = None,
+    sound: bool = True,
 ) -> dict:
     """Analyze every ``every``-th frame of ``source`` (a video file, a camera index or a stream
     URL, as `VideoStream` takes) with ``analyzer`` (default: the bundled model and detector)
@@ -207,7 +210,8 @@ def analyze_video(
     and its track: the same id for the same person from frame to frame),
     ``<name>.emotions.png`` (the longest tracks over time) and, with ``annotate`` ("mp4",
     "webm" or "h264": `ANNOTATED_CODECS`; True: H.264 where PyAV is installed, else MPEG-4
-    Part 2), ``<name>.annotated.mp4`` or ``.webm``; with ``html``, ``<name>.html``: the web
+    Part 2), ``<name>.annotated.mp4`` or ``.webm``, with the video's sound unless not ``sound``
+    (`finish_copy`: the result's ``"sound"`` says what became of it); with ``html``, ``<name>.html``: the web
     page's player on its own (`ferlab.viewer`), which plays the video from where it is with
     each face boxed and a strip per track, offline. Reading
     stops at the end of the video, after ``max_seconds`` of it, or at Ctrl-C; in each case
@@ -239,6 +243,7 @@ def analyze_video(
         out_dir.mkdir(parents=True, exist_ok=True)
         timeline_path = out_dir / f"{video.name}.timeline.csv"
         video_path = out_dir / f"{video.name}.annotated.{ANNOTATED_SUFFIXES.get(annotated_format, 'mp4')}"
+        silent_path = temporary_beside(video_path)  # the copy's frames, before its sound joins them
         writer_video = None
         times = []  # of each analyzed frame
         frames = []  # each analyzed frame's faces, for the viewer (html)
@@ -263,7 +268,7 @@ def analyze_video(
                         frames.append({"frame": frame.index, "time_s": round(frame.time_s, 3), "faces": frame.faces})
                     if annotated_format:
                         if writer_video is None:
-                            writer_video = _open_writer(video_path, video.fps / every, frame.rgb.shape,
+                            writer_video = _open_writer(silent_path, video.fps / every, frame.rgb.shape,
                                                         ANNOTATED_CODECS[annotated_format])
                         writer_video.write(cv2.cvtColor(draw_annotations(frame.rgb, frame.faces), cv2.COLOR_RGB2BGR))
                     if on_frame is not None:
@@ -271,10 +276,10 @@ def analyze_video(
                     show_progress(len(times))
             except KeyboardInterrupt:  # how a camera or live stream is stopped: keep what was analyzed
                 video.stopped = "interrupted"
-            except VideoError:  # faces given of another video: no copy of it either
+            except BaseException:  # faces given of another video, or a failure: no copy either
                 if writer_video is not None:
                     writer_video.release()
-                    video_path.unlink(missing_ok=True)
+                    silent_path.unlink(missing_ok=True)
                 raise
             bar.close()
             if not times:
@@ -286,12 +291,13 @@ def analyze_video(
                                                                    int(video.capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     if writer_video is not None:
         writer_video.release()
+        sound_kept = finish_copy(source, silent_path, video_path, sound)
     plot_path = plot_timeline(np.array(times), tracks, out_dir / f"{video.name}.emotions.png", str(source))
     result = {"timeline": str(timeline_path), "plot": str(plot_path), "frames": video.frames,
               "analyzed_frames": len(times), "fps": video.fps, "smooth_s": smooth_s, "stopped": video.stopped,
               "tracks": summarize_tracks(times, tracks)}
     if writer_video is not None:
-        result["annotated"] = str(video_path)
+        result["annotated"], result["sound"] = str(video_path), sound_kept
     if html:
         answer = video_answer(frames, every, video.fps, video.frames, *size)
         playable_copy = video_path if annotated_format in ("h264", "webm") else None  # not MPEG-4 Part 2
@@ -312,29 +318,56 @@ def video_answer(frames: list[dict], every: int, fps: float, frames_read: int, w
 
 
 def draw_video(source: str | Path, faces: dict[int, list[dict]], every: int, path: str | Path,
-               annotated_format: str = "h264") -> Path:
+               annotated_format: str = "h264", sound: bool = True) -> Path:
     """The annotated copy `analyze_video` writes with ``annotate=annotated_format``, drawn from
     faces already found instead of analysing again: ``faces`` maps a frame index (a multiple of
     ``every``) to its face records with their ``"track"`` (`read_faces`). Every ``every``-th
     frame of ``source`` (a file) is drawn, at its frame rate divided by ``every``, and written to
-    ``path`` whole or not at all."""
+    ``path`` whole or not at all, with the video's sound unless not ``sound`` (`finish_copy`)."""
     if annotated_format not in ANNOTATED_CODECS:
         raise ValueError(f"annotated_format must be one of {', '.join(ANNOTATED_CODECS)}, not {annotated_format!r}")
     if annotated_format == "h264":
         check_h264()
-    writer = None
-    with VideoStream(source, every=every, smooth_s=0.0, faces=faces) as video, atomic_write(path) as tmp:
-        try:
-            for frame in video:
-                if writer is None:
-                    writer = _open_writer(tmp, video.fps / every, frame.rgb.shape, ANNOTATED_CODECS[annotated_format])
-                writer.write(cv2.cvtColor(draw_annotations(frame.rgb, frame.faces), cv2.COLOR_RGB2BGR))
-        finally:
-            if writer is not None:
-                writer.release()
+    writer, silent = None, temporary_beside(path)
+    try:
+        with VideoStream(source, every=every, smooth_s=0.0, faces=faces) as video:
+            try:
+                for frame in video:
+                    if writer is None:
+                        writer = _open_writer(silent, video.fps / every, frame.rgb.shape,
+                                              ANNOTATED_CODECS[annotated_format])
+                    writer.write(cv2.cvtColor(draw_annotations(frame.rgb, frame.faces), cv2.COLOR_RGB2BGR))
+            finally:
+                if writer is not None:
+                    writer.release()
         if writer is None:
             raise VideoError(f"{source}: the video has no readable frames")
+        finish_copy(source, silent, Path(path), sound)
+    finally:
+        silent.unlink(missing_ok=True)
     return Path(path)
+
+
+def finish_copy(source: str | Path | int, silent: Path, path: Path, sound: bool = True) -> str:
+    """Put an annotated copy, written without sound to ``silent``, in place at ``path``: with
+    ``source``'s sound unless not ``sound`` (`ferlab.soundtrack.add_sound`). Says what became
+    of the sound: "kept", "none" (the video has none; a camera's or a stream's is not read),
+    or why it was "left out"; a sound that cannot be read leaves the copy silent."""
+    if not sound:
+        kept = "left out: asked for none"
+    elif is_live(source):
+        kept = "none"
+    elif not h264_available():
+        kept = 'left out: copying sound needs PyAV: pip install "ferlab[h264]"'
+    else:
+        try:
+            kept = "kept" if add_sound(source, silent, path) else "none"
+        except SoundError as error:
+            kept = f"left out: {error}"
+    if kept != "kept":
+        os.replace(silent, path)
+    silent.unlink(missing_ok=True)
+    return kept
 
 
 def read_faces(path: str | Path) -> tuple[dict[int, list[dict]], int | None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +132,37 @@ sys.meta_path.insert(0, NotInstalled())
     result = subprocess.run([sys.executable, "-c", blocked + code], capture_output=True, text=True, cwd=cwd, timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+FPS, RATE = 25, 48000  # of write_video_with_sound
+
+
+def write_video_with_sound(path, seconds=2.0, click_s=1.0, video_start_s=0.0, audio_codec="aac", picture=None):
+    """An H.264 video (by PyAV) of ``picture`` (RGB, default grey) brightening frame by frame,
+    and a silent sound track with one loud click at ``click_s`` (in the file's time); its video
+    may start later than its sound (``video_start_s``)."""
+    av = pytest.importorskip("av")
+    picture = np.full((48, 64, 3), 100, np.uint8) if picture is None else picture
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=FPS)
+        video.height, video.width = picture.shape[0] // 2 * 2, picture.shape[1] // 2 * 2
+        video.pix_fmt = "yuv420p"
+        sound = out.add_stream(audio_codec, rate=RATE)
+        sound.layout = "mono"
+        for i in range(int(seconds * FPS)):
+            brighter = np.clip(picture[: video.height, : video.width].astype(int) + i % 20, 0, 255).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(brighter, format="rgb24")
+            frame.pts, frame.time_base = i + round(video_start_s * FPS), Fraction(1, FPS)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        samples = np.zeros(int(seconds * RATE), np.float32)
+        samples[int(click_s * RATE):int(click_s * RATE) + 48] = 0.9
+        form, size = sound.codec_context.format.name, sound.codec_context.frame_size or 1024
+        for start in range(0, len(samples), size):
+            chunk = samples[None, start:start + size]
+            if form.startswith("s16"):
+                chunk = (chunk * 32767).astype(np.int16)
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format=form, layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = RATE, start, Fraction(1, RATE)
+            out.mux(sound.encode(frame))
+        out.mux(sound.encode(None))

@@ -413,6 +413,22 @@ def test_video_command_stops_at_max_seconds(astronaut, tiny_model, tmp_path, cap
     assert (tmp_path / "later" / "clip.timeline.csv").read_text() == timeline.read_text()
 
 
+def test_video_command_keeps_the_sound_unless_asked_not_to(astronaut, tiny_model, tmp_path, capsys):
+    from ferlab.imageio import load_image
+
+    from .conftest import write_video_with_sound
+
+    video = tmp_path / "talk.mp4"
+    write_video_with_sound(video, seconds=0.4, picture=load_image(astronaut))
+    common = ["video", str(video), "--model", str(tiny_model), "--quiet"]
+    assert main([*common, "--out", str(tmp_path / "a"), "--annotate-video", "mp4"]) == 0
+    assert json.loads(capsys.readouterr().out)["sound"] == "kept"
+    assert main([*common, "--out", str(tmp_path / "b"), "--annotate-video", "mp4", "--no-sound"]) == 0
+    assert json.loads(capsys.readouterr().out)["sound"] == "left out: asked for none"
+    assert main([*common, "--out", str(tmp_path / "c"), "--no-sound"]) == 2
+    assert "--no-sound is for the annotated copy: add --annotate-video" in capsys.readouterr().err
+
+
 def test_ctrl_c_before_a_videos_first_frame_says_nothing_was_written(tmp_path, capsys, monkeypatch):
     from ferlab import video
 

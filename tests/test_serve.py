@@ -375,6 +375,30 @@ def test_the_annotated_copy_can_be_drawn_from_the_analysis_answer(client, astron
     assert len(copies[1]) == 3 and all(np.array_equal(a, b) for a, b in zip(*copies, strict=True))
 
 
+def test_annotated_copies_keep_the_uploads_sound_unless_asked_not_to(client, astronaut, tmp_path):
+    av = pytest.importorskip("av")
+    from ferlab.imageio import load_image
+
+    from .conftest import write_video_with_sound
+
+    write_video_with_sound(tmp_path / "talk.mp4", seconds=0.4, picture=load_image(astronaut))
+    upload = {"file": ("talk.mp4", (tmp_path / "talk.mp4").read_bytes(), "video/mp4")}
+    assert client.get("/v1/health").json()["annotated_video_sound"] is True
+
+    def sound_of(response) -> list[str]:
+        assert response.status_code == 200, response.text
+        (tmp_path / "copy.mp4").write_bytes(response.content)
+        with av.open(str(tmp_path / "copy.mp4")) as copy:
+            return [stream.codec_context.name for stream in copy.streams.audio]
+
+    assert sound_of(client.post("/v1/analyze-video", params={"format": "h264"}, files=upload)) == ["aac"]
+    assert sound_of(client.post("/v1/analyze-video", params={"format": "h264", "sound": "false"}, files=upload)) == []
+    answer = client.post("/v1/analyze-video", files=upload).content
+    drawing = {**upload, "result": ("result.json", answer, "application/json")}
+    assert sound_of(client.post("/v1/draw-video", params={"format": "mp4"}, files=drawing)) == ["aac"]
+    assert sound_of(client.post("/v1/draw-video", params={"format": "mp4", "sound": "false"}, files=drawing)) == []
+
+
 def test_drawing_refuses_what_is_not_this_videos_answer(client, astronaut, tmp_path, monkeypatch):
     from ferlab import serve
 

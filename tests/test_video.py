@@ -21,6 +21,8 @@ from ferlab.video import (
     video_answer,
 )
 
+from .conftest import write_video_with_sound
+
 
 def write_video(path, frames):
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (frames[0].shape[1], frames[0].shape[0]))
@@ -109,6 +111,42 @@ def test_draw_video_gives_the_analysis_copy_without_analysing_again(astronaut, t
 
     bare = decoded(draw_video(video, {}, 2, tmp_path / "bare.mp4", "mp4"))
     assert len(bare) == 5 and not any(np.array_equal(a, b) for a, b in zip(bare, copies[1], strict=True))
+
+
+def audio_codecs(path) -> list[str]:
+    import av
+
+    with av.open(str(path)) as video:
+        return [stream.codec_context.name for stream in video.streams.audio]
+
+
+def test_annotated_copies_keep_the_videos_sound(astronaut, tiny_model, tmp_path, monkeypatch):
+    import ferlab.video
+    from ferlab.soundtrack import SoundError
+
+    video = tmp_path / "talk.mp4"
+    write_video_with_sound(video, picture=load_image(astronaut))
+    analyzer = Analyzer(load_model(tiny_model))
+    result = analyze_video(video, analyzer, tmp_path / "out", every=2, annotate="h264", progress=False)
+    assert result["sound"] == "kept" and audio_codecs(result["annotated"]) == ["aac"]
+    found, _ = read_faces(result["timeline"])
+    assert audio_codecs(draw_video(video, found, 2, tmp_path / "drawn.webm", "webm")) == ["opus"]
+    assert not list(tmp_path.glob("*.tmp*")) and not list((tmp_path / "out").glob("*.tmp*"))  # the silent copies
+
+    muted = analyze_video(video, analyzer, tmp_path / "muted", annotate="mp4", progress=False, sound=False)
+    assert muted["sound"] == "left out: asked for none" and audio_codecs(muted["annotated"]) == []
+    assert audio_codecs(draw_video(video, found, 2, tmp_path / "muted.mp4", "mp4", sound=False)) == []
+
+    def unreadable(source, silent, path):
+        raise SoundError(f"{source}: its sound could not be put into the copy: Invalid data")
+
+    monkeypatch.setattr(ferlab.video, "add_sound", unreadable)  # the copy is still written, silent
+    broken = analyze_video(video, analyzer, tmp_path / "broken", annotate="mp4", progress=False)
+    assert broken["sound"].startswith("left out: ") and broken["sound"].endswith("Invalid data")
+    assert audio_codecs(broken["annotated"]) == []
+    monkeypatch.setattr(ferlab.video, "h264_available", lambda: False)
+    without_pyav = analyze_video(video, analyzer, tmp_path / "without", annotate="mp4", progress=False)
+    assert without_pyav["sound"] == 'left out: copying sound needs PyAV: pip install "ferlab[h264]"'
 
 
 def test_draw_video_refuses_faces_of_another_video(astronaut, tiny_model, tmp_path):
