@@ -341,6 +341,7 @@ def cmd_video(args) -> int:
         raise ValueError("--no-sound is for the annotated copy: add --annotate-video")
     options = dict(every=every, annotate=args.annotate_video or False, max_seconds=args.max_seconds,
                    smooth_s=args.smooth, html=args.html, faces=faces, sound=not args.no_sound,
+                   subtitles=(args.subtitles or ["srt"]) if args.subtitles is not None else [],
                    **({"on_frame": print_frame} if args.jsonl else {}))
     analyzer = None if faces is not None else _workers_analyzer(args)  # with --faces-from, no model is loaded
     results = analyze_videos(sources, analyzer, args.out, workers=args.workers, progress=not args.quiet, **options)
@@ -651,7 +652,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "them with ferlab photo-accuracy DIR --cropped")
     predict.add_argument("--html", metavar="FILE",
                          help="also FILE (such as photos.html): a page to open in a web browser, offline, with each "
-                              "photo (linked from where it lies) and its faces boxed and labelled, filtered by label; "
+                              "photo (linked from where it lies; HEIC and TIFF, which browsers do not show, by JPEG "
+                              "previews in photos.previews/) and its faces boxed and labelled, filtered by label; "
                               "the photos of --out after --resume too")
     predict.add_argument("--batch-images", type=int, default=32,
                          help="photos whose faces are classified together (default: %(default)s)")
@@ -703,6 +705,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "is installed (the h264 extra)")
     video.add_argument("--no-sound", action="store_true",
                        help="the annotated copy without the video's sound")
+    video.add_argument("--subtitles", nargs="*", choices=["srt", "vtt"], metavar="srt|vtt",
+                       help="also NAME.emotions.srt (and/or .vtt): each face track's label over time as subtitles, "
+                            "which video players show over the video as it is (VLC and mpv load a .srt named after "
+                            "the video; WebVTT places each label over its face, for web pages); default: srt")
     video.add_argument("--html", action="store_true",
                        help="also NAME.html: a page to open in a web browser, offline, that plays the video with "
                             "each face boxed and a strip per face track (the video stays where it is; with "

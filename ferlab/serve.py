@@ -65,6 +65,7 @@ from .detect import DECODE_MIN_SIDE, get_detector
 from .explain import explained_records
 from .imageio import ImageError, decode_image, is_heif
 from .predict import CSV_HEADER, Analyzer, build_analyzer, csv_rows
+from .subtitles import SUBTITLE_FORMATS, subtitle_text, track_cues
 from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
 from .video import (
     ANNOTATED_CODECS,
@@ -76,6 +77,7 @@ from .video import (
     answer_faces,
     check_h264,
     draw_video,
+    frame_interval,
     h264_available,
     open_source,
     timeline_rows,
@@ -98,6 +100,7 @@ MAX_VIDEO_BYTES = 200 * 1024 * 1024
 MAX_VIDEO_FRAMES = 1800
 # The analysis answer /v1/draw-video draws from: 2.2 MB for 1,800 frames with three faces each.
 MAX_DRAWING_BYTES = 64 * 1024 * 1024
+SUBTITLE_TYPES = {"srt": "application/x-subrip; charset=utf-8", "vtt": "text/vtt; charset=utf-8"}
 SOUND_HELP = ("mp4, webm or h264: the copy with the video's sound (where the server has PyAV: "
               "/v1/health's annotated_video_sound); false: without")
 # Leading bytes of the formats the page accepts; anything else is refused unread.
@@ -396,11 +399,12 @@ def create_app(
             description="answer in JSON lines as the analysis goes: {\"analyzed\": n, \"of\": about how many} "
             "about twice a second (with \"queued\": the analyses ahead, while it waits its turn), then "
             "{\"result\": ...} (the answer without progress) or {\"error\": ...}")] = False,
-        answer_format: Annotated[Literal["json", "csv", "mp4", "webm", "h264"], Query(
+        answer_format: Annotated[Literal["json", "csv", "srt", "vtt", "mp4", "webm", "h264"], Query(
             alias="format", description="csv: the timeline `ferlab video` writes, one row per face per analyzed "
-            "frame with its track; mp4, webm or h264: the video with each face boxed, labelled and numbered by its "
-            "track, as `ferlab video --annotate-video` draws it (WebM and H.264, an MP4, play in web browsers; "
-            "H.264 where the server has PyAV); each as a file to save, not with progress")] = "json",
+            "frame with its track; srt or vtt: each track's label over time as subtitles (`ferlab video "
+            "--subtitles`), for video players; mp4, webm or h264: the video with each face boxed, labelled and "
+            "numbered by its track, as `ferlab video --annotate-video` draws it (WebM and H.264, an MP4, play in "
+            "web browsers; H.264 where the server has PyAV); each as a file to save, not with progress")] = "json",
         sound: Annotated[bool, Query(description=SOUND_HELP)] = True,
     ):
         if answer_format != "json" and progress:
@@ -434,6 +438,12 @@ def create_app(
             rows = [row for frame in result["frames"] for row in timeline_rows(frame["frame"], frame["time_s"],
                                                                               frame["faces"])]
             return csv_file(TIMELINE_HEADER, rows, f"{Path(name).stem}.timeline.csv")
+        if answer_format in SUBTITLE_FORMATS:
+            result = await analysis()
+            cues = track_cues(result["frames"], frame_interval([f["time_s"] for f in result["frames"]], result["fps"],
+                                                               result["every"]))
+            return text_file(subtitle_text(cues, answer_format, result["width"], result["height"]),
+                             SUBTITLE_TYPES[answer_format], f"{Path(name).stem}.emotions.{answer_format}")
         if not progress:
             return await analysis()
 
@@ -566,7 +576,12 @@ def csv_file(header: list[str], rows: list[list], filename: str) -> Response:
     table = csv.writer(text)
     table.writerow(header)
     table.writerows(rows)
-    return Response(text.getvalue(), media_type="text/csv; charset=utf-8",
+    return text_file(text.getvalue(), "text/csv; charset=utf-8", filename)
+
+
+def text_file(text: str, media_type: str, filename: str) -> Response:
+    """A text answer that a browser saves as ``filename`` (`download_name`)."""
+    return Response(text, media_type=media_type,
                     headers={"Content-Disposition": f'attachment; filename="{download_name(filename)}"'})
 
 

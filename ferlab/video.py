@@ -34,6 +34,7 @@ from .predict import (
     output_names,
 )
 from .soundtrack import SoundError, add_sound
+from .subtitles import SUBTITLE_FORMATS, track_cues, write_subtitles
 from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
 from .video_segments import SegmentedVideo, plan_segments
 from .viewer import write_viewer
@@ -194,7 +195,7 @@ def analyze_video(
     out_dir: str | Path = "ferlab-video", every: int = 1, annotate: bool | str = False, progress: bool = True,
     max_seconds: float | None = None, on_frame: Callable[[VideoFrame], None] | None = None,
     smooth_s: float = SMOOTH_S, workers: int = 1, html: bool = False, faces: dict[int, list[dict]] | None = None,
-    sound: bool = True,
+    sound: bool = True, subtitles: Sequence[str] = (),
 ) -> dict:
     """Analyze every ``every``-th frame of ``source`` (a video file, a camera index or a stream
     URL, as `VideoStream` takes) with ``analyzer`` (default: the bundled model and detector)
@@ -213,7 +214,9 @@ def analyze_video(
     Part 2), ``<name>.annotated.mp4`` or ``.webm``, with the video's sound unless not ``sound``
     (`finish_copy`: the result's ``"sound"`` says what became of it); with ``html``, ``<name>.html``: the web
     page's player on its own (`ferlab.viewer`), which plays the video from where it is with
-    each face boxed and a strip per track, offline. Reading
+    each face boxed and a strip per track, offline; for each of ``subtitles`` ("srt", "vtt"),
+    ``<name>.emotions.srt`` or ``.vtt``: each track's label over time, for video players
+    (`ferlab.subtitles`). Reading
     stops at the end of the video, after ``max_seconds`` of it, or at Ctrl-C; in each case
     what was analyzed is written. Returns the paths, counts, why it stopped and a summary of
     each track (`summarize_tracks`).
@@ -226,6 +229,8 @@ def analyze_video(
         raise ValueError(f"annotate must be True, False or one of {', '.join(ANNOTATED_CODECS)}, not {annotate!r}")
     out_dir = Path(out_dir)
     check_reading(every, max_seconds, smooth_s)
+    if unknown := set(subtitles) - set(SUBTITLE_FORMATS):
+        raise ValueError(f"subtitles are srt or vtt, not {', '.join(sorted(unknown))}")
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, not {workers}")
     if faces is not None and is_live(source):
@@ -246,7 +251,7 @@ def analyze_video(
         silent_path = temporary_beside(video_path)  # the copy's frames, before its sound joins them
         writer_video = None
         times = []  # of each analyzed frame
-        frames = []  # each analyzed frame's faces, for the viewer (html)
+        frames = []  # each analyzed frame's faces, for the viewer (html) and the subtitles
         tracks: dict[int, dict[int, list[float]]] = {}  # track -> {analyzed frame index: probabilities}
         # The timeline appears only once complete, and not at all when no frame was read.
         with atomic_write(timeline_path) as tmp_timeline, open(tmp_timeline, "w", newline="") as handle:
@@ -264,7 +269,7 @@ def analyze_video(
                     times.append(frame.time_s)  # first, so that a Ctrl-C below leaves the frame's rows consistent
                     table.writerows(timeline_rows(frame.index, frame.time_s, frame.faces))
                     add_to_tracks(tracks, len(times) - 1, frame.faces)
-                    if html:
+                    if html or subtitles:
                         frames.append({"frame": frame.index, "time_s": round(frame.time_s, 3), "faces": frame.faces})
                     if annotated_format:
                         if writer_video is None:
@@ -298,12 +303,24 @@ def analyze_video(
               "tracks": summarize_tracks(times, tracks)}
     if writer_video is not None:
         result["annotated"], result["sound"] = str(video_path), sound_kept
+    if subtitles:
+        cues = track_cues(frames, frame_interval(times, video.fps, every))
+        result["subtitles"] = [str(write_subtitles(out_dir / f"{video.name}.emotions.{form}", cues, *size))
+                               for form in subtitles]
     if html:
         answer = video_answer(frames, every, video.fps, video.frames, *size)
         playable_copy = video_path if annotated_format in ("h264", "webm") else None  # not MPEG-4 Part 2
         result["html"] = str(write_viewer(out_dir / f"{video.name}.html", answer, Path(str(source)).name,
                                           None if is_live(source) else Path(source), playable_copy))
     return result
+
+
+def frame_interval(times: list[float], fps: float, every: int) -> float:
+    """The time between analyzed frames: by the frame rate, or where it is not known (some
+    streams and cameras), the median step between ``times``."""
+    if fps > 0:
+        return every / fps
+    return float(np.median(np.diff(times))) if len(times) > 1 else 0.0
 
 
 def video_answer(frames: list[dict], every: int, fps: float, frames_read: int, width: int, height: int) -> dict:

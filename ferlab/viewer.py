@@ -7,7 +7,8 @@
 - `write_index` (`ferlab video FOLDER --html`): an overview of several videos, with links to
   their players.
 - `write_gallery` (`ferlab predict --html`): the photos with their faces boxed, filtered by
-  label (``assets/gallery.html``)."""
+  label (``assets/gallery.html``); photos in a format web browsers do not show get a JPEG
+  preview beside the page."""
 
 from __future__ import annotations
 
@@ -19,7 +20,16 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import quote
 
-from .atomic import atomic_write_text
+import cv2
+
+from .atomic import atomic_write, atomic_write_text
+from .imageio import ImageError, decode_image
+from .predict import output_names
+
+# Formats web browsers do not show (Safari alone shows HEIC and TIFF): a gallery shows a JPEG
+# preview of these, at most this many pixels on its longer side.
+PREVIEWED_SUFFIXES = {".heic", ".heif", ".tif", ".tiff", ".pgm", ".ppm"}
+PREVIEW_SIDE = 1600
 
 
 def write_viewer(path: str | Path, answer: dict, name: str, video: Path | None, copy: Path | None = None) -> Path:
@@ -38,11 +48,20 @@ def write_gallery(path: str | Path, results: Iterable[dict], expected: dict[str,
     face of one label, those without a face, those that failed; a click shows a photo large
     with each face's seven probabilities. ``expected``: each photo's (by path) true label, as
     `ferlab photo-accuracy` has them: each photo says it, and filters show the wrong ones (whose
-    largest face has another label, or no face) and the right ones."""
+    largest face has another label, or no face) and the right ones.
+
+    A photo in a format web browsers do not show (HEIC, TIFF, PGM: `PREVIEWED_SUFFIXES`) is
+    shown by a JPEG preview, written to ``<page>.previews/`` beside the page."""
     path = Path(path)
+    results = list(results)
+    previews = _write_previews([Path(r["path"]) for r in results if "error" not in r],
+                               path.with_name(f"{path.stem}.previews"))
     photos = []
     for result in results:
         photo = {"url": _link(Path(result["path"]), path.parent), "name": Path(result["path"]).name}
+        if Path(result["path"]) in previews:  # the boxes are in the photo's pixels, not the preview's
+            preview, width, height = previews[Path(result["path"])]
+            photo |= {"url": _link(preview, path.parent), "size": [width, height]}
         if expected is not None:
             photo["expected"] = expected[result["path"]]
         if "error" in result:
@@ -51,6 +70,28 @@ def write_gallery(path: str | Path, results: Iterable[dict], expected: dict[str,
         photos.append(photo | {"faces": [{key: face[key] for key in ("box", "label", "confidence", "probabilities")}
                                          for face in result["faces"]]})
     return _page_with_data(path, "gallery.html", "ferlab-photos", photos)
+
+
+def _write_previews(photos: list[Path], folder: Path) -> dict[Path, tuple[Path, int, int]]:
+    """A JPEG preview in ``folder`` of each of ``photos`` that browsers do not show, upright,
+    with the photo's own size; none of a photo that cannot be read now."""
+    shown = [photo for photo in photos if photo.suffix.lower() in PREVIEWED_SUFFIXES]
+    previews = {}
+    for photo, name in output_names(shown).items():
+        try:
+            decoded = decode_image(photo, PREVIEW_SIDE)
+        except ImageError:
+            continue
+        rgb = decoded.rgb
+        scale = PREVIEW_SIDE / max(rgb.shape[:2])
+        if scale < 1:
+            rgb = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        preview = folder / f"{name}.jpg"
+        preview.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(preview) as tmp:
+            cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+        previews[photo] = preview, decoded.width, decoded.height
+    return previews
 
 
 def _page_with_data(path: Path, asset: str, element: str, data) -> Path:

@@ -323,6 +323,16 @@ def test_a_video_can_be_answered_as_the_timeline_csv_ferlab_video_writes(tiny_mo
                           files={"file": ("clip.mp4", clip, "video/mp4")})
     assert refused.status_code == 422 and "without progress" in refused.json()["error"]["message"]
 
+    # the subtitles `ferlab video --subtitles` writes
+    analyze_video(tmp_path / "clip.mp4", Analyzer(load_model(tiny_model)), tmp_path / "out", progress=False,
+                  subtitles=["srt", "vtt"])
+    for form, media_type in (("srt", "application/x-subrip"), ("vtt", "text/vtt")):
+        response = client.post("/v1/analyze-video", params={"format": form},
+                               files={"file": ("clip.mp4", clip, "video/mp4")})
+        assert response.status_code == 200 and response.headers["content-type"].startswith(media_type)
+        assert response.headers["content-disposition"] == f'attachment; filename="clip.emotions.{form}"'
+        assert response.text == (tmp_path / "out" / f"clip.emotions.{form}").read_text()
+
 
 @pytest.mark.parametrize("codec, suffix", [("webm", "webm"), ("mp4", "mp4"), ("h264", "mp4")])
 def test_a_video_can_be_answered_as_the_annotated_copy_ferlab_video_draws(client, astronaut, tmp_path, codec, suffix):

@@ -191,3 +191,38 @@ def test_the_gallery_shows_the_photos_with_their_faces_filtered_by_label(astrona
         assert page.locator(".photo .error").all_inner_texts() == ["expected Sad", "expected Neutral"]
         browser.close()
     assert errors == []
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed")
+def test_the_gallery_shows_heic_and_tiff_photos_by_jpeg_previews(astronaut, tmp_path):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    from ferlab.predict import predict_files
+    from ferlab.viewer import write_gallery
+
+    pillow_heif.register_heif_opener()
+    big = Image.open(astronaut).resize((2048, 2048))  # over the preview's 1,600 pixels
+    for folder in ("a", "b"):  # one name in two folders: two previews
+        (tmp_path / "photos" / folder).mkdir(parents=True)
+        big.save(tmp_path / "photos" / folder / "IMG_0001.heic")
+    Image.open(astronaut).save(tmp_path / "photos" / "scan.tif")
+    results = list(predict_files([str(tmp_path / "photos")], None, progress=False))
+    gallery = write_gallery(tmp_path / "photos.html", results)
+    photos = {photo["url"]: photo for photo in photos_of(gallery)}
+    assert sorted(photos) == ["photos.previews/a/IMG_0001.jpg", "photos.previews/b/IMG_0001.jpg",
+                              "photos.previews/scan.jpg"]
+    assert photos["photos.previews/a/IMG_0001.jpg"]["size"] == [2048, 2048]  # the boxes' pixels
+    assert Image.open(tmp_path / "photos.previews" / "a" / "IMG_0001.jpg").size == (1600, 1600)
+    assert Image.open(tmp_path / "photos.previews" / "scan.jpg").size == (512, 512)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
+        page = browser.new_page()
+        page.goto(gallery.as_uri())
+        page.wait_for_function("() => document.querySelectorAll('.box').length === 3", timeout=10_000)
+        for box, img in zip(page.locator(".box").all(), page.locator(".picture img").all(), strict=True):
+            box, img = box.bounding_box(), img.bounding_box()
+            assert 0.15 < (box["x"] - img["x"]) / img["width"] < 0.45  # where the face is, as in the JPEG
+            assert 0.1 < box["width"] / img["width"] < 0.4
+        browser.close()
