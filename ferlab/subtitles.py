@@ -5,10 +5,12 @@ VLC, mpv and most players load ``clip.emotions.srt`` with ``clip.mp4``, web brow
 ``<track>``. `track_cues` turns the analyzed frames into one cue per face track per stretch of
 time its label stays the same; `write_subtitles` writes them as SubRip (``.srt``) or WebVTT
 (``.vtt``), where each cue is also placed over its face (SubRip has no placement: its cues
-stack at the bottom)."""
+stack at the bottom). The web page writes the same SubRip from an analysis it has
+(``assets/index.html``, ``subtitlesSrt``; tests/test_subtitles.py compares the two)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,7 +76,12 @@ def subtitle_text(cues: list[Cue], subtitle_format: str, width: int, height: int
 
 
 def _text(cue: Cue) -> str:
-    return f"{cue.track}: {cue.label} {cue.confidence:.0%}"
+    return f"{cue.track}: {cue.label} {_rounded(100 * cue.confidence)}%"
+
+
+def _rounded(value: float) -> int:
+    """Halves up, as JavaScript's Math.round: the web page writes the same subtitles."""
+    return math.floor(value + 0.5)
 
 
 def _subrip(cues: list[Cue]) -> str:
@@ -95,7 +102,7 @@ def _webvtt(cues: list[Cue], width: int, height: int) -> str:
 
 
 def _clock(seconds: float, decimal: str) -> str:
-    milliseconds = max(round(seconds * 1000), 0)
+    milliseconds = max(_rounded(seconds * 1000), 0)
     hours, rest = divmod(milliseconds, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
     return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}{decimal}{rest % 1000:03d}"
