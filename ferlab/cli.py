@@ -705,10 +705,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "is installed (the h264 extra)")
     video.add_argument("--no-sound", action="store_true",
                        help="the annotated copy without the video's sound")
-    video.add_argument("--subtitles", nargs="*", choices=["srt", "vtt"], metavar="srt|vtt",
-                       help="also NAME.emotions.srt (and/or .vtt): each face track's label over time as subtitles, "
-                            "which video players show over the video as it is (VLC and mpv load a .srt named after "
-                            "the video; WebVTT places each label over its face, for web pages); default: srt")
+    video.add_argument("--subtitles", nargs="*", choices=["srt", "vtt", "csv"], metavar="srt|vtt|csv",
+                       help="also NAME.emotions.srt (and/or .vtt, .csv): each face track's label over time as "
+                            "subtitles, which video players show over the video as it is (VLC and mpv load a .srt "
+                            "named after the video; WebVTT places each label over its face, for web pages), or as a "
+                            "table of segments (csv: track, label, start_s, end_s, confidence; for spreadsheets and "
+                            "annotation tools such as ELAN); default: srt")
     video.add_argument("--html", action="store_true",
                        help="also NAME.html: a page to open in a web browser, offline, that plays the video with "
                             "each face boxed and a strip per face track (the video stays where it is; with "

@@ -65,7 +65,7 @@ from .detect import DECODE_MIN_SIDE, get_detector
 from .explain import explained_records
 from .imageio import ImageError, decode_image, is_heif
 from .predict import CSV_HEADER, Analyzer, build_analyzer, csv_rows
-from .subtitles import SUBTITLE_FORMATS, subtitle_text, track_cues
+from .subtitles import subtitle_text, track_cues
 from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
 from .video import (
     ANNOTATED_CODECS,
@@ -438,7 +438,7 @@ def create_app(
             rows = [row for frame in result["frames"] for row in timeline_rows(frame["frame"], frame["time_s"],
                                                                               frame["faces"])]
             return csv_file(TIMELINE_HEADER, rows, f"{Path(name).stem}.timeline.csv")
-        if answer_format in SUBTITLE_FORMATS:
+        if answer_format in SUBTITLE_TYPES:
             result = await analysis()
             cues = track_cues(result["frames"], frame_interval([f["time_s"] for f in result["frames"]], result["fps"],
                                                                result["every"]))

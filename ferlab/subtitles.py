@@ -3,20 +3,24 @@
 A subtitle file plays beside the video as it is (its own quality and sound, no copy to write):
 VLC, mpv and most players load ``clip.emotions.srt`` with ``clip.mp4``, web browsers a WebVTT
 ``<track>``. `track_cues` turns the analyzed frames into one cue per face track per stretch of
-time its label stays the same; `write_subtitles` writes them as SubRip (``.srt``) or WebVTT
-(``.vtt``), where each cue is also placed over its face (SubRip has no placement: its cues
+time its label stays the same; `write_subtitles` writes them as SubRip (``.srt``), WebVTT
+(``.vtt``), where each cue is also placed over its face, or a table (``.csv``: when each person
+looked how, for a spreadsheet or an annotation tool such as ELAN) (SubRip has no placement: its cues
 stack at the bottom). The web page writes the same SubRip from an analysis it has
 (``assets/index.html``, ``subtitlesSrt``; tests/test_subtitles.py compares the two)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import atomic_write_text
 
-SUBTITLE_FORMATS = ("srt", "vtt")
+SUBTITLE_FORMATS = ("srt", "vtt", "csv")
+CUE_HEADER = ["track", "label", "start_s", "end_s", "confidence"]
 
 
 @dataclass(frozen=True)
@@ -60,19 +64,21 @@ def track_cues(frames: list[dict], frame_s: float) -> list[Cue]:
 
 
 def write_subtitles(path: str | Path, cues: list[Cue], width: int, height: int) -> Path:
-    """``cues`` as SubRip or WebVTT, by ``path``'s suffix (`subtitle_text`)."""
+    """``cues`` as SubRip, WebVTT or CSV, by ``path``'s suffix (`subtitle_text`)."""
     path = Path(path)
     return atomic_write_text(path, subtitle_text(cues, path.suffix[1:], width, height))
 
 
 def subtitle_text(cues: list[Cue], subtitle_format: str, width: int, height: int) -> str:
-    """``cues`` as SubRip ("srt") or WebVTT ("vtt"); ``width`` and ``height``: the frame's, to
-    place WebVTT cues over their faces."""
+    """``cues`` as SubRip ("srt"), WebVTT ("vtt") or a table ("csv": `CUE_HEADER`, one row per
+    cue); ``width`` and ``height``: the frame's, to place WebVTT cues over their faces."""
     if subtitle_format == "vtt":
         return _webvtt(cues, width, height)
     if subtitle_format == "srt":
         return _subrip(cues)
-    raise ValueError(f"subtitles are SubRip (srt) or WebVTT (vtt), not {subtitle_format!r}")
+    if subtitle_format == "csv":
+        return _table(cues)
+    raise ValueError(f"subtitles are SubRip (srt), WebVTT (vtt) or a table (csv), not {subtitle_format!r}")
 
 
 def _text(cue: Cue) -> str:
@@ -87,6 +93,15 @@ def _rounded(value: float) -> int:
 def _subrip(cues: list[Cue]) -> str:
     return "".join(f"{number}\n{_clock(cue.start_s, ',')} --> {_clock(cue.end_s, ',')}\n{_text(cue)}\n\n"
                    for number, cue in enumerate(cues, 1))
+
+
+def _table(cues: list[Cue]) -> str:
+    text = io.StringIO()
+    table = csv.writer(text, lineterminator="\n")
+    table.writerow(CUE_HEADER)
+    table.writerows([cue.track, cue.label, f"{cue.start_s:.3f}", f"{cue.end_s:.3f}", f"{cue.confidence:.4f}"]
+                    for cue in cues)
+    return text.getvalue()
 
 
 def _webvtt(cues: list[Cue], width: int, height: int) -> str:

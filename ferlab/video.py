@@ -214,9 +214,9 @@ def analyze_video(
     Part 2), ``<name>.annotated.mp4`` or ``.webm``, with the video's sound unless not ``sound``
     (`finish_copy`: the result's ``"sound"`` says what became of it); with ``html``, ``<name>.html``: the web
     page's player on its own (`ferlab.viewer`), which plays the video from where it is with
-    each face boxed and a strip per track, offline; for each of ``subtitles`` ("srt", "vtt"),
-    ``<name>.emotions.srt`` or ``.vtt``: each track's label over time, for video players
-    (`ferlab.subtitles`). Reading
+    each face boxed and a strip per track, offline; for each of ``subtitles`` ("srt", "vtt",
+    "csv"), ``<name>.emotions.srt``, ``.vtt`` or ``.csv``: each track's label over time, for
+    video players, or as a table (`ferlab.subtitles`). Reading
     stops at the end of the video, after ``max_seconds`` of it, or at Ctrl-C; in each case
     what was analyzed is written. Returns the paths, counts, why it stopped and a summary of
     each track (`summarize_tracks`).
@@ -230,7 +230,7 @@ def analyze_video(
     out_dir = Path(out_dir)
     check_reading(every, max_seconds, smooth_s)
     if unknown := set(subtitles) - set(SUBTITLE_FORMATS):
-        raise ValueError(f"subtitles are srt or vtt, not {', '.join(sorted(unknown))}")
+        raise ValueError(f"subtitles are srt, vtt or csv, not {', '.join(sorted(unknown))}")
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, not {workers}")
     if faces is not None and is_live(source):

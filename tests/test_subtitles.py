@@ -34,9 +34,12 @@ def test_subrip_and_webvtt_text():
     vtt = subtitle_text(cues, "vtt", 800, 600)
     assert vtt.startswith("WEBVTT\n\n00:00:00.000 --> 00:00:00.600 position:18.8% line:2.3% align:center size:30%\n"
                           "1: Happy 80%\n")  # over the face: its centre at 150 of 800 pixels, its top at 50 of 600
+    assert subtitle_text(cues, "csv", 800, 600).splitlines() == [
+        "track,label,start_s,end_s,confidence", "1,Happy,0.000,0.600,0.8000", "2,Neutral,0.200,0.600,0.5500",
+        "1,Sad,0.600,0.800,0.5500"]
     late = [Cue(3, "Fear", 3725.5, 3726.25, 0.5, (0, 0, 10, 10))]
     assert "01:02:05,500 --> 01:02:06,250" in subtitle_text(late, "srt", 100, 100)
-    with pytest.raises(ValueError, match="subtitles are SubRip"):
+    with pytest.raises(ValueError, match=r"subtitles are SubRip \(srt\), WebVTT \(vtt\) or a table \(csv\)"):
         subtitle_text(cues, "ass", 800, 600)
 
 
@@ -61,9 +64,10 @@ def test_ferlab_video_writes_subtitles_a_web_browser_shows(astronaut, tiny_model
     srt = (out / "clip.emotions.srt").read_text()
     assert srt.startswith("1\n00:00:00,000 --> 00:00:00,600\n0: ")  # track 0, until the frame without it
     assert main(["video", str(tmp_path / "clip.webm"), "--model", str(tiny_model), "--out", str(out), "--quiet",
-                 "--subtitles", "vtt", "srt"]) == 0
+                 "--subtitles", "vtt", "csv"]) == 0
     assert (out / "clip.emotions.vtt").read_text().startswith("WEBVTT")
-    with pytest.raises(ValueError, match="subtitles are srt or vtt, not ass"):
+    assert (out / "clip.emotions.csv").read_text().startswith("track,label,start_s,end_s,confidence\n0,")
+    with pytest.raises(ValueError, match="subtitles are srt, vtt or csv, not ass"):
         from ferlab.video import analyze_video
 
         analyze_video(tmp_path / "clip.webm", None, out, subtitles=["ass"])
