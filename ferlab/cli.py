@@ -344,8 +344,9 @@ def cmd_video(args) -> int:
                    subtitles=(args.subtitles or ["srt"]) if args.subtitles is not None else [],
                    **({"on_frame": print_frame} if args.jsonl else {}))
     analyzer = None if faces is not None else _workers_analyzer(args)  # with --faces-from, no model is loaded
-    results = analyze_videos(sources, analyzer, args.out, workers=args.workers, progress=not args.quiet, **options)
-    done, failed, stopped = 0, 0, False
+    results = analyze_videos(sources, analyzer, args.out, workers=args.workers, progress=not args.quiet,
+                             resume=args.resume, **options)
+    done, failed, resumed, stopped = 0, 0, 0, False
     finished = []  # for the overview page of several videos (--html)
     # The summary table grows as each video is done, so that Ctrl-C keeps the rows of those done.
     with open(args.summary, "w", newline="") if args.summary else nullcontext() as summary:
@@ -354,7 +355,7 @@ def cmd_video(args) -> int:
             table.writerow(SUMMARY_HEADER)
         try:
             for result in results:
-                done, failed = done + 1, failed + ("error" in result)
+                done, failed, resumed = done + 1, failed + ("error" in result), resumed + bool(result.get("resumed"))
                 finished.append(result)
                 if table:
                     table.writerows(summary_rows(result))
@@ -365,6 +366,9 @@ def cmd_video(args) -> int:
                     print(json.dumps(result), flush=True)
                 if "error" in result:
                     print(f"ferlab: skipped {result['error']}", file=sys.stderr)
+                if result.get("resumed") and len(sources) == 1:
+                    print(f"ferlab: {result['video']} was analyzed to its end before (--resume): its summary",
+                          file=sys.stderr)
                 stopped = result.get("stopped") == "interrupted"
         except KeyboardInterrupt:
             if len(sources) == 1:  # before its first frame
@@ -377,10 +381,12 @@ def cmd_video(args) -> int:
         print(f"ferlab: an overview of the videos with links to their players: {index}", file=sys.stderr)
     if stopped:
         frames = f" after {result['frames']} frames" if len(sources) == 1 else f" after {done} of {len(sources)} videos"
-        print(f"ferlab: stopped by Ctrl-C{frames}; what was analyzed is written, in {args.out}", file=sys.stderr)
+        again = "" if len(sources) == 1 else "; the same command with --resume goes on with the videos not done"
+        print(f"ferlab: stopped by Ctrl-C{frames}; what was analyzed is written, in {args.out}{again}", file=sys.stderr)
         return 130
     if len(sources) > 1:
-        print(f"{done - failed} of {len(sources)} videos analyzed; results in {args.out}", file=sys.stderr)
+        before = f" ({resumed} of them before, skipped by --resume)" if resumed else ""
+        print(f"{done - failed} of {len(sources)} videos analyzed{before}; results in {args.out}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -716,6 +722,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "each face boxed and a strip per face track (the video stays where it is; with "
                             "--annotate-video h264 or webm, a browser that cannot play the video plays that "
                             "copy); for several videos, also index.html, an overview with links to each")
+    video.add_argument("--resume", action="store_true",
+                       help="skip the videos analyzed to their end before into --out with this --every (their "
+                            "NAME.summary.json says so), after a run that was stopped or crashed; a video stopped "
+                            "part way is analyzed again from its start")
     video.add_argument("--faces-from", metavar="FILE",
                        help="write and draw the faces an earlier analysis found instead of analyzing again: its "
                             "timeline CSV (give the --every it was made with) or the JSON the web service answered "

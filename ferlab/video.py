@@ -5,6 +5,7 @@ from the faces an earlier analysis found (`read_faces`), without analysing again
 from __future__ import annotations
 
 import csv
+import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from tqdm import tqdm
 
-from .atomic import atomic_write, temporary_beside
+from .atomic import atomic_write, atomic_write_text, temporary_beside
 from .data import EMOTIONS
 from .parallel import usable_cpus
 from .predict import (
@@ -299,8 +300,8 @@ def analyze_video(
         sound_kept = finish_copy(source, silent_path, video_path, sound)
     plot_path = plot_timeline(np.array(times), tracks, out_dir / f"{video.name}.emotions.png", str(source))
     result = {"timeline": str(timeline_path), "plot": str(plot_path), "frames": video.frames,
-              "analyzed_frames": len(times), "fps": video.fps, "smooth_s": smooth_s, "stopped": video.stopped,
-              "tracks": summarize_tracks(times, tracks)}
+              "analyzed_frames": len(times), "fps": video.fps, "every": every, "smooth_s": smooth_s,
+              "stopped": video.stopped, "tracks": summarize_tracks(times, tracks)}
     if writer_video is not None:
         result["annotated"], result["sound"] = str(video_path), sound_kept
     if subtitles:
@@ -312,6 +313,21 @@ def analyze_video(
         playable_copy = video_path if annotated_format in ("h264", "webm") else None  # not MPEG-4 Part 2
         result["html"] = str(write_viewer(out_dir / f"{video.name}.html", answer, Path(str(source)).name,
                                           None if is_live(source) else Path(source), playable_copy))
+    result["summary"] = str(out_dir / f"{video.name}.summary.json")  # last: the video is done once it is there
+    atomic_write_text(result["summary"], json.dumps({"video": str(source), **result}, indent=1))
+    return result
+
+
+def done_before(summary: Path, every: int) -> dict | None:
+    """The summary `analyze_video` wrote in ``summary`` for a video it analyzed to its end with
+    this ``every``, with ``"video"``; None if there is none (never analyzed, stopped early,
+    another ``every``, or not a summary)."""
+    try:
+        result = json.loads(summary.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(result, dict) or result.get("stopped") != "end" or result.get("every") != every:
+        return None
     return result
 
 
@@ -473,7 +489,8 @@ def video_inputs(items: Iterable[str]) -> list[str]:
 
 def analyze_videos(
     sources: Sequence[str | Path | int], analyzer: AnalyzerSource = None,
-    out_dir: str | Path = "ferlab-video", workers: int = 1, progress: bool = True, **options,
+    out_dir: str | Path = "ferlab-video", workers: int = 1, progress: bool = True, resume: bool = False,
+    **options,
 ) -> Iterator[dict]:
     """`analyze_video` for each of ``sources`` into ``out_dir`` (``options``: its own), one
     result per video in order: its summary with ``"video"``, or ``{"video", "error"}`` for one
@@ -482,10 +499,23 @@ def analyze_videos(
     picklable function that builds one), and each writes ``<name>.timeline.csv`` and the rest
     under its `ferlab.predict.output_names` folder (videos of one name in different folders
     go to sub-folders; two in one folder that differ by their suffix alone are refused).
-    Ctrl-C stops after the videos under way, each written as far as it was analyzed."""
+    Ctrl-C stops after the videos under way, each written as far as it was analyzed.
+
+    ``resume``: a video file whose summary says it was analyzed to its end with this ``every``
+    (`done_before`: after a run that was stopped or crashed) is not analyzed again; its summary
+    comes first, marked ``"resumed": True``."""
+    every = options.get("every", 1)
+
+    def earlier(source: str | Path | int, folder: Path) -> dict | None:
+        if not resume or is_live(source):
+            return None
+        found = done_before(folder / f"{Path(str(source)).stem}.summary.json", every)
+        return found and {"resumed": True, **found, "video": str(source)}
+
     if len(sources) == 1:
-        yield {"video": str(sources[0]), **analyze_video(sources[0], analyzer, out_dir, progress=progress,
-                                                         workers=workers, **options)}
+        yield earlier(sources[0], Path(out_dir)) or {
+            "video": str(sources[0]), **analyze_video(sources[0], analyzer, out_dir, progress=progress,
+                                                      workers=workers, **options)}
         return
     if options.get("faces") is not None:
         raise ValueError("faces found before are one video's: analyze that one alone")
@@ -499,7 +529,12 @@ def analyze_videos(
                              "overwrite each other; analyze them into different --out folders")
     check_reading(options.get("every", 1), options.get("max_seconds"), options.get("smooth_s", SMOOTH_S))
     work = [(str(source), str(Path(out_dir) / Path(names[Path(source)]).parent), options) for source in sources]
-    workers = min(workers, len(sources))
+    done = [earlier(source, Path(folder)) for source, folder, _ in work]
+    yield from filter(None, done)
+    work = [item for item, found in zip(work, done, strict=True) if not found]
+    if not work:
+        return
+    workers = min(workers, len(work))
     if workers > 1:
         from .parallel import map_in_workers
 

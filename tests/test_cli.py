@@ -442,6 +442,48 @@ def test_ctrl_c_before_a_videos_first_frame_says_nothing_was_written(tmp_path, c
                                                "nothing was written")
 
 
+def test_video_command_resumes_a_folder_of_videos(astronaut, tiny_model, tmp_path, capsys):
+    import cv2
+
+    from ferlab.imageio import load_image
+
+    face = cv2.cvtColor(load_image(astronaut), cv2.COLOR_RGB2BGR)
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        writer = cv2.VideoWriter(str(folder / f"{name}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, face.shape[1::-1])
+        for _ in range(3):
+            writer.write(face)
+        writer.release()
+    out = tmp_path / "out"
+    command = ["video", str(folder), "--model", str(tiny_model), "--out", str(out), "--quiet", "--workers", "1"]
+    assert main([*command, "--summary", str(tmp_path / "first.csv")]) == 0
+    first = {Path(r["video"]).name: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert json.loads((out / "a.summary.json").read_text()) == {"video": str(folder / "a.mp4"), **first["a.mp4"]}
+
+    # b was stopped part way, and c's summary was lost: they are analyzed again, a is not
+    stopped = json.loads((out / "b.summary.json").read_text()) | {"stopped": "interrupted"}
+    (out / "b.summary.json").write_text(json.dumps(stopped))
+    (out / "c.summary.json").unlink()
+    timeline_a = (out / "a.timeline.csv").stat().st_mtime_ns
+    assert main([*command, "--resume", "--summary", str(tmp_path / "again.csv")]) == 0
+    printed = capsys.readouterr()
+    again = [json.loads(line) for line in printed.out.splitlines()]
+    assert [(Path(r["video"]).name, r.get("resumed", False)) for r in again] == [
+        ("a.mp4", True), ("b.mp4", False), ("c.mp4", False)]
+    assert again[0]["tracks"] == first["a.mp4"]["tracks"] and (out / "a.timeline.csv").stat().st_mtime_ns == timeline_a
+    assert "3 of 3 videos analyzed (1 of them before, skipped by --resume)" in printed.err
+    assert (tmp_path / "again.csv").read_text() == (tmp_path / "first.csv").read_text()  # every video's rows
+
+    # another --every is another analysis: all again
+    assert main([*command, "--resume", "--every", "2"]) == 0
+    assert not any(json.loads(line).get("resumed") for line in capsys.readouterr().out.splitlines())
+    assert main(["video", str(folder / "a.mp4"), "--model", str(tiny_model), "--out", str(out), "--quiet",
+                 "--resume", "--every", "2"]) == 0  # one video alone
+    printed = capsys.readouterr()
+    assert json.loads(printed.out)["resumed"] is True and "was analyzed to its end before" in printed.err
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_video_command_takes_a_folder_of_videos(astronaut, tiny_model, tmp_path, capsys, workers):
     import cv2
