@@ -723,9 +723,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "--annotate-video h264 or webm, a browser that cannot play the video plays that "
                             "copy); for several videos, also index.html, an overview with links to each")
     video.add_argument("--resume", action="store_true",
-                       help="skip the videos analyzed to their end before into --out with this --every (their "
-                            "NAME.summary.json says so), after a run that was stopped or crashed; a video stopped "
-                            "part way is analyzed again from its start")
+                       help="skip the videos analyzed to their end before into --out with this --every and "
+                            "--smooth and the outputs asked for (their NAME.summary.json says so), after a run that "
+                            "was stopped or crashed; a video stopped part way is analyzed again from its start")
     video.add_argument("--faces-from", metavar="FILE",
                        help="write and draw the faces an earlier analysis found instead of analyzing again: its "
                             "timeline CSV (give the --every it was made with) or the JSON the web service answered "

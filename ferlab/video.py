@@ -318,17 +318,21 @@ def analyze_video(
     return result
 
 
-def done_before(summary: Path, every: int) -> dict | None:
+def done_before(summary: Path, options: dict) -> dict | None:
     """The summary `analyze_video` wrote in ``summary`` for a video it analyzed to its end with
-    this ``every``, with ``"video"``; None if there is none (never analyzed, stopped early,
-    another ``every``, or not a summary)."""
+    the ``every`` and ``smooth_s`` of ``options`` (`analyze_video`'s), and the annotated copy,
+    viewer and subtitles they ask for; None if there is none (never analyzed, stopped early,
+    analyzed otherwise, or not a summary)."""
     try:
         result = json.loads(summary.read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(result, dict) or result.get("stopped") != "end" or result.get("every") != every:
+    if not isinstance(result, dict) or result.get("stopped") != "end":
         return None
-    return result
+    same = (result.get("every") == options.get("every", 1) and result.get("smooth_s") == options.get("smooth_s", SMOOTH_S)
+            and (not options.get("annotate") or "annotated" in result) and (not options.get("html") or "html" in result)
+            and set(options.get("subtitles", ())) <= {Path(p).suffix[1:] for p in result.get("subtitles", [])})
+    return result if same else None
 
 
 def frame_interval(times: list[float], fps: float, every: int) -> float:
@@ -501,15 +505,14 @@ def analyze_videos(
     go to sub-folders; two in one folder that differ by their suffix alone are refused).
     Ctrl-C stops after the videos under way, each written as far as it was analyzed.
 
-    ``resume``: a video file whose summary says it was analyzed to its end with this ``every``
+    ``resume``: a video file whose summary says it was analyzed to its end as ``options`` ask
     (`done_before`: after a run that was stopped or crashed) is not analyzed again; its summary
     comes first, marked ``"resumed": True``."""
-    every = options.get("every", 1)
 
     def earlier(source: str | Path | int, folder: Path) -> dict | None:
         if not resume or is_live(source):
             return None
-        found = done_before(folder / f"{Path(str(source)).stem}.summary.json", every)
+        found = done_before(folder / f"{Path(str(source)).stem}.summary.json", options)
         return found and {"resumed": True, **found, "video": str(source)}
 
     if len(sources) == 1:

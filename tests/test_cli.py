@@ -475,11 +475,14 @@ def test_video_command_resumes_a_folder_of_videos(astronaut, tiny_model, tmp_pat
     assert "3 of 3 videos analyzed (1 of them before, skipped by --resume)" in printed.err
     assert (tmp_path / "again.csv").read_text() == (tmp_path / "first.csv").read_text()  # every video's rows
 
-    # another --every is another analysis: all again
-    assert main([*command, "--resume", "--every", "2"]) == 0
-    assert not any(json.loads(line).get("resumed") for line in capsys.readouterr().out.splitlines())
+    # another --every is another analysis, and outputs not written before are written: all again
+    for other in (["--every", "2"], ["--subtitles"]):
+        assert main([*command, "--resume", *other]) == 0
+        assert not any(json.loads(line).get("resumed") for line in capsys.readouterr().out.splitlines())
+    assert main([*command, "--resume", "--subtitles"]) == 0
+    assert all(json.loads(line).get("resumed") for line in capsys.readouterr().out.splitlines())
     assert main(["video", str(folder / "a.mp4"), "--model", str(tiny_model), "--out", str(out), "--quiet",
-                 "--resume", "--every", "2"]) == 0  # one video alone
+                 "--resume"]) == 0  # one video alone
     printed = capsys.readouterr()
     assert json.loads(printed.out)["resumed"] is True and "was analyzed to its end before" in printed.err
 
