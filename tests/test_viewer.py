@@ -226,3 +226,30 @@ def test_the_gallery_shows_heic_and_tiff_photos_by_jpeg_previews(astronaut, tmp_
             assert 0.15 < (box["x"] - img["x"]) / img["width"] < 0.45  # where the face is, as in the JPEG
             assert 0.1 < box["width"] / img["width"] < 0.4
         browser.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed")
+def test_the_player_plays_the_videos_sound_unless_turned_off(astronaut, tiny_model, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from ferlab.imageio import load_image
+
+    from .conftest import write_video_with_sound
+
+    write_video_with_sound(tmp_path / "talk.mp4", seconds=1.0, picture=load_image(astronaut))
+    analyze_video(tmp_path / "talk.mp4", Analyzer(load_model(tiny_model)), tmp_path / "out", progress=False, html=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
+        page = browser.new_page()
+        page.goto((tmp_path / "out" / "talk.html").as_uri())
+        page.wait_for_selector("#timeline .strip", timeout=20_000)
+        assert page.inner_text("#sound") == "Sound on"
+        page.click("#play")
+        page.wait_for_function("() => document.getElementById('clip').ended", timeout=10_000)
+        assert page.evaluate("() => [document.getElementById('clip').muted,"
+                             " document.getElementById('clip').webkitAudioDecodedByteCount > 0]") == [False, True]
+        page.click("#sound")
+        assert page.inner_text("#sound") == "Sound off" and page.evaluate("() => document.getElementById('clip').muted")
+        page.click("#play")  # played again, silent
+        assert page.evaluate("() => document.getElementById('clip').muted")
+        browser.close()
