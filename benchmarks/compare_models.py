@@ -4,7 +4,7 @@ Both models label the same PublicTest and PrivateTest faces, with each test-time
 augmentation. Only the faces that exactly one of them gets right tell the two apart:
 McNemar's exact test (`ferlab.metrics.paired_comparison`) gives the probability of a split of
 those faces at least that lopsided if both were equally accurate. Choose on PublicTest;
-PrivateTest is shown, not used.
+PrivateTest is shown, not used. One TTA mode at a time, as JSON: ``ferlab evaluate A --compare B``.
 
     python benchmarks/compare_models.py runs/NEW default --data ../shared/data/fer2013.csv.gz
 """
@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 
 from ferlab.classifier import BACKENDS, load_model
-from ferlab.data import load_fer2013, train_val_test
+from ferlab.data import load_fer2013
 from ferlab.hardware import machine_description
-from ferlab.metrics import paired_comparison
+from ferlab.metrics import compare_on_fer2013
 from ferlab.tta import TTA_VIEWS
 
 
@@ -29,17 +29,16 @@ def main() -> None:
     parser.add_argument("--backend", default="torch", choices=BACKENDS,
                         help="torch (default): the engine the model cards were measured with")
     args = parser.parse_args()
-    splits = train_val_test(load_fer2013(args.data))
+    data = load_fer2013(args.data)
     print(f"{machine_description()}; A = {args.model_a}, B = {args.model_b}, backend {args.backend}")
     print("| TTA | split | A | B | only A right | only B right | McNemar p |")
     print("|---|---|---|---|---|---|---|")
     for tta in args.tta:
         model_a, model_b = (load_model(name, tta=tta, backend=args.backend) for name in (args.model_a, args.model_b))
-        for split in ("PublicTest", "PrivateTest"):
-            faces, labels = splits[split]
-            result = paired_comparison(labels, model_a.predict(faces), model_b.predict(faces))
-            print(f"| {tta} | {split} | {result['accuracy_a']:.2%} | {result['accuracy_b']:.2%} "
-                  f"| {result['only_a_right']} | {result['only_b_right']} | {result['p_value']:.3f} |")
+        for split, result in compare_on_fer2013(model_a.predict, model_b.predict, data).items():
+            if split != "PrivateTest_deduplicated":
+                print(f"| {tta} | {split} | {result['accuracy_a']:.2%} | {result['accuracy_b']:.2%} "
+                      f"| {result['only_a_right']} | {result['only_b_right']} | {result['p_value']:.3f} |")
 
 
 if __name__ == "__main__":

@@ -175,6 +175,16 @@ def cmd_evaluate(args) -> None:
     models = [resolve_model(member) for name in args.models for member in ensemble_members(name)]
     engines = [_evaluation_engine(path, args.backend) for path in models]
     data = load_fer2013(args.data)
+    if args.compare:
+        from .classifier import load_model, torch_installed
+        from .metrics import compare_on_fer2013
+
+        # as the rest of `ferlab evaluate`: PyTorch where it is installed, the cards' engine
+        backend = "torch" if args.backend == "auto" and torch_installed() else args.backend
+        model_a, model_b = (load_model(name, args.tta, backend) for name in ("+".join(args.models), args.compare))
+        print(json.dumps({"a": "+".join(args.models), "b": args.compare, "tta": args.tta, "backend": backend,
+                          **compare_on_fer2013(model_a.predict, model_b.predict, data)}, indent=2))
+        return
     if len(models) == 1 and args.tta == "none":
         if engines[0] == "onnx":
             metrics = evaluate_exported(models[0], data)
@@ -626,6 +636,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="torch: PyTorch, as the model cards were measured; onnx: ONNX Runtime on the model's "
                                "ONNX form (an .onnx file, or the twin beside a .safetensors); auto: PyTorch where it "
                                "is installed except for .onnx files, else ONNX Runtime (default: %(default)s)")
+    evaluate.add_argument("--compare", metavar="OTHER",
+                          help="instead: is MODEL more accurate than OTHER (a model as MODEL; names joined by + for "
+                               "an ensemble), or is the gap chance? Both label the same faces; McNemar's exact test "
+                               "on those only one gets right, per split (choose on PublicTest)")
     evaluate.set_defaults(func=cmd_evaluate)
 
     report = commands.add_parser("report", help="report.md/html and figures for a reproduce run or a trained model")

@@ -70,6 +70,20 @@ def test_evaluate_takes_a_bundled_model_by_name(tiny_csv, capsys):
     assert "export one model at a time" in capsys.readouterr().err
 
 
+def test_evaluate_compares_two_models_on_the_same_faces(tiny_csv, capsys):
+    assert main(["evaluate", "default", "--compare", "fast", "--data", str(tiny_csv)]) == 0
+    compared = json.loads(capsys.readouterr().out)
+    assert (compared["a"], compared["b"], compared["backend"]) == ("default", "fast", "torch")
+    assert sorted(compared) == ["PrivateTest", "PrivateTest_deduplicated", "PublicTest", "a", "b", "backend", "tta"]
+    public = compared["PublicTest"]
+    assert public["n"] == 70 and 0 <= public["p_value"] <= 1
+    assert public["accuracy_a"] - public["accuracy_b"] == pytest.approx(
+        (public["only_a_right"] - public["only_b_right"]) / 70)
+    assert main(["evaluate", "fast", "--compare", "fast", "--data", str(tiny_csv), "--tta", "flip"]) == 0
+    same = json.loads(capsys.readouterr().out)["PrivateTest"]
+    assert (same["only_a_right"], same["only_b_right"], same["p_value"]) == (0, 0, 1.0)
+
+
 def test_evaluate_runs_a_bundled_model_on_either_engine_alike(tiny_csv, capsys):
     results = {}
     for backend in ("torch", "onnx"):

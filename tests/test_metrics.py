@@ -8,6 +8,7 @@ from ferlab.metrics import (
     evaluate_ensemble,
     evaluate_predictions,
     fit_temperature,
+    interval95,
     log_softmax,
     negative_log_likelihood,
     paired_comparison,
@@ -116,6 +117,16 @@ def test_paired_comparison_counts_the_faces_that_tell_two_classifiers_apart():
     assert paired_comparison(labels, a, a)["p_value"] == 1.0
     lopsided = paired_comparison(labels, np.zeros(100, int), np.ones(100, int))
     assert lopsided["only_a_right"] == 100 and lopsided["p_value"] < 1e-20
+
+
+def test_the_95_percent_interval_of_an_accuracy():
+    assert interval95(0.5, 100) == pytest.approx((0.4038, 0.5962), abs=1e-4)  # Wilson's score interval
+    low, high = interval95(0.7141, 3589)  # the default's PrivateTest accuracy: about 1.5 points either side
+    assert high - low == pytest.approx(0.0295, abs=5e-4) and low < 0.7141 < high
+    assert interval95(0.0, 55)[0] == 0.0 and interval95(1.0, 55)[1] == 1.0 and interval95(0.5, 0) == (0.0, 1.0)
+    logits = np.eye(7)[[0, 1, 2, 3]]
+    metrics = classification_metrics(np.array([0, 1, 2, 0]), logits)
+    assert metrics["accuracy"] == 0.75 and metrics["accuracy_ci95"] == interval95(0.75, 4)
 
 
 def test_ensemble_selection_takes_the_models_that_help_and_can_take_one_twice():

@@ -12,12 +12,18 @@ from ..atomic import atomic_write_text
 from ..data import EMOTIONS, FER2013, train_val_test
 from ..evaluate import write_metrics
 from ..hardware import machine_description
+from ..metrics import interval95
 from . import figures
 from .build import markdown_to_html, percent
 
 
 def pct(value: float | None) -> str:
     return percent(value, digits=2)  # a few faces in 3,589 move a run's accuracy by a hundredth of a point
+
+
+def interval(share: float, n: int) -> str:
+    low, high = interval95(share, n)
+    return f"{100 * low:.1f}-{100 * high:.1f}%"
 
 
 def build_run_report(run_dir: str | Path, data: FER2013, explain: bool = False) -> dict[str, Path]:
@@ -63,14 +69,19 @@ def build_run_report(run_dir: str | Path, data: FER2013, explain: bool = False) 
     if command_path.exists():
         lines += ["Trained by:", "", f"`{command_path.read_text().strip()}`", ""]
     lines += [f"Model `{metrics['model']}`; report written on: {machine_description()}.", ""]
-    lines += ["## Accuracy", "", "| split | faces | accuracy | with flip TTA | with shift TTA |", "|---|---|---|---|---|",
+    lines += ["## Accuracy", "", "| split | faces | accuracy | 95% interval | with flip TTA | with shift TTA |",
+              "|---|---|---|---|---|---|",
               f"| PublicTest (validation: the best epoch was chosen on it) | {metrics['val']['n']} | "
-              f"{pct(metrics['val']['accuracy'])} | {pct(metrics.get('val_flip_tta_accuracy'))} | "
-              f"{pct(metrics.get('val_shift_tta_accuracy'))} |",
-              f"| PrivateTest (test) | {test['n']} | {pct(test['accuracy'])} | "
+              f"{pct(metrics['val']['accuracy'])} | {interval(metrics['val']['accuracy'], metrics['val']['n'])} | "
+              f"{pct(metrics.get('val_flip_tta_accuracy'))} | {pct(metrics.get('val_shift_tta_accuracy'))} |",
+              f"| PrivateTest (test) | {test['n']} | {pct(test['accuracy'])} | {interval(test['accuracy'], test['n'])} | "
               f"{pct(metrics.get('test_flip_tta_accuracy'))} | {pct(metrics.get('test_shift_tta_accuracy'))} |",
               f"| PrivateTest without its copies of Training faces | {metrics['test_deduplicated']['n']} | "
-              f"{pct(metrics['test_deduplicated']['accuracy'])} | | |", ""]
+              f"{pct(metrics['test_deduplicated']['accuracy'])} | "
+              f"{interval(metrics['test_deduplicated']['accuracy'], metrics['test_deduplicated']['n'])} | | |", "",
+              "The 95% intervals (Wilson) say how far chance alone moves a score on that many faces: "
+              "models whose intervals overlap much may not differ (`ferlab evaluate A --compare B` tests it "
+              "on the same faces).", ""]
     speed = (f"{metrics['seconds_per_epoch']:.1f} | {metrics['train_images_per_second']:.0f}"
              if "seconds_per_epoch" in metrics else "n/a | n/a")  # a soup has no history
     lines += ["## Training", "", "| best epoch / epochs | trainable parameters | median s/epoch | median train images/s |",
@@ -78,8 +89,9 @@ def build_run_report(run_dir: str | Path, data: FER2013, explain: bool = False) 
               f"| {metrics['best_epoch']} / {metrics.get('epochs', 'n/a')} | {metrics['trainable_parameters']:,} "
               f"| {speed} |",
               "", "Seconds per epoch are those of the machine that trained the run.", ""]
-    lines += ["## Per-class recall (PrivateTest)", "", "| class | recall | faces |", "|---|---|---|"]
-    lines += [f"| {e} | {pct(test['recall'][e])} | {test['true_counts'][i]} |" for i, e in enumerate(EMOTIONS)]
+    lines += ["## Per-class recall (PrivateTest)", "", "| class | recall | 95% interval | faces |", "|---|---|---|---|"]
+    lines += [f"| {e} | {pct(test['recall'][e])} | {interval(test['recall'][e], test['true_counts'][i])} | "
+              f"{test['true_counts'][i]} |" for i, e in enumerate(EMOTIONS)]
     lines += ["", "## Regroupings (PrivateTest)", "", "| grouping | accuracy |", "|---|---|",
               f"| 7 classes | {pct(test['accuracy'])} |",
               f"| attitude: positive / negative / neutral | {pct(test['attitude_accuracy'])} |",
