@@ -301,7 +301,7 @@ def analyze_video(
     plot_path = plot_timeline(np.array(times), tracks, out_dir / f"{video.name}.emotions.png", str(source))
     result = {"timeline": str(timeline_path), "plot": str(plot_path), "frames": video.frames,
               "analyzed_frames": len(times), "fps": video.fps, "every": every, "smooth_s": smooth_s,
-              "stopped": video.stopped, "tracks": summarize_tracks(times, tracks)}
+              "stopped": video.stopped, "tracks": summarize_tracks(times, tracks), "all_faces": all_faces(times, tracks)}
     if writer_video is not None:
         result["annotated"], result["sound"] = str(video_path), sound_kept
     if subtitles:
@@ -350,7 +350,9 @@ def video_answer(frames: list[dict], every: int, fps: float, frames_read: int, w
     tracks: dict[int, dict[int, list[float]]] = {}
     for position, frame in enumerate(frames):
         add_to_tracks(tracks, position, frame["faces"])
-    return {"frames": frames, "tracks": summarize_tracks([f["time_s"] for f in frames], tracks), "every": every,
+    times = [f["time_s"] for f in frames]
+    return {"frames": frames, "tracks": summarize_tracks(times, tracks), "all_faces": all_faces(times, tracks),
+            "every": every,
             "fps": fps, "frames_read": frames_read, "width": width, "height": height}
 
 
@@ -622,6 +624,23 @@ def summarize_tracks(times: list[float], tracks: dict[int, dict[int, list[float]
     return summaries
 
 
+def all_faces(times: list[float], tracks: dict[int, dict[int, list[float]]]) -> dict | None:
+    """Every face of every analyzed frame together (a crowd's, an audience's mood): when faces
+    were seen, in how many analyzed frames and face-frames, their mean probabilities with the
+    label they give, and the share of face-frames each label was the face's own; None where no
+    face was found. Each face counts once per frame: a frame with more faces weighs more."""
+    probabilities = np.array([p for track in tracks.values() for p in track.values()])
+    if not len(probabilities):
+        return None
+    seen = sorted({position for track in tracks.values() for position in track})
+    mean = probabilities.mean(axis=0)
+    shares = np.bincount(probabilities.argmax(axis=1), minlength=len(EMOTIONS)) / len(probabilities)
+    return {"first_s": round(times[seen[0]], 3), "last_s": round(times[seen[-1]], 3), "analyzed_frames": len(seen),
+            "face_frames": len(probabilities), "label": EMOTIONS[int(np.argmax(mean))],
+            "probabilities": {e: round(float(p), 4) for e, p in zip(EMOTIONS, mean, strict=True)},
+            "label_shares": {e: round(float(share), 4) for e, share in zip(EMOTIONS, shares, strict=True)}}
+
+
 TIMELINE_HEADER = ["frame", "time_s", "face", "track", "x", "y", "w", "h", "label", "confidence", *EMOTIONS]
 
 
@@ -637,13 +656,15 @@ SUMMARY_HEADER = ["video", "track", "first_s", "last_s", "analyzed_frames", "lab
 
 def summary_rows(result: dict) -> list[list]:
     """A video's rows of a summary table (`SUMMARY_HEADER`): one per track, longest first, with
-    its mean probabilities and each label's share of its frames, or one with the error of a
-    video that could not be read."""
+    its mean probabilities and each label's share of its frames, then with several tracks one
+    of all faces together (track "all", `all_faces`); or one with the error of a video that
+    could not be read."""
     if "error" in result:
         return [[result["video"], *[""] * (len(SUMMARY_HEADER) - 2), result["error"]]]
+    together = [{"track": "all", **result["all_faces"]}] if len(result["tracks"]) > 1 and result.get("all_faces") else []
     return [[result["video"], t["track"], t["first_s"], t["last_s"], t["analyzed_frames"], t["label"],
              *(t["probabilities"][e] for e in EMOTIONS), *(t["label_shares"][e] for e in EMOTIONS), ""]
-            for t in result["tracks"]]
+            for t in result["tracks"] + together]
 
 
 def _open_writer(path: Path, fps: float, shape: tuple[int, ...], codec: str) -> cv2.VideoWriter | H264Writer:
@@ -709,26 +730,37 @@ class H264Writer:
 def plot_timeline(times: np.ndarray, tracks: dict[int, dict[int, list[float]]], path: Path, title: str,
                   max_panels: int = 4) -> Path:
     """Stacked probabilities over time, one panel per face track (the ``max_panels`` seen in
-    the most frames), with gaps where that face was not found."""
+    the most frames), with gaps where that face was not found; with several tracks, a first
+    panel of all faces together: each frame's mean over the faces in it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     longest = sorted(tracks, key=lambda track: (-len(tracks[track]), track))[:max_panels]
-    fig, axes = plt.subplots(max(1, len(longest)), 1, figsize=(9, 1.2 + 2.2 * max(1, len(longest))),
+    panels: list[tuple[str, str, dict[int, list[float]]]] = [
+        (f"face track {track}", f"track {track}: found in {len(tracks[track])} of {len(times)} analyzed frames",
+         tracks[track]) for track in longest]
+    if len(tracks) > 1:
+        in_frame: dict[int, list[list[float]]] = {}
+        for track in tracks.values():
+            for index, probabilities in track.items():
+                in_frame.setdefault(index, []).append(probabilities)
+        panels.insert(0, ("all faces", f"all {len(tracks)} face tracks: each frame's mean over its faces",
+                          {index: np.mean(found, axis=0).tolist() for index, found in in_frame.items()}))
+    fig, axes = plt.subplots(max(1, len(panels)), 1, figsize=(9, 1.2 + 2.2 * max(1, len(panels))),
                              sharex=True, squeeze=False)
     colours = [np.array(PALETTE[e]) / 255 for e in EMOTIONS]
-    for ax, track in zip(axes[:, 0], longest, strict=False):
+    for ax, (label, heading, series_of) in zip(axes[:, 0], panels, strict=False):
         series = np.zeros((len(times), len(EMOTIONS)))
-        for index, probabilities in tracks[track].items():
+        for index, probabilities in series_of.items():
             series[index] = probabilities
         ax.stackplot(times, series.T, labels=EMOTIONS, colors=colours)
-        ax.set_ylabel(f"face track {track}")
-        ax.set_title(f"track {track}: found in {len(tracks[track])} of {len(times)} analyzed frames", fontsize=9)
+        ax.set_ylabel(label)
+        ax.set_title(heading, fontsize=9)
     for ax in axes[:, 0]:
         ax.set_ylim(0, 1)
-    if longest:
+    if panels:
         axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1, 1), fontsize=8)
     else:
         axes[0, 0].set_title("no face found", fontsize=9)

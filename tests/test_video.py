@@ -18,6 +18,7 @@ from ferlab.video import (
     analyze_videos,
     draw_video,
     read_faces,
+    summary_rows,
     video_answer,
 )
 
@@ -351,6 +352,17 @@ def test_two_faces_keep_their_tracks_when_their_sizes_cross(astronaut, tiny_mode
     assert {row["face"] for row in left} == {"0", "1"}  # its index in the frame changed...
     assert {row["track"] for row in left} == {"0"}  # ...its track did not
     assert {row["track"] for row in right} == {"1"}
+
+    # all faces together: an audience's mood, every face once per frame
+    together = result["all_faces"]
+    assert (together["analyzed_frames"], together["face_frames"], together["first_s"]) == (6, 12, 0.0)
+    assert together["probabilities"]["Happy"] == pytest.approx(np.mean([float(r["Happy"]) for r in rows]), abs=1e-4)
+    assert together["label_shares"] == pytest.approx(
+        {e: sum(r["label"] == e for r in rows) / len(rows) for e in EMOTIONS}, abs=1e-4)
+    table = summary_rows({"video": "two.mp4", **result})
+    assert [row[1] for row in table] == [0, 1, "all"] and table[2][5] == together["label"]
+    one_face = {"video": "one.mp4", **result, "tracks": result["tracks"][:1]}
+    assert [row[1] for row in summary_rows(one_face)] == [0]  # one track is its own "all"
 
 
 def test_stream_url_and_max_seconds(astronaut, tiny_model, tmp_path):
