@@ -253,3 +253,31 @@ def test_the_player_plays_the_videos_sound_unless_turned_off(astronaut, tiny_mod
         page.click("#play")  # played again, silent
         assert page.evaluate("() => document.getElementById('clip').muted")
         browser.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed")
+def test_several_faces_get_a_strip_of_all_faces_together(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from ferlab.data import EMOTIONS
+    from ferlab.video import video_answer
+
+    def record(track, label):
+        return {"track": track, "label": label, "confidence": 0.8, "box": [100 + 300 * track, 50, 100, 100],
+                "probabilities": {e: 0.8 if e == label else 0.2 / 6 for e in EMOTIONS}}
+
+    # track 0 happy throughout, track 1 sad from the middle: together happy, then a tie read as the first label
+    frames = [{"frame": i, "time_s": i / 10, "faces": [record(0, "Happy")] + ([record(1, "Sad")] if i >= 5 else [])}
+              for i in range(10)]
+    answer = video_answer(frames, 1, 10.0, 10, 640, 480)
+    assert answer["all_faces"]["face_frames"] == 15 and answer["all_faces"]["label"] == "Happy"
+    page_file = write_viewer(tmp_path / "crowd.html", answer, "crowd.mp4", None)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
+        page = browser.new_page()
+        page.goto(page_file.as_uri())
+        page.wait_for_selector("#timeline .strip", timeout=10_000)
+        assert page.locator(".strip span").all_inner_texts() == ["All faces Happy", "#0 Happy", "#1 Sad"]
+        assert page.locator(".strip").first.get_attribute("title") == (
+            "All 2 faces together, each frame's mean over its faces; of 15 faces in frames: Happy 67%, Sad 33%")
+        browser.close()
