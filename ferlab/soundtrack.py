@@ -79,14 +79,7 @@ def _start_s(stream) -> float:
 def _copied(original, sound, start_s: float, end_s: float) -> Iterator:
     """The sound's packets from ``start_s`` to ``end_s``, moved to start at 0."""
     shift = round(start_s / sound.time_base)
-    for packet in original.demux(sound):
-        if packet.pts is None or packet.dts is None:
-            continue  # the demuxer's empty packet at the end
-        time_s = _time_s(packet.pts, packet) - start_s
-        if time_s < 0:
-            continue
-        if time_s >= end_s:
-            return
+    for time_s, packet in _between(original.demux(sound), start_s, end_s):
         packet.pts, packet.dts = packet.pts - shift, packet.dts - shift
         yield time_s, packet
 
@@ -102,22 +95,21 @@ def _encoder(out, codec: str, sound):
 
 def _encoded(original, sound, stream, start_s: float, end_s: float) -> Iterator:
     """The sound from ``start_s`` to ``end_s``, decoded and encoded by ``stream`` from 0 on."""
-    for frame in _frames_between(original, sound, start_s, end_s):
+    for time_s, frame in _between(original.decode(sound), start_s, end_s):
+        frame.pts, frame.time_base = round(time_s * frame.sample_rate), Fraction(1, frame.sample_rate)
         for packet in stream.encode(frame):
             yield _time_s(packet.pts, packet), packet
     for packet in stream.encode(None):  # what the encoder still holds
         yield _time_s(packet.pts, packet), packet
 
 
-def _frames_between(original, sound, start_s: float, end_s: float) -> Iterator:
-    for frame in original.decode(sound):
-        if frame.pts is None:
-            continue
-        time_s = _time_s(frame.pts, frame) - start_s
-        if time_s < 0:
-            continue
+def _between(items: Iterator, start_s: float, end_s: float) -> Iterator:
+    """(seconds after ``start_s``, item) of the packets or frames from ``start_s`` up to ``end_s``."""
+    for item in items:
+        if item.pts is None or getattr(item, "dts", 0) is None:
+            continue  # the demuxer's empty packet at the end
+        time_s = _time_s(item.pts, item) - start_s
         if time_s >= end_s:
             return
-        frame.pts = round(time_s * frame.sample_rate)
-        frame.time_base = Fraction(1, frame.sample_rate)
-        yield frame
+        if time_s >= 0:
+            yield time_s, item

@@ -212,15 +212,16 @@ def analyze_video(
     and its track: the same id for the same person from frame to frame),
     ``<name>.emotions.png`` (the longest tracks over time) and, with ``annotate`` ("mp4",
     "webm" or "h264": `ANNOTATED_CODECS`; True: H.264 where PyAV is installed, else MPEG-4
-    Part 2), ``<name>.annotated.mp4`` or ``.webm``, with the video's sound unless not ``sound``
-    (`finish_copy`: the result's ``"sound"`` says what became of it); with ``html``, ``<name>.html``: the web
-    page's player on its own (`ferlab.viewer`), which plays the video from where it is with
-    each face boxed and a strip per track, offline; for each of ``subtitles`` ("srt", "vtt",
-    "csv"), ``<name>.emotions.srt``, ``.vtt`` or ``.csv``: each track's label over time, for
-    video players, or as a table (`ferlab.subtitles`). Reading
+    Part 2), ``<name>.annotated.mp4`` or ``.webm``, with the video's sound unless not
+    ``sound`` (`finish_copy`: the result's ``"sound"`` says what became of it); with ``html``,
+    ``<name>.html``: the web page's player on its own (`ferlab.viewer`), which plays the video
+    from where it is with each face boxed and a strip per track, offline; for each of
+    ``subtitles`` ("srt", "vtt", "csv"), ``<name>.emotions.srt``, ``.vtt`` or ``.csv``: each
+    track's label over time, for video players, or as a table (`ferlab.subtitles`). Reading
     stops at the end of the video, after ``max_seconds`` of it, or at Ctrl-C; in each case
-    what was analyzed is written. Returns the paths, counts, why it stopped and a summary of
-    each track (`summarize_tracks`).
+    what was analyzed is written. Returns the paths, counts, why it stopped, a summary of each
+    track (`summarize_tracks`) and of all faces together (`all_faces`), also written last to
+    ``<name>.summary.json`` (`done_before` reads it).
 
     ``faces``: the faces an earlier analysis found (`read_faces`, found with this ``every``),
     written and drawn instead of analysing again: a copy or a viewer of a long analysis in a
