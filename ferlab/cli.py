@@ -89,6 +89,13 @@ def cmd_data_pack(args) -> None:
     print(f"{path}: {path.stat().st_size / 1e6:.1f} MB")
 
 
+def cmd_data_export(args) -> None:
+    from .data import load_fer2013, write_image_folders
+
+    counts = write_image_folders(load_fer2013(args.path), args.out)
+    print(f"{args.out}: " + ", ".join(f"{split} {count:,}" for split, count in counts.items()) + " images")
+
+
 def cmd_data_stats(args) -> None:
     from .data import EMOTIONS, dataset_stats, load_fer2013
 
@@ -582,7 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ferlab {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    data = commands.add_parser("data", help="inspect or pack a FER2013 file")
+    data = commands.add_parser("data", help="inspect, pack or export a FER2013 file")
     data = data.add_subparsers(dest="data_command", required=True)
     stats = data.add_parser("stats", help="counts per split and class, duplicates, blank images")
     stats.add_argument("path", help=DATA_HELP)
@@ -592,6 +599,10 @@ def build_parser() -> argparse.ArgumentParser:
     pack.add_argument("path", help=DATA_HELP)
     pack.add_argument("--out", required=True, help="output file, named *.packed.npz")
     pack.set_defaults(func=cmd_data_pack)
+    export = data.add_parser("export", help="the images as PNG files in folders: OUT/<split>/<emotion>/*.png")
+    export.add_argument("path", help=DATA_HELP)
+    export.add_argument("--out", required=True, help="a new folder (Training/, PublicTest/, PrivateTest/ in it)")
+    export.set_defaults(func=cmd_data_export)
 
     baselines = commands.add_parser("baselines", help="LDA, QDA and logistic regression (Table 1)")
     baselines.add_argument("--data", required=True, help=DATA_HELP)

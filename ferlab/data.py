@@ -10,6 +10,9 @@ Accepted inputs (all give the same `FER2013` object):
   compressed to 54 MB against the CSV.gz's 94 MB, small enough to travel with the
   repository to a lent GPU machine (see ``scripts/gpu_train.sh``).
 
+`write_image_folders` (``ferlab data export``) writes any of them as that image-folder layout,
+for tools that read folders of images.
+
 Every CSV row is validated; a bad one raises `DataFormatError` naming file and line.
 Parsed arrays are cached under ``$FERLAB_CACHE`` (default ``~/.cache/ferlab``),
 keyed by the SHA-256 of the input, so the second load is a single ``np.load``.
@@ -23,6 +26,7 @@ import hashlib
 import io
 import lzma
 import os
+import shutil
 import tarfile
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -31,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write
+from .atomic import atomic_write, temporary_beside
 
 EMOTIONS = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
 SPLITS = ("Training", "PublicTest", "PrivateTest")
@@ -161,6 +165,33 @@ def write_packed(data: FER2013, path: str | os.PathLike) -> Path:
         np.savez(tmp, residuals_xz=np.frombuffer(compressed, np.uint8), count=np.array(len(data)),
                  labels=data.labels.astype(np.uint8), usage=data.usage.astype(np.uint8))
     return path
+
+
+def write_image_folders(data: FER2013, out_dir: str | os.PathLike) -> dict[str, int]:
+    """Write ``data`` as PNG files in the image-folder layout this module reads back:
+    ``<out_dir>/<split>/<emotion>/<split>_<row>.png`` (``Training/happy/Training_00007.png``;
+    the row is the file's, from 0, and the name's prefix keeps the split). The folder is made
+    whole or not at all (written beside it, then renamed); it must not exist yet. Returns the
+    count of images per split."""
+    import cv2  # imported here: the CSV path must not pay for OpenCV
+
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        raise FileExistsError(f"{out_dir} exists: give a new folder, so that no earlier image is mixed in")
+    tmp = temporary_beside(out_dir)
+    try:
+        for split in SPLITS:
+            for emotion in EMOTIONS:
+                (tmp / split / emotion.lower()).mkdir(parents=True)
+        for row, (image, label, usage) in enumerate(zip(data.images, data.labels, data.usage, strict=True)):
+            split = SPLITS[usage]
+            if not cv2.imwrite(str(tmp / split / EMOTIONS[label].lower() / f"{split}_{row:05d}.png"), image):
+                raise OSError(f"{tmp}: cannot write images there")
+        os.replace(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return {split: int((data.usage == i).sum()) for i, split in enumerate(SPLITS)}
 
 
 def _load_packed(path: Path) -> FER2013:

@@ -219,3 +219,23 @@ def test_packed_copy_is_lossless_and_smaller(tiny_csv, tmp_path):
     broken.write_bytes(packed.read_bytes()[:2000])
     with pytest.raises(DataFormatError, match="not a packed FER2013 file"):
         load_fer2013(broken)
+
+
+def test_exported_image_folders_load_back_as_the_same_data(tiny_csv, tmp_path, capsys):
+    from ferlab.cli import main
+
+    data = load_fer2013(tiny_csv, cache=False)
+    out = tmp_path / "fer2013-images"
+    assert main(["data", "export", str(tiny_csv), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.startswith(f"{out}: Training ")
+    first = np.flatnonzero(data.usage == 0)[0]
+    assert (out / "Training" / EMOTIONS[data.labels[first]].lower() / f"Training_{first:05d}.png").is_file()
+    again = load_fer2013(out, cache=False)
+
+    def rows(d):
+        return sorted(zip((image.tobytes() for image in d.images), d.labels.tolist(), d.usage.tolist(), strict=True))
+
+    assert rows(again) == rows(data)  # every image, label and split, losslessly
+    assert main(["data", "export", str(tiny_csv), "--out", str(out)]) == 2  # nothing mixed into an earlier export
+    assert "exists: give a new folder" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir() if ".tmp" in p.name] == []
