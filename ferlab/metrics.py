@@ -204,15 +204,20 @@ def select_ensemble(probabilities: np.ndarray, labels: np.ndarray, steps: int) -
 
 def evaluate_ensemble(members: list[LogitsOf], data: FER2013, tta: str = "none") -> dict:
     """Accuracy of the mean soft-max of several classifiers (each averaged over the ``tta``
-    views), on PublicTest and PrivateTest (and PrivateTest without the faces that also
-    appear in Training)."""
+    views), with its 95% interval, on PublicTest and PrivateTest (and PrivateTest without the
+    faces that also appear in Training)."""
     splits = train_val_test(data)
     result = {}
+
+    def scored(key: str, labels: np.ndarray, probabilities: np.ndarray) -> None:
+        result[key] = accuracy(labels, probabilities)
+        result[f"{key}_ci95"] = interval95(result[key], len(labels))
+
     for name, key in (("PublicTest", "val_accuracy"), ("PrivateTest", "test_accuracy")):
         images, labels = splits[name]
         mean_probabilities = sum(np.exp(log_softmax(logits_of(images, tta))) for logits_of in members) / len(members)
-        result[key] = accuracy(labels, mean_probabilities)
+        scored(key, labels, mean_probabilities)
         if name == "PrivateTest" and len(labels):
             unseen = ~training_duplicates_mask(data, "PrivateTest")
-            result["test_deduplicated_accuracy"] = accuracy(labels[unseen], mean_probabilities[unseen])
+            scored("test_deduplicated_accuracy", labels[unseen], mean_probabilities[unseen])
     return result

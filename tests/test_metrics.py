@@ -82,6 +82,7 @@ def test_evaluate_predictions_and_ensembles_from_any_logits_function(tiny_csv):
     confident_right, unsure_wrong = right * 2, wrong / 2
     result = evaluate_ensemble([lambda f, t: confident_right, lambda f, t: unsure_wrong], data)
     assert result["test_accuracy"] == 1 and result["test_deduplicated_accuracy"] == 1
+    assert result["test_accuracy_ci95"] == interval95(1.0, len(data.split("PrivateTest")[1]))
     assert evaluate_ensemble([lambda f, t: wrong], data)["test_accuracy"] == 0
 
 
