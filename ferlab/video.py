@@ -662,10 +662,17 @@ def summary_rows(result: dict) -> list[list]:
     could not be read."""
     if "error" in result:
         return [[result["video"], *[""] * (len(SUMMARY_HEADER) - 2), result["error"]]]
-    together = [{"track": "all", **result["all_faces"]}] if len(result["tracks"]) > 1 and result.get("all_faces") else []
     return [[result["video"], t["track"], t["first_s"], t["last_s"], t["analyzed_frames"], t["label"],
              *(t["probabilities"][e] for e in EMOTIONS), *(t["label_shares"][e] for e in EMOTIONS), ""]
-            for t in result["tracks"] + together]
+            for t in tracks_and_all(result)]
+
+
+def tracks_and_all(result: dict) -> list[dict]:
+    """A video's track summaries (`analyze_video`'s result), then, where there are several, all
+    faces together as one more with ``"track": "all"`` (`all_faces`; a result read from a
+    summary written before there was one has none)."""
+    several = len(result["tracks"]) > 1 and result.get("all_faces")
+    return result["tracks"] + ([{"track": "all", **result["all_faces"]}] if several else [])
 
 
 def _open_writer(path: Path, fps: float, shape: tuple[int, ...], codec: str) -> cv2.VideoWriter | H264Writer:

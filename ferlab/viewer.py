@@ -118,8 +118,12 @@ def _link(target: Path | None, folder: Path) -> str | None:
 
 def write_index(path: str | Path, results: list[dict]) -> Path:
     """An overview page of several videos' results (`ferlab.video.analyze_videos`'): per video,
-    a link to its viewer, how much of it was analyzed, and each face track with its label and
-    the share of its frames each label had; the error of one that could not be read."""
+    a link to its viewer, how much of it was analyzed, each face track with its label and the
+    share of its frames each label had (and all faces together, where there are several), and
+    links to its annotated copy and subtitles where they were written; the error of one that
+    could not be read."""
+    from .video import tracks_and_all  # here: ferlab.video imports this module
+
     path = Path(path)
     rows = []
     for result in results:
@@ -128,12 +132,17 @@ def write_index(path: str | Path, results: list[dict]) -> Path:
             rows.append(f'<tr><td>{name}</td><td colspan="2" class="error">{html.escape(result["error"])}</td></tr>')
             continue
         link = f'<a href="{_link(Path(result["html"]), path.parent)}">{name}</a>' if "html" in result else name
+        outputs = [Path(result["annotated"])] if "annotated" in result else []
+        outputs += [Path(subtitles) for subtitles in result.get("subtitles", [])]
+        link += "".join(f'<br><a class="file" href="{_link(file, path.parent)}">{html.escape(file.name)}</a>'
+                        for file in outputs)
         span = f" ({result['frames'] / result['fps']:.1f} s)" if result["fps"] else ""
         tracks = "<br>".join(
-            f"#{track['track']} <b>{track['label']}</b>, {track['first_s']:.1f}-{track['last_s']:.1f} s: " + ", ".join(
+            ("All faces" if track["track"] == "all" else f"#{track['track']}")
+            + f" <b>{track['label']}</b>, {track['first_s']:.1f}-{track['last_s']:.1f} s: " + ", ".join(
                 f"{label} {share:.0%}" for label, share in sorted(track["label_shares"].items(), key=lambda s: -s[1])
                 if share > 0)
-            for track in result["tracks"]) or "no face"
+            for track in tracks_and_all(result)) or "no face"
         stopped = f", stopped: {result['stopped']}" if result["stopped"] != "end" else ""
         rows.append(f"<tr><td>{link}</td><td>{result['analyzed_frames']} of {result['frames']} frames{span}{stopped}"
                     f"</td><td>{tracks}</td></tr>")
@@ -147,6 +156,7 @@ def write_index(path: str | Path, results: list[dict]) -> Path:
   table {{ border-collapse: collapse; width: 100%; }}
   td, th {{ border-bottom: 1px solid #d8dce4; padding: 6px 8px; text-align: left; vertical-align: top; }}
   .error {{ color: #b3261e; }}
+  a.file {{ font-size: 0.85em; }}
 </style>
 </head>
 <body>

@@ -519,7 +519,7 @@ def test_video_command_takes_a_folder_of_videos(astronaut, tiny_model, tmp_path,
     (folder / "notes.txt").write_text("not searched")
     out = tmp_path / "out"
     assert main(["video", str(folder), "--model", str(tiny_model), "--out", str(out), "--quiet",
-                 "--workers", workers, "--summary", str(tmp_path / "summary.csv"), "--html"]) == 1  # one is broken
+                 "--workers", workers, "--summary", str(tmp_path / "summary.csv"), "--html", "--subtitles"]) == 1
     printed = capsys.readouterr()
     results = [json.loads(line) for line in printed.out.splitlines()]
     assert [Path(r["video"]).name for r in results] == ["broken.mp4", "two.avi", "one.mp4"]  # in path order
@@ -536,6 +536,7 @@ def test_video_command_takes_a_folder_of_videos(astronaut, tiny_model, tmp_path,
     assert float(table[2]["share_Happy"]) == results[2]["tracks"][0]["label_shares"]["Happy"]
     overview = (out / "index.html").read_text()  # with a link to each video's player
     assert re.findall(r'<a href="([^"]+)">([^<]+)</a>', overview) == [("two.html", "two.avi"), ("one.html", "one.mp4")]
+    assert re.findall(r'<a class="file" href="([^"]+)">', overview) == ["two.emotions.srt", "one.emotions.srt"]
     assert "not a video OpenCV can open" in overview and "5 of 5 frames (0.5 s)" in overview
     assert f"overview of the videos with links to their players: {out / 'index.html'}" in printed.err
 
