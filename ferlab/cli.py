@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import os
+import shlex
 import sys
 import typing
 from contextlib import nullcontext
@@ -291,7 +292,7 @@ def _workers_analyzer(args):
 
 
 def cmd_predict(args) -> int:
-    from .predict import done_paths, predict_files, read_results, write_results
+    from .predict import VIDEO_SUFFIXES, done_paths, expand_inputs, predict_files, read_results, write_results
     from .viewer import write_gallery
 
     fmt = args.format or ("csv" if args.out and str(args.out).endswith(".csv") else "jsonl")
@@ -326,6 +327,11 @@ def cmd_predict(args) -> int:
     if args.html:  # the results file's photos, those of an earlier run included after --resume
         gallery = write_gallery(args.html, read_results(args.out, fmt) if args.out else shown)
         print(f"ferlab: the photos with their faces, to open in a web browser: {gallery}", file=sys.stderr)
+    folders = [item for item in args.inputs if item != "-" and Path(item).is_dir()]
+    if videos := list(expand_inputs(folders, VIDEO_SUFFIXES)):  # a phone's folder holds both
+        print(f"ferlab: left out {len(videos)} video{'s' if len(videos) > 1 else ''} in {', '.join(folders)} "
+              f"({videos[0].name}{', ...' if len(videos) > 1 else ''}): {shlex.join(['ferlab', 'video', *folders])} "
+              "analyzes them", file=sys.stderr)
     return 1 if failed else 0
 
 

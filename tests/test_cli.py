@@ -164,6 +164,20 @@ def test_predict_command_lists_bad_inputs_and_exits_1(astronaut, tiny_model, tmp
     assert "skipped" in capsys.readouterr().err
 
 
+def test_predict_says_which_videos_of_a_folder_it_left_out(astronaut, tiny_model, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "DCIM 100"  # a phone's: photos and videos
+    folder.mkdir()
+    shutil.copy(astronaut, folder / "IMG_0001.jpg")
+    (folder / "IMG_0002.MOV").write_bytes(b"a video")
+    assert main(["predict", str(folder), "--model", str(tiny_model), "--quiet"]) == 0
+    printed = capsys.readouterr()
+    assert len(printed.out.splitlines()) == 1  # the photo
+    assert printed.err.strip() == (f"ferlab: left out 1 video in {folder} (IMG_0002.MOV): "
+                                   f"ferlab video '{folder}' analyzes them")
+
+
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
 def test_predict_resumes_a_stopped_run_without_redoing_or_losing_images(astronaut, tiny_model, tmp_path, capsys,
                                                                         monkeypatch, suffix):
