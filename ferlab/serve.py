@@ -83,7 +83,7 @@ from .video import (
     timeline_rows,
     video_answer,
 )
-from .video_segments import SegmentedVideo, plan_segments
+from .video_segments import SegmentedVideo, frame_count, plan_segments
 
 # A 48- or 50-megapixel phone photo passes: as a JPEG it is decoded at a quarter of its size,
 # in about 0.2 s here (benchmarks/big_photos.py); a PNG that size takes about 150 MB to decode.
@@ -590,7 +590,7 @@ def _frames_to_analyze(path: Path, name: str, every: int | None) -> tuple[int, i
     the analysis under `MAX_VIDEO_FRAMES`), with its frame count (an estimate, 0 where unknown),
     width and height."""
     capture, _, _ = open_source(path)
-    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    total = frame_count(capture) or 0
     width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
     capture.release()
     least_every = max(1, -(-total // MAX_VIDEO_FRAMES))

@@ -37,7 +37,7 @@ from .predict import (
 from .soundtrack import SoundError, add_sound
 from .subtitles import SUBTITLE_FORMATS, track_cues, write_subtitles
 from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
-from .video_segments import SegmentedVideo, plan_segments
+from .video_segments import SegmentedVideo, frame_count, plan_segments
 from .viewer import write_viewer
 
 # The annotated copy's formats: the codec for each, and the file's suffix. OpenCV's wheels have
@@ -142,7 +142,7 @@ class VideoStream:
         self.analyzer = None if faces is not None else analyzer or Analyzer()
         self.capture, self.name, self.is_camera = open_source(source)
         self.fps = self.capture.get(cv2.CAP_PROP_FPS) or 0.0
-        self.total = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None  # None: live, or not known
+        self.total = frame_count(self.capture)  # None: live, or not known
         if start:
             self._seek(start)
         self.frames = 0

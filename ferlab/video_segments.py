@@ -66,6 +66,14 @@ class SegmentResult:
     stopped: str | None
 
 
+def frame_count(capture: cv2.VideoCapture) -> int | None:
+    """How many frames an open capture says its video has; None where it does not know: a
+    camera, a stream, or a file without that in its header, such as a browser's MediaRecorder
+    WebM, for which FFmpeg answers a huge negative number."""
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    return total if total > 0 else None
+
+
 def plan_segments(source: str | Path | int, every: int, max_seconds: float | None, smooth_s: float,
                   workers: int) -> list[Segment]:
     """The segments of ``source`` for up to ``workers`` processes; none where one process is
@@ -74,9 +82,9 @@ def plan_segments(source: str | Path | int, every: int, max_seconds: float | Non
     if workers < 2 or isinstance(source, int) or not Path(str(source)).is_file():
         return []
     capture = cv2.VideoCapture(str(source))
-    fps, total = capture.get(cv2.CAP_PROP_FPS), int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    fps, total = capture.get(cv2.CAP_PROP_FPS), frame_count(capture)
     capture.release()
-    if not fps or fps <= 0 or total <= 0:
+    if not fps or fps <= 0 or total is None:
         return []
     if max_seconds is not None:
         total = min(total, math.ceil(max_seconds * fps) + 1)
@@ -163,7 +171,7 @@ class SegmentedVideo:
 
         self.capture, self.name, _ = open_source(self.segments[0].source)
         self.fps = self.capture.get(cv2.CAP_PROP_FPS) or 0.0
-        self.total = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+        self.total = frame_count(self.capture)
 
     def __iter__(self) -> Iterator[VideoFrame]:
         from .parallel import WorkerPool

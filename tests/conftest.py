@@ -166,3 +166,18 @@ def write_video_with_sound(path, seconds=2.0, click_s=1.0, video_start_s=0.0, au
             frame.sample_rate, frame.pts, frame.time_base = RATE, start, Fraction(1, RATE)
             out.mux(sound.encode(frame))
         out.mux(sound.encode(None))
+
+
+def write_webm_without_length(path, picture, frames: int = 6) -> bytes:
+    """A WebM that does not say how many frames it has, as a browser's MediaRecorder writes
+    (PyAV's muxer in live mode: no duration, no index)."""
+    av = pytest.importorskip("av")
+    with av.open(str(path), "w", options={"live": "1"}) as out:
+        video = out.add_stream("libvpx", rate=10)
+        video.height, video.width, video.pix_fmt = picture.shape[0] // 2 * 2, picture.shape[1] // 2 * 2, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture[: video.height, : video.width]), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 10)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    return Path(path).read_bytes()

@@ -385,6 +385,21 @@ def test_the_annotated_copy_can_be_drawn_from_the_analysis_answer(client, astron
     assert len(copies[1]) == 3 and all(np.array_equal(a, b) for a, b in zip(*copies, strict=True))
 
 
+def test_progress_of_a_video_that_does_not_say_its_length(client, astronaut, tmp_path):
+    from ferlab.imageio import load_image
+
+    from .conftest import write_webm_without_length
+
+    clip = write_webm_without_length(tmp_path / "recording.webm", load_image(astronaut))
+    response = client.post("/v1/analyze-video", params={"progress": "true"},
+                           files={"file": ("recording.webm", clip, "video/webm")})
+    lines = [json.loads(line) for line in response.text.splitlines()]
+    assert all(line.get("of", 0) == 0 for line in lines[:-1]) and len(lines[-1]["result"]["frames"]) == 6
+    from ferlab.serve import _frames_to_analyze
+
+    assert _frames_to_analyze(tmp_path / "recording.webm", "recording.webm", None)[:2] == (1, 0)  # unknown: 0
+
+
 def test_annotated_copies_keep_the_uploads_sound_unless_asked_not_to(client, astronaut, tmp_path):
     av = pytest.importorskip("av")
     from ferlab.imageio import load_image

@@ -22,7 +22,7 @@ from ferlab.video import (
     video_answer,
 )
 
-from .conftest import write_video_with_sound
+from .conftest import write_video_with_sound, write_webm_without_length
 
 
 def write_video(path, frames):
@@ -287,6 +287,15 @@ def test_missing_and_broken_videos(tiny_model, tmp_path):
     assert not list(tmp_path.glob("*.timeline.csv"))
     with pytest.raises(ValueError, match="every must be 1 or more"):
         analyze_video(broken, analyzer, tmp_path, every=0, progress=False)
+
+
+def test_a_video_that_does_not_say_its_length_is_read_to_its_end(astronaut, tiny_model, tmp_path):
+    video = tmp_path / "recording.webm"
+    write_webm_without_length(video, load_image(astronaut))
+    with VideoStream(video, Analyzer(load_model(tiny_model))) as stream:
+        assert stream.total is None  # not FFmpeg's huge negative count
+        assert [frame.index for frame in stream] == list(range(6))
+    assert analyze_video(video, Analyzer(load_model(tiny_model)), tmp_path / "out", progress=False)["frames"] == 6
 
 
 def test_truncated_video_and_zero_frames(astronaut, tiny_model, tmp_path):
