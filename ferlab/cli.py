@@ -352,7 +352,7 @@ def cmd_video(args) -> int:
     if args.faces_from:
         if len(sources) > 1:
             raise ValueError("--faces-from holds the faces of one video: name that one")
-        faces, found_every = read_faces(args.faces_from)
+        faces, found_every = read_faces(args.faces_from, recording=sources[0])  # a live session's: its recording
         if found_every is not None and args.every not in (1, found_every):
             raise ValueError(f"{args.faces_from}: its faces were found with --every {found_every}, not {args.every}")
         every = found_every or args.every

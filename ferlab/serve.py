@@ -80,6 +80,7 @@ from .video import (
     frame_interval,
     h264_available,
     open_source,
+    parse_answer,
     timeline_rows,
     video_answer,
 )
@@ -480,7 +481,8 @@ def create_app(
         """The annotated copy of ``file`` that /v1/analyze-video's ``format`` gives, drawn from
         ``result`` (the JSON /v1/analyze-video answered for this video: its ``every`` and
         ``frames`` are read) instead of analysing the video again: for a 60 s 1280x720 clip in
-        H.264, 18 s instead of 47 s (`benchmarks/serve_video.py`)."""
+        H.264, 18 s instead of 47 s (`benchmarks/serve_video.py`). A live session's JSON (the
+        page's, ``"live": true``) is drawn into its recording (``file``) by time."""
         refuse_declared_over(request, MAX_VIDEO_BYTES + MAX_DRAWING_BYTES,
                              f"video over the {MAX_VIDEO_BYTES:,}-byte limit")
         videos.check_room()
@@ -490,14 +492,15 @@ def create_app(
         if len(text) > MAX_DRAWING_BYTES:
             raise HTTPException(413, f"result over the {MAX_DRAWING_BYTES:,}-byte limit")
         try:
-            faces, every = answer_faces(text)
+            answer = parse_answer(text)
         except VideoError as error:
             raise HTTPException(422, f"result: {error}: send the JSON /v1/analyze-video answered for this video") from None
         name = file.filename or "upload"
         folder, path = await saved_video(file)
 
         def draw() -> Path:
-            _frames_to_analyze(path, name, every)  # the same limit on the work as an analysis
+            _frames_to_analyze(path, name, answer.every)  # the same limit on the work as an analysis
+            faces, every = answer_faces(answer, path)  # a live session's: by the time of each of its recording's frames
             return draw_video(path, faces, every, path.with_name(f"drawn.{ANNOTATED_SUFFIXES[answer_format]}"),
                               answer_format, sound)
 

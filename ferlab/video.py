@@ -4,6 +4,7 @@ from the faces an earlier analysis found (`read_faces`), without analysing again
 
 from __future__ import annotations
 
+import bisect
 import csv
 import json
 import os
@@ -17,7 +18,7 @@ from urllib.parse import urlparse
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from tqdm import tqdm
 
 from .atomic import atomic_write, atomic_write_text, temporary_beside
@@ -74,6 +75,7 @@ class FoundFace(BaseModel):
 
 class FoundFrame(BaseModel):
     frame: int = Field(ge=0)
+    time_s: float | None = Field(None, ge=0)
     faces: list[FoundFace] = Field(max_length=256)
 
 
@@ -83,6 +85,17 @@ class VideoAnswer(BaseModel):
     every: int = Field(ge=1)
     frames: list[FoundFrame]
     live: bool = False  # a live session's, saved by the web page: its frames numbered as analysed
+
+    @model_validator(mode="after")
+    def timed_if_live(self) -> VideoAnswer:
+        if self.live and any(frame.time_s is None for frame in self.frames):
+            raise ValueError("a live session's frames are drawn by their time_s: give each its own")
+        return self
+
+
+# A live session's faces are drawn on the frames of its recording that come at most this long
+# after the analysed frame they were found in (the page analyses about 25 frames a second).
+LIVE_HOLD_S = 0.5
 
 
 class VideoError(ValueError):
@@ -410,17 +423,18 @@ def finish_copy(source: str | Path | int, silent: Path, path: Path, sound: bool 
     return kept
 
 
-def read_faces(path: str | Path) -> tuple[dict[int, list[dict]], int | None]:
+def read_faces(path: str | Path, recording: str | Path | None = None) -> tuple[dict[int, list[dict]], int | None]:
     """The faces an earlier analysis found, checked, for `VideoStream`'s and `draw_video`'s
     ``faces``: from the timeline CSV `ferlab video` wrote, or the JSON the web service answered
     (the page's Save JSON), which alone has the landmarks. Returns frame index -> face records
     with their track, and the ``every`` they were found with (None from a CSV, which does not
-    say: it has no row for a frame without faces)."""
+    say: it has no row for a frame without faces). A live session's JSON is drawn on the
+    frames of its ``recording`` by time (`answer_faces`)."""
     path = Path(path)
     try:
         if path.suffix.lower() == ".json":
             try:
-                return answer_faces(path.read_bytes())
+                return answer_faces(path.read_bytes(), recording)
             except VideoError as error:
                 raise VideoError(f"{path}: {error}: not the JSON of a video's analysis") from None
         return _timeline_faces(path), None
@@ -428,18 +442,44 @@ def read_faces(path: str | Path) -> tuple[dict[int, list[dict]], int | None]:
         raise VideoError(f"{path}: {error.strerror or error}") from None
 
 
-def answer_faces(text: bytes | str) -> tuple[dict[int, list[dict]], int]:
-    """`read_faces` of a JSON answer's text; an error (`VideoError`) names where it is wrong,
-    as ``frames.0.faces.0.label: Input should be ...``."""
+def parse_answer(text: bytes | str) -> VideoAnswer:
+    """A JSON answer's text, checked; an error (`VideoError`) names where it is wrong, as
+    ``frames.0.faces.0.label: Input should be ...``."""
     try:
-        answer = VideoAnswer.model_validate_json(text)
+        return VideoAnswer.model_validate_json(text)
     except ValidationError as error:
         raise VideoError(_first_error(error)) from None
-    if answer.live:
+
+
+def answer_faces(answer: bytes | str | VideoAnswer, recording: str | Path | None = None
+                 ) -> tuple[dict[int, list[dict]], int]:
+    """`read_faces` of a JSON answer (its text, or `parse_answer`'s). A live session's frames
+    are numbered as they were analysed, not as a video's: they are drawn on the frames of its
+    ``recording`` (the page's, which starts with the session) that come at or after each one's
+    ``time_s`` and before the next, for at most `LIVE_HOLD_S`."""
+    if not isinstance(answer, VideoAnswer):
+        answer = parse_answer(answer)
+    if not answer.live:
+        return {frame.frame: _records(frame) for frame in answer.frames}, answer.every
+    if recording is None:
         raise VideoError("a live session's: its frames are numbered as they were analysed, not as a video's, so its "
-                         "faces cannot be drawn into one")
-    return {frame.frame: [face.model_dump(exclude_none=True) for face in frame.faces] for frame in answer.frames}, \
-        answer.every
+                         "faces are drawn only into its recording")
+    capture, _, _ = open_source(recording)
+    times, faces, index = [frame.time_s for frame in answer.frames], {}, 0
+    try:
+        while capture.grab():
+            seconds = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
+            found = bisect.bisect_right(times, seconds + 1e-3) - 1  # the last analysed at or before it
+            if found >= 0 and seconds - times[found] <= LIVE_HOLD_S and answer.frames[found].faces:
+                faces[index] = _records(answer.frames[found])
+            index += 1
+    finally:
+        capture.release()
+    return faces, 1
+
+
+def _records(frame: FoundFrame) -> list[dict]:
+    return [face.model_dump(exclude_none=True) for face in frame.faces]
 
 
 def _timeline_faces(path: Path) -> dict[int, list[dict]]:

@@ -400,6 +400,26 @@ def test_progress_of_a_video_that_does_not_say_its_length(client, astronaut, tmp
     assert _frames_to_analyze(tmp_path / "recording.webm", "recording.webm", None)[:2] == (1, 0)  # unknown: 0
 
 
+def test_a_live_sessions_recording_is_drawn_by_time(client, astronaut, tmp_path):
+    from ferlab.imageio import load_image
+
+    from .conftest import write_webm_without_length
+
+    recording = write_webm_without_length(tmp_path / "session.webm", load_image(astronaut), frames=10)
+    upload = {"file": ("session.webm", recording, "video/webm")}
+    face = client.post("/v1/analyze", files={"file": ("a.jpg", astronaut.read_bytes(), "image/jpeg")}).json()["faces"][0]
+    session = {"every": 1, "live": True, "frames": [{"frame": 0, "time_s": 0.0, "faces": [face | {"track": 0}]}]}
+
+    def draw(answer: dict):
+        return client.post("/v1/draw-video", params={"format": "mp4"},
+                           files={**upload, "result": ("session.json", json.dumps(answer), "application/json")})
+
+    drawn, bare = draw(session), draw(session | {"frames": []})
+    assert drawn.status_code == 200, drawn.text
+    pairs = zip(decoded(drawn.content, tmp_path, "drawn.mp4"), decoded(bare.content, tmp_path, "bare.mp4"), strict=True)
+    assert [np.abs(a.astype(int) - b).mean() > 0.8 for a, b in pairs] == [True] * 6 + [False] * 4  # to 0.5 s
+
+
 def test_annotated_copies_keep_the_uploads_sound_unless_asked_not_to(client, astronaut, tmp_path):
     av = pytest.importorskip("av")
     from ferlab.imageio import load_image

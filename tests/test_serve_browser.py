@@ -321,16 +321,32 @@ def test_live_webcam_analyzes_frame_after_frame_until_stopped(server, astronaut,
         page.click("#live")
         page.wait_for_selector("#timeline .strip", timeout=20_000)
         assert re.fullmatch(r"Live stopped: \d+ frames over [\d.]+ s, played back from its recording with its "
-                            r"faces; save the recording, its player page \(beside it\), its timeline \(CSV, as "
-                            r"ferlab video writes\) or JSON\.", page.inner_text("#status"))
+                            r"faces; save it with its faces drawn \(the server draws them\), the recording, its "
+                            r"player page \(beside it\), its timeline \(CSV, as ferlab video writes\) or JSON\.",
+                            page.inner_text("#status"))
         page.click("#play")
         page.wait_for_function("() => document.getElementById('clip').ended", timeout=20_000)
         assert page.locator(".face").count() == 1  # the last frame's face, over the recording's last picture
-        assert page.inner_text("#save-video") == "Save the recording" and page.is_visible("#save-player")
+        assert page.is_visible("#save-recording") and page.is_visible("#save-player")
         with page.expect_download() as download:
-            page.click("#save-video")
+            page.click("#save-recording")
         recording = download.value.suggested_filename
+        download.value.save_as(tmp_path / recording)
         assert re.fullmatch(r"webcam-[\d-]+T[\d-]+\.webm", recording) and download.value.path().stat().st_size > 1000
+        with page.expect_download(timeout=60_000) as download:  # the server draws its faces into it, by time
+            page.click("#save-video")
+        assert download.value.suggested_filename in (recording.replace(".webm", ".annotated.mp4"),  # H.264
+                                                     recording.replace(".webm", ".annotated.webm"))  # without PyAV
+        import cv2
+
+        def frames_of(path) -> list:
+            capture, frames = cv2.VideoCapture(str(path)), []
+            while (frame := capture.read()[1]) is not None:
+                frames.append(frame.astype(int))
+            return frames
+
+        pairs = zip(frames_of(download.value.path()), frames_of(tmp_path / recording), strict=False)
+        assert any(abs(drawn - plain).mean() > 0.8 for drawn, plain in pairs)  # its face boxed and labelled
         with page.expect_download() as download:
             page.click("#save-csv")
         assert download.value.suggested_filename == recording.replace(".webm", ".timeline.csv")

@@ -222,6 +222,28 @@ def test_faces_that_are_not_an_analysis_are_refused_saying_where(tmp_path):
     (tmp_path / "live.json").write_text('{"every": 1, "frames": [], "live": true}')  # the web page's live session
     with pytest.raises(VideoError, match="live.json: a live session's: its frames are numbered as they were analysed"):
         read_faces(tmp_path / "live.json")
+    (tmp_path / "untimed.json").write_text('{"every": 1, "frames": [{"frame": 0, "faces": []}], "live": true}')
+    with pytest.raises(VideoError, match="live session's frames are drawn by their time_s: give each its own"):
+        read_faces(tmp_path / "untimed.json", recording=tmp_path / "any.webm")
+
+
+def test_a_live_sessions_faces_are_drawn_into_its_recording_by_time(astronaut, tiny_model, tmp_path):
+    import json
+
+    recording = tmp_path / "session.webm"  # as the web page records it: 10 frames at 10 a second, no length
+    write_webm_without_length(recording, load_image(astronaut), frames=10)
+    face = Analyzer(load_model(tiny_model)).analyze(load_image(astronaut))[0]
+    session = {"every": 1, "live": True, "frames": [  # analysed at its own pace, timed from the start
+        {"frame": 0, "time_s": 0.0, "faces": [face | {"track": 0}]},
+        {"frame": 1, "time_s": 0.25, "faces": [face | {"track": 1}]}]}
+    (tmp_path / "session.json").write_text(json.dumps(session))
+    faces, every = read_faces(tmp_path / "session.json", recording=recording)
+    assert every == 1 and sorted(faces) == list(range(8))  # held at most 0.5 s after the last analysed frame
+    assert [faces[i][0]["track"] for i in range(8)] == [0, 0, 0, 1, 1, 1, 1, 1]
+    drawn = decoded(draw_video(recording, faces, 1, tmp_path / "drawn.mp4", "mp4"))
+    bare = decoded(draw_video(recording, {}, 1, tmp_path / "bare.mp4", "mp4"))
+    differ = [np.abs(a.astype(int) - b).mean() > 0.8 for a, b in zip(drawn, bare, strict=True)]  # a box and label
+    assert differ == [True] * 8 + [False] * 2  # (after a drawn frame, the encoder's prediction leaves a little)
 
 
 def test_a_phone_video_recorded_upright_is_turned_as_players_turn_it(astronaut, tiny_model, tmp_path):
