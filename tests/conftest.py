@@ -181,3 +181,12 @@ def write_webm_without_length(path, picture, frames: int = 6) -> bytes:
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
     return Path(path).read_bytes()
+
+
+def face_record(track: int, label: str, confidence: float = 0.8, x: int = 100) -> dict:
+    """A face as a video's analysis gives it (`ferlab.analyze`'s record with its track): a
+    100-pixel box at ``x``, ``label`` at ``confidence`` and the rest shared by the other six."""
+    from ferlab.data import EMOTIONS
+
+    return {"track": track, "label": label, "confidence": confidence, "box": [x, 50, 100, 100],
+            "probabilities": {e: confidence if e == label else (1 - confidence) / 6 for e in EMOTIONS}}

@@ -1,15 +1,11 @@
 import shutil
-from pathlib import Path
 
 import cv2
 import pytest
 
 from ferlab.subtitles import Cue, subtitle_text, track_cues, write_subtitles
 
-
-def face(track: int, label: str, confidence: float, x: int = 100) -> dict:
-    return {"track": track, "label": label, "confidence": confidence, "box": [x, 50, 100, 100]}
-
+from .conftest import face_record as face
 
 FRAMES = [
     {"time_s": 0.0, "faces": [face(1, "Happy", 0.9)]},
@@ -89,39 +85,3 @@ def test_ferlab_video_writes_subtitles_a_web_browser_shows(astronaut, tiny_model
                             " return [c.startTime, c.endTime, c.text, c.align]; }")
         browser.close()
     assert cue[:2] == [0, 0.6] and cue[2].startswith("0: ") and cue[3] == "center"
-
-
-def test_the_web_pages_saved_subtitles_are_ferlabs(tmp_path):
-    """The page (here as `ferlab video --html`'s viewer) writes the SubRip that ferlab.subtitles does."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("Debian's chromium package is not installed")
-    from playwright.sync_api import sync_playwright
-
-    from ferlab.data import EMOTIONS
-    from ferlab.video import video_answer
-    from ferlab.viewer import write_viewer
-
-    def record(track, label, confidence, x):
-        probabilities = {e: (confidence if e == label else (1 - confidence) / 6) for e in EMOTIONS}
-        return face(track, label, confidence, x) | {"probabilities": probabilities}
-
-    labels = ["Happy"] * 5 + ["Surprise"] * 3 + ["Happy"] * 4  # track 0 changes twice; track 1 comes and goes
-    frames = [{"frame": i, "time_s": round(i / 30, 3),
-               "faces": [record(0, label, [0.125, 0.875, 0.5, 0.6667][i % 4], 100)]
-               + ([record(1, "Sad", 0.3355, 400)] if 3 <= i < 9 else [])} for i, label in enumerate(labels)]
-    answer = video_answer(frames, 1, 30.0, len(frames), 640, 480)
-    expected = subtitle_text(track_cues(frames, 1 / 30), "srt", 640, 480)
-    page_file = write_viewer(tmp_path / "clip.html", answer, "clip.mp4", None)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox"])
-        page = browser.new_page()
-        page.goto(page_file.as_uri())
-        page.wait_for_selector("#save-subtitles:not([hidden])", timeout=10_000)
-        with page.expect_download() as download:
-            page.click("#save-subtitles")
-        saved = download.value
-        assert saved.suggested_filename == "clip.emotions.srt"
-        assert Path(saved.path()).read_text() == expected
-        browser.close()
-    assert expected.count(" --> ") == 4  # Happy, Sad, Surprise, Happy

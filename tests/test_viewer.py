@@ -3,6 +3,7 @@
 import json
 import re
 import shutil
+from pathlib import Path
 
 import cv2
 import pytest
@@ -256,28 +257,41 @@ def test_the_player_plays_the_videos_sound_unless_turned_off(astronaut, tiny_mod
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed")
-def test_several_faces_get_a_strip_of_all_faces_together(tmp_path):
+def test_several_faces_get_a_strip_of_all_faces_together_and_subtitles_as_ferlab_writes(tmp_path):
     from playwright.sync_api import sync_playwright
 
-    from ferlab.data import EMOTIONS
+    from ferlab.subtitles import subtitle_text, track_cues
     from ferlab.video import video_answer
 
-    def record(track, label):
-        return {"track": track, "label": label, "confidence": 0.8, "box": [100 + 300 * track, 50, 100, 100],
-                "probabilities": {e: 0.8 if e == label else 0.2 / 6 for e in EMOTIONS}}
+    from .conftest import face_record as face
 
     # track 0 happy throughout, track 1 sad from the middle: together happy, then a tie read as the first label
-    frames = [{"frame": i, "time_s": i / 10, "faces": [record(0, "Happy")] + ([record(1, "Sad")] if i >= 5 else [])}
-              for i in range(10)]
-    answer = video_answer(frames, 1, 10.0, 10, 640, 480)
+    crowd = [{"frame": i, "time_s": i / 10, "faces": [face(0, "Happy")] + ([face(1, "Sad")] if i >= 5 else [])}
+             for i in range(10)]
+    answer = video_answer(crowd, 1, 10.0, 10, 640, 480)
     assert answer["all_faces"]["face_frames"] == 15 and answer["all_faces"]["label"] == "Happy"
-    page_file = write_viewer(tmp_path / "crowd.html", answer, "crowd.mp4", None)
+    # track 0 changes twice and track 1 comes and goes; confidences whose percentages end in a half
+    labels = ["Happy"] * 5 + ["Surprise"] * 3 + ["Happy"] * 4
+    changing = [{"frame": i, "time_s": round(i / 30, 3),
+                 "faces": [face(0, label, [0.125, 0.875, 0.5, 0.6667][i % 4], 100)]
+                 + ([face(1, "Sad", 0.3355, 400)] if 3 <= i < 9 else [])} for i, label in enumerate(labels)]
+    expected = subtitle_text(track_cues(changing, 1 / 30), "srt", 640, 480)
+    assert expected.count(" --> ") == 4  # Happy, Sad, Surprise, Happy
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
         page = browser.new_page()
-        page.goto(page_file.as_uri())
+        page.goto(write_viewer(tmp_path / "crowd.html", answer, "crowd.mp4", None).as_uri())
         page.wait_for_selector("#timeline .strip", timeout=10_000)
         assert page.locator(".strip span").all_inner_texts() == ["All faces Happy", "#0 Happy", "#1 Sad"]
         assert page.locator(".strip").first.get_attribute("title") == (
             "All 2 faces together, each frame's mean over its faces; of 15 faces in frames: Happy 67%, Sad 33%")
+
+        # the page's Save subtitles writes the SubRip ferlab.subtitles does
+        page.goto(write_viewer(tmp_path / "clip.html", video_answer(changing, 1, 30.0, 12, 640, 480), "clip.mp4",
+                               None).as_uri())
+        page.wait_for_selector("#save-subtitles:not([hidden])", timeout=10_000)
+        with page.expect_download() as download:
+            page.click("#save-subtitles")
+        assert download.value.suggested_filename == "clip.emotions.srt"
+        assert Path(download.value.path()).read_text() == expected
         browser.close()
