@@ -138,6 +138,15 @@ def test_several_photos_are_shown_in_turn_and_kept_as_thumbnails(server, astrona
         page.wait_for_selector(".face", timeout=10_000)
         assert "1 face found in astronaut.jpg" in page.inner_text("#status")
         assert page.evaluate("() => document.getElementById('photo').width") == 512
+        # a group photo: how many faces have each label
+        portrait = Image.open(astronaut)
+        pair = Image.new("RGB", (1024, 512))
+        pair.paste(portrait, (0, 0))
+        pair.paste(portrait, (512, 0))
+        pair.save(tmp_path / "pair.jpg")
+        page.set_input_files("#file", str(tmp_path / "pair.jpg"))
+        page.wait_for_function("() => document.querySelectorAll('.face').length === 2", timeout=20_000)
+        assert re.search(r"2 faces found in pair\.jpg: (2 \w+|1 \w+, 1 \w+)\.", page.inner_text("#status"))
         browser.close()
 
 
