@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import EMOTION_ALIASES, EMOTIONS
-from .metrics import classification_metrics
+from .metrics import classification_metrics, interval95
 from .predict import IMAGE_SUFFIXES, AnalyzerSource, predict_files
 from .viewer import write_gallery
 
@@ -41,7 +41,8 @@ def photo_accuracy(root: str | Path, analyzer: AnalyzerSource, progress: bool = 
                    workers: int = 1, batch_images: int = 32, gallery: str | Path | None = None) -> dict:
     """Accuracy of ``analyzer`` on the labelled photos under ``root`` (`labelled_photos`): over
     the photos where a face was found, and over all readable photos (a photo without a face
-    counting as wrong), with per-class recall and confusion matrices of the former.
+    counting as wrong), each with its 95% interval (a few dozen photos leave a wide one), with
+    per-class recall and confusion matrices of the former.
     ``workers``, ``batch_images``: as for `ferlab.predict.predict_files`. ``gallery``: also
     write there a page of the photos with their faces and the label each was expected to have,
     the wrong ones a click away (`ferlab.viewer.write_gallery`)."""
@@ -68,6 +69,8 @@ def photo_accuracy(root: str | Path, analyzer: AnalyzerSource, progress: bool = 
         "without_a_face": faceless,
         "with_several_faces": sum(len(r["faces"]) > 1 for r in found),
         "accuracy_where_a_face_was_found": metrics and metrics["accuracy"],
+        "accuracy_where_a_face_was_found_ci95": metrics and metrics["accuracy_ci95"],
         "accuracy_of_all_readable_photos": right / readable if readable else None,
+        "accuracy_of_all_readable_photos_ci95": interval95(right / readable, readable) if readable else None,
         "where_a_face_was_found": metrics,
     }

@@ -38,6 +38,8 @@ def test_accuracy_counts_photos_without_a_face_as_wrong_and_reports_the_unreadab
     right = {"Happy": 2, "Surprise": 1}.get(label, 0)
     assert result["accuracy_where_a_face_was_found"] == pytest.approx(right / 3)
     assert result["accuracy_of_all_readable_photos"] == pytest.approx(right / 4)  # the blank counts as wrong
+    low, high = result["accuracy_of_all_readable_photos_ci95"]  # four photos say little
+    assert low <= right / 4 <= high and high - low > 0.4
 
 
 def test_folders_must_be_named_after_expressions(tmp_path):
