@@ -101,6 +101,7 @@ MAX_VIDEO_BYTES = 200 * 1024 * 1024
 MAX_VIDEO_FRAMES = 1800
 # The analysis answer /v1/draw-video draws from: 2.2 MB for 1,800 frames with three faces each.
 MAX_DRAWING_BYTES = 64 * 1024 * 1024
+# /v1/analyze-video's subtitles (`ferlab.subtitles`), and its copies' sound (`ferlab.soundtrack`).
 SUBTITLE_TYPES = {"srt": "application/x-subrip; charset=utf-8", "vtt": "text/vtt; charset=utf-8"}
 SOUND_HELP = ("mp4, webm or h264: the copy with the video's sound (where the server has PyAV: "
               "/v1/health's annotated_video_sound); false: without")

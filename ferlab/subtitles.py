@@ -3,11 +3,11 @@
 A subtitle file plays beside the video as it is (its own quality and sound, no copy to write):
 VLC, mpv and most players load ``clip.emotions.srt`` with ``clip.mp4``, web browsers a WebVTT
 ``<track>``. `track_cues` turns the analyzed frames into one cue per face track per stretch of
-time its label stays the same; `write_subtitles` writes them as SubRip (``.srt``), WebVTT
-(``.vtt``), where each cue is also placed over its face, or a table (``.csv``: when each person
-looked how, for a spreadsheet or an annotation tool such as ELAN) (SubRip has no placement: its cues
-stack at the bottom). The web page writes the same SubRip from an analysis it has
-(``assets/index.html``, ``subtitlesSrt``; tests/test_subtitles.py compares the two)."""
+time its label stays the same; `write_subtitles` writes them as SubRip (``.srt``, whose cues
+stack at the bottom), WebVTT (``.vtt``, where each cue is placed over its face), or a table
+(``.csv``: when each person looked how, for a spreadsheet or an annotation tool such as ELAN).
+The web page writes the same SubRip from an analysis it has (``assets/index.html``,
+``subtitlesSrt``; tests/test_viewer.py compares the two)."""
 
 from __future__ import annotations
 
