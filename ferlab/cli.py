@@ -16,7 +16,7 @@ from pathlib import Path
 
 # None of these imports PyTorch: the commands that need it import it themselves.
 from . import __version__
-from .atomic import atomic_write_text
+from .atomic import atomic_write, atomic_write_text
 from .classifier import BACKENDS, TRAIN_EXTRA
 from .detect import ALIGN_MIN_TILT, DEFAULT_DETECTOR, DEFAULT_MARGIN
 from .explain import PATCH, SCORES, STRIDE, UNITS
@@ -183,12 +183,21 @@ def cmd_evaluate(args) -> None:
     models = [resolve_model(member) for name in args.models for member in ensemble_members(name)]
     engines = [_evaluation_engine(path, args.backend) for path in models]
     data = load_fer2013(args.data)
+    if args.predictions:
+        from .classifier import load_model
+        from .metrics import PREDICTION_HEADER, prediction_rows
+
+        model = load_model("+".join(args.models), args.tta, _load_backend(args.backend))
+        with atomic_write(args.predictions) as tmp, open(tmp, "w", newline="") as handle:
+            table = csv.writer(handle)
+            table.writerow(PREDICTION_HEADER)
+            table.writerows(prediction_rows(model.predict_proba, data))
+        print(f"ferlab: each PublicTest and PrivateTest face's probabilities: {args.predictions}", file=sys.stderr)
     if args.compare:
-        from .classifier import load_model, torch_installed
+        from .classifier import load_model
         from .metrics import compare_on_fer2013
 
-        # as the rest of `ferlab evaluate`: PyTorch where it is installed, the cards' engine
-        backend = "torch" if args.backend == "auto" and torch_installed() else args.backend
+        backend = _load_backend(args.backend)
         model_a, model_b = (load_model(name, args.tta, backend) for name in ("+".join(args.models), args.compare))
         print(json.dumps({"a": "+".join(args.models), "b": args.compare, "tta": args.tta, "backend": backend,
                           **compare_on_fer2013(model_a.predict, model_b.predict, data)}, indent=2))
@@ -208,6 +217,14 @@ def cmd_evaluate(args) -> None:
     members = [_ensemble_member(path, engine) for path, engine in zip(models, engines, strict=True)]
     print(json.dumps({"models": [str(path) for path in models], "engines": engines, "tta": args.tta,
                       **evaluate_ensemble(members, data, args.tta)}, indent=2))
+
+
+def _load_backend(backend: str) -> str:
+    """`ferlab.load_model`'s backend for `ferlab evaluate`'s: as the rest of the command, PyTorch
+    where it is installed (the engine the model cards were measured with)."""
+    from .classifier import torch_installed
+
+    return "torch" if backend == "auto" and torch_installed() else backend
 
 
 def _ensemble_member(path: Path, engine: str):
@@ -657,6 +674,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="instead: is MODEL more accurate than OTHER (a model as MODEL; names joined by + for "
                                "an ensemble), or is the gap chance? Both label the same faces; McNemar's exact test "
                                "on those only one gets right, per split (choose on PublicTest)")
+    evaluate.add_argument("--predictions", metavar="CSV",
+                          help="also write each PublicTest and PrivateTest face's row in the data file, true and "
+                               "predicted label, whether it is also in Training, and its seven probabilities (as "
+                               "ferlab.load_model gives them), for analyses of one's own")
     evaluate.set_defaults(func=cmd_evaluate)
 
     report = commands.add_parser("report", help="report.md/html and figures for a reproduce run or a trained model")

@@ -395,12 +395,14 @@ def train_val_test(data: FER2013, seed: int = 0) -> dict[str, tuple[np.ndarray, 
     then a fixed 10% of Training (chosen with ``seed``) stands in for PublicTest, so model
     selection still never looks at the test split.
     """
-    splits = {name: data.split(name) for name in SPLITS}
-    if len(splits["PublicTest"][1]) == 0:
-        images, labels = splits["Training"]
-        order = np.random.default_rng(seed).permutation(len(labels))
-        n_val = max(1, len(labels) // 10)
-        val, train = order[:n_val], order[n_val:]
-        splits["Training"] = (images[train], labels[train])
-        splits["PublicTest"] = (images[val], labels[val])
-    return splits
+    return {name: (data.images[rows], data.labels[rows]) for name, rows in split_rows(data, seed).items()}
+
+
+def split_rows(data: FER2013, seed: int = 0) -> dict[str, np.ndarray]:
+    """The rows of ``data`` (from 0, in the file's order) of each split `train_val_test` gives."""
+    rows = {name: np.flatnonzero(data.usage == i) for i, name in enumerate(SPLITS)}
+    if len(rows["PublicTest"]) == 0:
+        order = np.random.default_rng(seed).permutation(len(rows["Training"]))
+        n_val = max(1, len(order) // 10)
+        rows["PublicTest"], rows["Training"] = rows["Training"][order[:n_val]], rows["Training"][order[n_val:]]
+    return rows

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import special
 
-from .data import EMOTIONS, FER2013, train_val_test, training_duplicates_mask
+from .data import EMOTIONS, FER2013, split_rows, train_val_test, training_duplicates_mask
 from .tta import AUGMENTED_TTA_MODES
 
 LogitsOf = Callable[[np.ndarray, str], np.ndarray]
@@ -159,6 +159,27 @@ def compare_on_fer2013(predict_a: Callable[[np.ndarray], np.ndarray], predict_b:
             result["PrivateTest_deduplicated"] = paired_comparison(labels[unseen], predicted_a[unseen],
                                                                    predicted_b[unseen])
     return result
+
+
+PREDICTION_HEADER = ["split", "row", "label", "predicted", "also_in_training", *EMOTIONS]
+
+
+def prediction_rows(predict_proba: Callable[[np.ndarray], np.ndarray], data: FER2013) -> list[list]:
+    """A row for each PublicTest and PrivateTest face (`PREDICTION_HEADER`): its split, its row
+    in the data file (from 0), its true label and the one ``predict_proba`` (uint8 faces in,
+    seven probabilities out) gives it, whether the same image is also in Training (1 or 0),
+    and its seven probabilities: for error analysis and statistics of one's own."""
+    table = []
+    for split, rows in split_rows(data).items():
+        if split == "Training":
+            continue
+        probabilities = predict_proba(data.images[rows])
+        copies = training_duplicates_mask(data, split)
+        if len(copies) != len(rows):  # a validation split held out of Training: all of it is
+            copies = np.ones(len(rows), bool)
+        table += [[split, int(row), EMOTIONS[data.labels[row]], EMOTIONS[int(p.argmax())], int(copy),
+                   *(round(float(x), 6) for x in p)] for row, p, copy in zip(rows, probabilities, copies, strict=True)]
+    return table
 
 
 def evaluate_predictions(logits_of: LogitsOf, data: FER2013) -> dict:

@@ -84,6 +84,26 @@ def test_evaluate_compares_two_models_on_the_same_faces(tiny_csv, capsys):
     assert (same["only_a_right"], same["only_b_right"], same["p_value"]) == (0, 0, 1.0)
 
 
+def test_evaluate_writes_each_test_faces_probabilities(tiny_csv, tmp_path, capsys):
+    from ferlab.classifier import load_model
+    from ferlab.data import EMOTIONS, load_fer2013, split_rows
+
+    path = tmp_path / "predictions.csv"
+    assert main(["evaluate", "fast", "--data", str(tiny_csv), "--predictions", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["test"]["n"] == 70  # the metrics as before
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    data, model = load_fer2013(tiny_csv), load_model("fast", backend="torch")
+    for split in ("PublicTest", "PrivateTest"):
+        mine = [row for row in rows if row["split"] == split]
+        assert [int(row["row"]) for row in mine] == split_rows(data)[split].tolist()
+        assert [row["label"] for row in mine] == [EMOTIONS[data.labels[int(row["row"])]] for row in mine]
+        assert [row["predicted"] for row in mine] == [EMOTIONS[p] for p in model.predict(data.images[
+            split_rows(data)[split]])]
+    assert all(abs(sum(float(row[e]) for e in EMOTIONS) - 1) < 1e-4 for row in rows)
+    assert {row["also_in_training"] for row in rows} <= {"0", "1"}
+
+
 def test_evaluate_runs_a_bundled_model_on_either_engine_alike(tiny_csv, capsys):
     results = {}
     for backend in ("torch", "onnx"):
