@@ -183,15 +183,15 @@ def cmd_evaluate(args) -> None:
     models = [resolve_model(member) for name in args.models for member in ensemble_members(name)]
     engines = [_evaluation_engine(path, args.backend) for path in models]
     data = load_fer2013(args.data)
-    if args.predictions:
-        from .classifier import load_model
-        from .metrics import PREDICTION_HEADER, prediction_rows
+    if args.predictions:  # the scores below, face by face, at each model's card temperature
+        from .metrics import PREDICTION_HEADER, ensemble_probabilities, prediction_rows
 
-        model = load_model("+".join(args.models), args.tta, _load_backend(args.backend))
+        members = [_ensemble_member(onnx_form(path) if engine == "onnx" else path, engine)
+                   for path, engine in zip(models, engines, strict=True)]
         with atomic_write(args.predictions) as tmp, open(tmp, "w", newline="") as handle:
             table = csv.writer(handle)
             table.writerow(PREDICTION_HEADER)
-            table.writerows(prediction_rows(model.predict_proba, data))
+            table.writerows(prediction_rows(lambda faces: ensemble_probabilities(members, faces, args.tta), data))
         print(f"ferlab: each PublicTest and PrivateTest face's probabilities: {args.predictions}", file=sys.stderr)
     if args.compare:
         from .classifier import load_model
@@ -676,8 +676,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "on those only one gets right, per split (choose on PublicTest)")
     evaluate.add_argument("--predictions", metavar="CSV",
                           help="also write each PublicTest and PrivateTest face's row in the data file, true and "
-                               "predicted label, whether it is also in Training, and its seven probabilities (as "
-                               "ferlab.load_model gives them), for analyses of one's own")
+                               "predicted label (as scored), whether it is also in Training, and its seven "
+                               "probabilities (at the model card's temperature), for analyses of one's own")
     evaluate.set_defaults(func=cmd_evaluate)
 
     report = commands.add_parser("report", help="report.md/html and figures for a reproduce run or a trained model")

@@ -223,6 +223,11 @@ def select_ensemble(probabilities: np.ndarray, labels: np.ndarray, steps: int) -
     return chosen
 
 
+def ensemble_probabilities(members: list[LogitsOf], faces: np.ndarray, tta: str = "none") -> np.ndarray:
+    """The mean soft-max of several classifiers (each averaged over the ``tta`` views)."""
+    return sum(np.exp(log_softmax(logits_of(faces, tta))) for logits_of in members) / len(members)
+
+
 def evaluate_ensemble(members: list[LogitsOf], data: FER2013, tta: str = "none") -> dict:
     """Accuracy of the mean soft-max of several classifiers (each averaged over the ``tta``
     views), with its 95% interval, on PublicTest and PrivateTest (and PrivateTest without the
@@ -236,7 +241,7 @@ def evaluate_ensemble(members: list[LogitsOf], data: FER2013, tta: str = "none")
 
     for name, key in (("PublicTest", "val_accuracy"), ("PrivateTest", "test_accuracy")):
         images, labels = splits[name]
-        mean_probabilities = sum(np.exp(log_softmax(logits_of(images, tta))) for logits_of in members) / len(members)
+        mean_probabilities = ensemble_probabilities(members, images, tta)
         scored(key, labels, mean_probabilities)
         if name == "PrivateTest" and len(labels):
             unseen = ~training_duplicates_mask(data, "PrivateTest")
