@@ -10,6 +10,7 @@ import os
 import shlex
 import sys
 import typing
+from collections import Counter
 from contextlib import nullcontext
 from dataclasses import fields
 from pathlib import Path
@@ -322,15 +323,17 @@ def cmd_predict(args) -> int:
                             batch_images=args.batch_images, progress=not args.quiet, skip=done, workers=args.workers,
                             crops_dir=args.crops)
     shown = []  # for --html without --out: the results as they are printed
+    labels: Counter[str] = Counter()  # of the faces found this run
 
     def kept(results):
         for result in results:
-            shown.append(result)
+            labels.update(face["label"] for face in result.get("faces", []))
+            if args.html and not args.out:
+                shown.append(result)
             yield result
 
     try:
-        count, failed = write_results(kept(results) if args.html and not args.out else results, args.out, fmt,
-                                      append=args.resume)
+        count, failed = write_results(kept(results), args.out, fmt, append=args.resume)
     except KeyboardInterrupt:
         if args.out:
             print(f"ferlab: interrupted; what was analyzed is in {args.out}: add --resume to the same command to "
@@ -340,7 +343,10 @@ def cmd_predict(args) -> int:
     for failure in failed:
         print(f"ferlab: skipped {failure['error']}", file=sys.stderr)
     if args.out:
-        print(f"{count - len(failed)} of {count} images analyzed; results in {args.out}", file=sys.stderr)
+        found = sum(labels.values())
+        faces = (f": {found} face{'s' * (found > 1)}, " + ", ".join(f"{n} {label}" for label, n in labels.most_common())
+                 if labels else "")
+        print(f"{count - len(failed)} of {count} images analyzed{faces}; results in {args.out}", file=sys.stderr)
     if args.html:  # the results file's photos, those of an earlier run included after --resume
         gallery = write_gallery(args.html, read_results(args.out, fmt) if args.out else shown)
         print(f"ferlab: the photos with their faces, to open in a web browser: {gallery}", file=sys.stderr)

@@ -183,7 +183,9 @@ def test_predict_command_lists_bad_inputs_and_exits_1(astronaut, tiny_model, tmp
     assert code == 1
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(lines) == 2 and len(lines[0]["faces"]) == 1 and "empty file" in lines[1]["error"]
-    assert "skipped" in capsys.readouterr().err
+    printed = capsys.readouterr().err
+    assert "skipped" in printed
+    assert f"1 of 2 images analyzed: 1 face, 1 {lines[0]['faces'][0]['label']}; results in {out}" in printed
 
 
 def test_predict_says_which_videos_of_a_folder_it_left_out(astronaut, tiny_model, tmp_path, capsys):
