@@ -77,7 +77,6 @@ from .video import (
     answer_faces,
     check_h264,
     draw_video,
-    frame_interval,
     h264_available,
     open_source,
     parse_answer,
@@ -442,8 +441,7 @@ def create_app(
             return csv_file(TIMELINE_HEADER, rows, f"{Path(name).stem}.timeline.csv")
         if answer_format in SUBTITLE_TYPES:
             result = await analysis()
-            cues = track_cues(result["frames"], frame_interval([f["time_s"] for f in result["frames"]], result["fps"],
-                                                               result["every"]))
+            cues = track_cues(result["frames"], result["fps"], result["every"])
             return text_file(subtitle_text(cues, answer_format, result["width"], result["height"]),
                              SUBTITLE_TYPES[answer_format], f"{Path(name).stem}.emotions.{answer_format}")
         if not progress:

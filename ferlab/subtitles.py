@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .atomic import atomic_write_text
 
 SUBTITLE_FORMATS = ("srt", "vtt", "csv")
@@ -36,11 +38,12 @@ class Cue:
     box: tuple[float, float, float, float]
 
 
-def track_cues(frames: list[dict], frame_s: float) -> list[Cue]:
+def track_cues(frames: list[dict], fps: float, every: int) -> list[Cue]:
     """The cues of ``frames`` (each analyzed frame's ``time_s`` and ``faces`` with their
-    ``track``, in time order, as `ferlab.video.video_answer` has them), in order of start. A
-    cue ends where its track's label changes or the track is not found, at that frame's time; a
-    cue still open at the last frame ends ``frame_s`` (the time between analyzed frames) later."""
+    ``track``, in time order, as `ferlab.video.video_answer` has them), every ``every``-th of a
+    video of ``fps`` frames a second, in order of start. A cue ends where its track's label
+    changes or the track is not found, at that frame's time; a cue still open at the last frame
+    ends one analyzed frame later (`frame_interval`)."""
     cues: list[Cue] = []
     open_cues: dict[int, tuple[dict, float, list[float]]] = {}  # track -> (first face, start, confidences)
 
@@ -59,8 +62,16 @@ def track_cues(frames: list[dict], frame_s: float) -> list[Cue]:
             else:
                 open_cues[track] = (face, frame["time_s"], [face["confidence"]])
     for track in list(open_cues):
-        close(track, frames[-1]["time_s"] + frame_s)
+        close(track, frames[-1]["time_s"] + frame_interval([frame["time_s"] for frame in frames], fps, every))
     return sorted(cues, key=lambda cue: (cue.start_s, cue.track))
+
+
+def frame_interval(times: list[float], fps: float, every: int) -> float:
+    """The time between analyzed frames: by the frame rate, or where it is not known (some
+    streams and cameras, a live session), the median step between ``times``."""
+    if fps > 0:
+        return every / fps
+    return float(np.median(np.diff(times))) if len(times) > 1 else 0.0
 
 
 def write_subtitles(path: str | Path, cues: list[Cue], width: int, height: int) -> Path:

@@ -319,7 +319,7 @@ def analyze_video(
     if writer_video is not None:
         result["annotated"], result["sound"] = str(video_path), sound_kept
     if subtitles:
-        cues = track_cues(frames, frame_interval(times, video.fps, every))
+        cues = track_cues(frames, video.fps, every)
         result["subtitles"] = [str(write_subtitles(out_dir / f"{video.name}.emotions.{form}", cues, *size))
                                for form in subtitles]
     if html:
@@ -349,14 +349,6 @@ def done_before(summary: Path, options: dict) -> dict | None:
     return result if same else None
 
 
-def frame_interval(times: list[float], fps: float, every: int) -> float:
-    """The time between analyzed frames: by the frame rate, or where it is not known (some
-    streams and cameras), the median step between ``times``."""
-    if fps > 0:
-        return every / fps
-    return float(np.median(np.diff(times))) if len(times) > 1 else 0.0
-
-
 def video_answer(frames: list[dict], every: int, fps: float, frames_read: int, width: int, height: int) -> dict:
     """What the web service answers for a video and the viewer shows: ``frames`` (each analyzed
     frame's index, time and faces with their tracks), a summary per track (`summarize_tracks`),
@@ -366,8 +358,7 @@ def video_answer(frames: list[dict], every: int, fps: float, frames_read: int, w
         add_to_tracks(tracks, position, frame["faces"])
     times = [f["time_s"] for f in frames]
     return {"frames": frames, "tracks": summarize_tracks(times, tracks), "all_faces": all_faces(times, tracks),
-            "every": every,
-            "fps": fps, "frames_read": frames_read, "width": width, "height": height}
+            "every": every, "fps": fps, "frames_read": frames_read, "width": width, "height": height}
 
 
 def draw_video(source: str | Path, faces: dict[int, list[dict]], every: int, path: str | Path,

@@ -16,15 +16,15 @@ FRAMES = [
 
 
 def test_a_cue_per_track_for_as_long_as_its_label_stays():
-    cues = track_cues(FRAMES, frame_s=0.2)
+    cues = track_cues(FRAMES, fps=5.0, every=1)
     assert [(c.track, c.label, c.start_s, c.end_s) for c in cues] == [
         (1, "Happy", 0.0, 0.6), (2, "Neutral", 0.2, 0.6), (1, "Sad", 0.6, pytest.approx(0.8))]
     assert cues[0].confidence == pytest.approx(0.8) and cues[0].box == (100, 50, 100, 100)
-    assert track_cues([{"time_s": 0.0, "faces": []}], 0.04) == []
+    assert track_cues([{"time_s": 0.0, "faces": []}], 25.0, 1) == []
 
 
 def test_subrip_and_webvtt_text():
-    cues = track_cues(FRAMES, frame_s=0.2)
+    cues = track_cues(FRAMES, fps=5.0, every=1)
     assert subtitle_text(cues, "srt", 800, 600).startswith(
         "1\n00:00:00,000 --> 00:00:00,600\n1: Happy 80%\n\n2\n00:00:00,200 --> 00:00:00,600\n2: Neutral 55%\n\n")
     vtt = subtitle_text(cues, "vtt", 800, 600)
@@ -40,7 +40,7 @@ def test_subrip_and_webvtt_text():
 
 
 def test_write_subtitles_picks_the_format_by_suffix(tmp_path):
-    cues = track_cues(FRAMES, frame_s=0.2)
+    cues = track_cues(FRAMES, fps=5.0, every=1)
     assert write_subtitles(tmp_path / "a.srt", cues, 800, 600).read_text().startswith("1\n00:00:00,000")
     assert write_subtitles(tmp_path / "a.vtt", cues, 800, 600).read_text().startswith("WEBVTT")
 

@@ -275,7 +275,7 @@ def test_several_faces_get_a_strip_of_all_faces_together_and_subtitles_as_ferlab
     changing = [{"frame": i, "time_s": round(i / 30, 3),
                  "faces": [face(0, label, [0.125, 0.875, 0.5, 0.6667][i % 4], 100)]
                  + ([face(1, "Sad", 0.3355, 400)] if 3 <= i < 9 else [])} for i, label in enumerate(labels)]
-    expected = subtitle_text(track_cues(changing, 1 / 30), "srt", 640, 480)
+    expected = subtitle_text(track_cues(changing, 30.0, 1), "srt", 640, 480)
     assert expected.count(" --> ") == 4  # Happy, Sad, Surprise, Happy
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
