@@ -644,15 +644,7 @@ def summarize_tracks(times: list[float], tracks: dict[int, dict[int, list[float]
     summaries = []
     for track in sorted(tracks, key=lambda t: (-len(tracks[t]), t)):
         seen = sorted(tracks[track])
-        probabilities = np.array([tracks[track][index] for index in seen])
-        mean = probabilities.mean(axis=0)
-        shares = np.bincount(probabilities.argmax(axis=1), minlength=len(EMOTIONS)) / len(seen)
-        summaries.append({
-            "track": track, "first_s": round(times[seen[0]], 3), "last_s": round(times[seen[-1]], 3),
-            "analyzed_frames": len(seen), "label": EMOTIONS[int(np.argmax(mean))],
-            "probabilities": {e: round(float(p), 4) for e, p in zip(EMOTIONS, mean, strict=True)},
-            "label_shares": {e: round(float(share), 4) for e, share in zip(EMOTIONS, shares, strict=True)},
-        })
+        summaries.append({"track": track, **_seen_summary(times, seen, [tracks[track][index] for index in seen])})
     return summaries
 
 
@@ -661,14 +653,22 @@ def all_faces(times: list[float], tracks: dict[int, dict[int, list[float]]]) -> 
     were seen, in how many analyzed frames and face-frames, their mean probabilities with the
     label they give, and the share of face-frames each label was the face's own; None where no
     face was found. Each face counts once per frame: a frame with more faces weighs more."""
-    probabilities = np.array([p for track in tracks.values() for p in track.values()])
-    if not len(probabilities):
+    probabilities = [p for track in tracks.values() for p in track.values()]
+    if not probabilities:
         return None
     seen = sorted({position for track in tracks.values() for position in track})
+    return _seen_summary(times, seen, probabilities) | {"face_frames": len(probabilities)}
+
+
+def _seen_summary(times: list[float], seen: list[int], probabilities: list[list[float]]) -> dict:
+    """From the first to the last of the analyzed frames ``seen`` (positions in ``times``), how
+    many, and of ``probabilities`` (a face's in each): their mean with the label it gives, and
+    the share of them each label was the highest in (JSON-safe)."""
+    probabilities = np.array(probabilities)
     mean = probabilities.mean(axis=0)
     shares = np.bincount(probabilities.argmax(axis=1), minlength=len(EMOTIONS)) / len(probabilities)
     return {"first_s": round(times[seen[0]], 3), "last_s": round(times[seen[-1]], 3), "analyzed_frames": len(seen),
-            "face_frames": len(probabilities), "label": EMOTIONS[int(np.argmax(mean))],
+            "label": EMOTIONS[int(np.argmax(mean))],
             "probabilities": {e: round(float(p), 4) for e, p in zip(EMOTIONS, mean, strict=True)},
             "label_shares": {e: round(float(share), 4) for e, share in zip(EMOTIONS, shares, strict=True)}}
 
