@@ -226,7 +226,7 @@ def analyze_video(
     ``<name>.emotions.png`` (the longest tracks over time) and, with ``annotate`` ("mp4",
     "webm" or "h264": `ANNOTATED_CODECS`; True: H.264 where PyAV is installed, else MPEG-4
     Part 2), ``<name>.annotated.mp4`` or ``.webm``, with the video's sound unless not
-    ``sound`` (`finish_copy`: the result's ``"sound"`` says what became of it); with ``html``,
+    ``sound`` (`AnnotatedCopy.finish`: the result's ``"sound"`` says what became of it); with ``html``,
     ``<name>.html``: the web page's player on its own (`ferlab.viewer`), which plays the video
     from where it is with each face boxed and a strip per track, offline; for each of
     ``subtitles`` ("srt", "vtt", "csv"), ``<name>.emotions.srt``, ``.vtt`` or ``.csv``: each
@@ -263,8 +263,8 @@ def analyze_video(
         out_dir.mkdir(parents=True, exist_ok=True)
         timeline_path = out_dir / f"{video.name}.timeline.csv"
         video_path = out_dir / f"{video.name}.annotated.{ANNOTATED_SUFFIXES.get(annotated_format, 'mp4')}"
-        silent_path = temporary_beside(video_path)  # the copy's frames, before its sound joins them
-        writer_video = None
+        copy = (AnnotatedCopy(video_path, ANNOTATED_CODECS[annotated_format], video.fps / every)
+                if annotated_format else None)
         times = []  # of each analyzed frame
         frames = []  # each analyzed frame's faces, for the viewer (html) and the subtitles
         tracks: dict[int, dict[int, list[float]]] = {}  # track -> {analyzed frame index: probabilities}
@@ -286,20 +286,16 @@ def analyze_video(
                     add_to_tracks(tracks, len(times) - 1, frame.faces)
                     if html or subtitles:
                         frames.append({"frame": frame.index, "time_s": round(frame.time_s, 3), "faces": frame.faces})
-                    if annotated_format:
-                        if writer_video is None:
-                            writer_video = _open_writer(silent_path, video.fps / every, frame.rgb.shape,
-                                                        ANNOTATED_CODECS[annotated_format])
-                        writer_video.write(cv2.cvtColor(draw_annotations(frame.rgb, frame.faces), cv2.COLOR_RGB2BGR))
+                    if copy is not None:
+                        copy.write(frame)
                     if on_frame is not None:
                         on_frame(frame)
                     show_progress(len(times))
             except KeyboardInterrupt:  # how a camera or live stream is stopped: keep what was analyzed
                 video.stopped = "interrupted"
             except BaseException:  # faces given of another video, or a failure: no copy either
-                if writer_video is not None:
-                    writer_video.release()
-                    silent_path.unlink(missing_ok=True)
+                if copy is not None:
+                    copy.discard()
                 raise
             bar.close()
             if not times:
@@ -309,14 +305,13 @@ def analyze_video(
             # as shown: a phone video recorded upright is turned (the workers' frames carry no pixels)
             size = frame.rgb.shape[1::-1] if frame.rgb.size else (int(video.capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
                                                                    int(video.capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    if writer_video is not None:
-        writer_video.release()
-        sound_kept = finish_copy(source, silent_path, video_path, sound)
+    written = copy is not None and copy.started  # not where Ctrl-C came before the first frame was drawn
+    sound_kept = copy.finish(source, sound) if written else None
     plot_path = plot_timeline(np.array(times), tracks, out_dir / f"{video.name}.emotions.png", str(source))
     result = {"timeline": str(timeline_path), "plot": str(plot_path), "frames": video.frames,
               "analyzed_frames": len(times), "fps": video.fps, "every": every, "smooth_s": smooth_s,
               "stopped": video.stopped, "tracks": summarize_tracks(times, tracks), "all_faces": all_faces(times, tracks)}
-    if writer_video is not None:
+    if written:
         result["annotated"], result["sound"] = str(video_path), sound_kept
     if subtitles:
         cues = track_cues(frames, video.fps, every)
@@ -367,51 +362,73 @@ def draw_video(source: str | Path, faces: dict[int, list[dict]], every: int, pat
     faces already found instead of analysing again: ``faces`` maps a frame index (a multiple of
     ``every``) to its face records with their ``"track"`` (`read_faces`). Every ``every``-th
     frame of ``source`` (a file) is drawn, at its frame rate divided by ``every``, and written to
-    ``path`` whole or not at all, with the video's sound unless not ``sound`` (`finish_copy`)."""
+    ``path`` whole or not at all, with the video's sound unless not ``sound`` (`AnnotatedCopy`)."""
     if annotated_format not in ANNOTATED_CODECS:
         raise ValueError(f"annotated_format must be one of {', '.join(ANNOTATED_CODECS)}, not {annotated_format!r}")
     if annotated_format == "h264":
         check_h264()
-    writer, silent = None, temporary_beside(path)
-    try:
-        with VideoStream(source, every=every, smooth_s=0.0, faces=faces) as video:
-            try:
-                for frame in video:
-                    if writer is None:
-                        writer = _open_writer(silent, video.fps / every, frame.rgb.shape,
-                                              ANNOTATED_CODECS[annotated_format])
-                    writer.write(cv2.cvtColor(draw_annotations(frame.rgb, frame.faces), cv2.COLOR_RGB2BGR))
-            finally:
-                if writer is not None:
-                    writer.release()
-        if writer is None:
-            raise VideoError(f"{source}: the video has no readable frames")
-        finish_copy(source, silent, Path(path), sound)
-    finally:
-        silent.unlink(missing_ok=True)
+    with VideoStream(source, every=every, smooth_s=0.0, faces=faces) as video:
+        copy = AnnotatedCopy(path, ANNOTATED_CODECS[annotated_format], video.fps / every)
+        try:
+            for frame in video:
+                copy.write(frame)
+        except BaseException:
+            copy.discard()
+            raise
+    if not copy.started:
+        raise VideoError(f"{source}: the video has no readable frames")
+    copy.finish(source, sound)
     return Path(path)
 
 
-def finish_copy(source: str | Path | int, silent: Path, path: Path, sound: bool = True) -> str:
-    """Put an annotated copy, written without sound to ``silent``, in place at ``path``: with
-    ``source``'s sound unless not ``sound`` (`ferlab.soundtrack.add_sound`). Says what became
-    of the sound: "kept", "none" (the video has none; a camera's or a stream's is not read),
-    or why it was "left out"; a sound that cannot be read leaves the copy silent."""
-    if not sound:
-        kept = "left out: asked for none"
-    elif is_live(source):
-        kept = "none"
-    elif not h264_available():
-        kept = 'left out: copying sound needs PyAV: pip install "ferlab[h264]"'
-    else:
+class AnnotatedCopy:
+    """An annotated copy being written to ``path`` with ``codec`` at ``fps``: each frame drawn
+    with its faces as it comes, the writer opened at the first (its size), the frames kept
+    beside ``path`` without sound until `finish` puts them in place with the video's sound."""
+
+    def __init__(self, path: str | Path, codec: str, fps: float) -> None:
+        self.path, self.codec, self.fps = Path(path), codec, fps
+        self.silent = temporary_beside(self.path)
+        self.writer: cv2.VideoWriter | H264Writer | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.writer is not None
+
+    def write(self, frame: VideoFrame) -> None:
+        if self.writer is None:
+            self.writer = _open_writer(self.silent, self.fps, frame.rgb.shape, self.codec)
+        self.writer.write(cv2.cvtColor(draw_annotations(frame.rgb, frame.faces), cv2.COLOR_RGB2BGR))
+
+    def finish(self, source: str | Path | int, sound: bool = True) -> str:
+        """Put the copy in place at ``path``: with ``source``'s sound unless not ``sound``
+        (`ferlab.soundtrack.add_sound`). Says what became of the sound: "kept", "none" (the video
+        has none; a camera's or a stream's is not read), or why it was "left out"; a sound that
+        cannot be read leaves the copy silent."""
+        self.writer.release()
         try:
-            kept = "kept" if add_sound(source, silent, path) else "none"
-        except SoundError as error:
-            kept = f"left out: {error}"
-    if kept != "kept":
-        os.replace(silent, path)
-    silent.unlink(missing_ok=True)
-    return kept
+            if not sound:
+                kept = "left out: asked for none"
+            elif is_live(source):
+                kept = "none"
+            elif not h264_available():
+                kept = 'left out: copying sound needs PyAV: pip install "ferlab[h264]"'
+            else:
+                try:
+                    kept = "kept" if add_sound(source, self.silent, self.path) else "none"
+                except SoundError as error:
+                    kept = f"left out: {error}"
+            if kept != "kept":
+                os.replace(self.silent, self.path)
+            return kept
+        finally:
+            self.silent.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        """No copy: what was written is removed."""
+        if self.writer is not None:
+            self.writer.release()
+        self.silent.unlink(missing_ok=True)
 
 
 def read_faces(path: str | Path, recording: str | Path | None = None) -> tuple[dict[int, list[dict]], int | None]:
