@@ -38,7 +38,7 @@ from .predict import (
 from .soundtrack import SoundError, add_sound
 from .subtitles import SUBTITLE_FORMATS, track_cues, write_subtitles
 from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
-from .video_segments import SegmentedVideo, frame_count, plan_segments
+from .video_segments import SegmentedVideo, frame_count, frame_rate, plan_segments
 from .viewer import write_viewer
 
 # The annotated copy's formats: the codec for each, and the file's suffix. OpenCV's wheels have
@@ -49,6 +49,8 @@ from .viewer import write_viewer
 # written by PyAV's libx264 (an extra: its wheels bundle x264, GPL).
 ANNOTATED_CODECS = {"mp4": "mp4v", "webm": "VP80", "h264": "libx264"}
 ANNOTATED_SUFFIXES = {"mp4": "mp4", "webm": "webm", "h264": "mp4"}
+COPY_FPS = 30.0  # an annotated copy's rate where the video's is not known
+MAX_GAP_S = 60.0  # a longer step between two frames' times is a jump in a stream's clock, not a pause
 
 
 # The faces of an earlier analysis (`read_faces`): what drawing them needs of each record, checked.
@@ -154,7 +156,7 @@ class VideoStream:
         # first: a model that fails to load leaves no capture open
         self.analyzer = None if faces is not None else analyzer or Analyzer()
         self.capture, self.name, self.is_camera = open_source(source)
-        self.fps = self.capture.get(cv2.CAP_PROP_FPS) or 0.0
+        self.fps = frame_rate(self.capture)  # 0.0: not known
         self.total = frame_count(self.capture)  # None: live, or not known
         if start:
             self._seek(start)
@@ -263,7 +265,7 @@ def analyze_video(
         out_dir.mkdir(parents=True, exist_ok=True)
         timeline_path = out_dir / f"{video.name}.timeline.csv"
         video_path = out_dir / f"{video.name}.annotated.{ANNOTATED_SUFFIXES.get(annotated_format, 'mp4')}"
-        copy = (AnnotatedCopy(video_path, ANNOTATED_CODECS[annotated_format], video.fps / every)
+        copy = (AnnotatedCopy(video_path, ANNOTATED_CODECS[annotated_format], video.fps, every)
                 if annotated_format else None)
         times = []  # of each analyzed frame
         frames = []  # each analyzed frame's faces, for the viewer (html) and the subtitles
@@ -368,7 +370,7 @@ def draw_video(source: str | Path, faces: dict[int, list[dict]], every: int, pat
     if annotated_format == "h264":
         check_h264()
     with VideoStream(source, every=every, smooth_s=0.0, faces=faces) as video:
-        copy = AnnotatedCopy(path, ANNOTATED_CODECS[annotated_format], video.fps / every)
+        copy = AnnotatedCopy(path, ANNOTATED_CODECS[annotated_format], video.fps, every)
         try:
             for frame in video:
                 copy.write(frame)
@@ -382,29 +384,51 @@ def draw_video(source: str | Path, faces: dict[int, list[dict]], every: int, pat
 
 
 class AnnotatedCopy:
-    """An annotated copy being written to ``path`` with ``codec`` at ``fps``: each frame drawn
-    with its faces as it comes, the writer opened at the first (its size), the frames kept
-    beside ``path`` without sound until `finish` puts them in place with the video's sound."""
+    """An annotated copy being written to ``path`` with ``codec``: each frame drawn with its
+    faces as it comes, the writer opened at the first (its size), the frames kept beside
+    ``path`` without sound until `finish` puts them in place with the video's sound.
 
-    def __init__(self, path: str | Path, codec: str, fps: float) -> None:
-        self.path, self.codec, self.fps = Path(path), codec, fps
+    The copy has a constant rate, ``fps`` / ``every`` (`COPY_FPS` where the video's is not
+    known, at least 1), and each of its frames shows the last frame drawn at or before its time: frames
+    of a variable-rate video (a phone's, a browser's recording) are repeated or left out as
+    their times say, so that the copy keeps the original's time, and its sound's."""
+
+    def __init__(self, path: str | Path, codec: str, fps: float, every: int = 1) -> None:
+        self.path, self.codec = Path(path), codec
+        self.rate = max(fps / every, 1.0) if fps > 0 else COPY_FPS  # at least 1: some players take no less
         self.silent = temporary_beside(self.path)
         self.writer: cv2.VideoWriter | H264Writer | None = None
+        self.start_s = 0.0  # the first frame's time: the copy's 0
+        self.held: np.ndarray | None = None  # the last frame drawn, shown until the next one's time
+        self.last_s = 0.0  # its time
+        self.written = 0
 
     @property
     def started(self) -> bool:
         return self.writer is not None
 
     def write(self, frame: VideoFrame) -> None:
+        drawn = cv2.cvtColor(draw_annotations(frame.rgb, frame.faces), cv2.COLOR_RGB2BGR)
         if self.writer is None:
-            self.writer = _open_writer(self.silent, self.fps, frame.rgb.shape, self.codec)
-        self.writer.write(cv2.cvtColor(draw_annotations(frame.rgb, frame.faces), cv2.COLOR_RGB2BGR))
+            self.writer = _open_writer(self.silent, self.rate, frame.rgb.shape, self.codec)
+            self.start_s = frame.time_s
+        else:
+            slot = round((frame.time_s - self.start_s) * self.rate)  # the copy's frame at this frame's time
+            if frame.time_s <= self.last_s or abs(slot - self.written) > MAX_GAP_S * self.rate:
+                # no time to go by (a stream without timestamps, a jump in its clock): the next frame
+                self.start_s += (slot - self.written - 1) / self.rate
+                slot = self.written + 1
+            while self.written < slot:
+                self.writer.write(self.held)
+                self.written += 1
+        self.held, self.last_s = drawn, frame.time_s
 
     def finish(self, source: str | Path | int, sound: bool = True) -> str:
         """Put the copy in place at ``path``: with ``source``'s sound unless not ``sound``
         (`ferlab.soundtrack.add_sound`). Says what became of the sound: "kept", "none" (the video
         has none; a camera's or a stream's is not read), or why it was "left out"; a sound that
         cannot be read leaves the copy silent."""
+        self.writer.write(self.held)  # the last frame, shown once
         self.writer.release()
         try:
             if not sound:
@@ -726,7 +750,7 @@ def tracks_and_all(result: dict) -> list[dict]:
 def _open_writer(path: Path, fps: float, shape: tuple[int, ...], codec: str) -> cv2.VideoWriter | H264Writer:
     if codec == "libx264":
         return H264Writer(path, fps, shape)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), max(fps, 1.0), (shape[1], shape[0]))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, (shape[1], shape[0]))
     if not writer.isOpened():
         raise VideoError(f"{path}: cannot write a {path.suffix[1:].upper()} video here")
     return writer
@@ -769,7 +793,7 @@ class H264Writer:
         self.height, self.width = shape[0] // 2 * 2, shape[1] // 2 * 2
         self.to_frame = av.VideoFrame.from_ndarray
         self.container = av.open(str(path), "w")
-        self.stream = self.container.add_stream("libx264", rate=Fraction(max(fps, 1.0)).limit_denominator(1001),
+        self.stream = self.container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001),
                                                 options={"preset": "veryfast", "crf": "23"})
         self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, "yuv420p"
         self.stream.thread_count = usable_cpus()  # one in a worker process of `ferlab.parallel`

@@ -66,12 +66,25 @@ class SegmentResult:
     stopped: str | None
 
 
+# Above this a "frame rate" is a time base: FFmpeg gives a browser's MediaRecorder WebM 1000
+# (its milliseconds), for frames that come about 30 a second, irregularly.
+MAX_FRAME_RATE = 480.0
+
+
+def frame_rate(capture: cv2.VideoCapture) -> float:
+    """Frames a second of an open capture (of a variable rate, its mean); 0.0 where not known:
+    some cameras and streams, and files that give their time base instead (`MAX_FRAME_RATE`)."""
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    return fps if 0 < fps <= MAX_FRAME_RATE else 0.0
+
+
 def frame_count(capture: cv2.VideoCapture) -> int | None:
     """How many frames an open capture says its video has; None where it does not know: a
     camera, a stream, or a file without that in its header, such as a browser's MediaRecorder
-    WebM, for which FFmpeg answers a huge negative number."""
+    WebM, for which FFmpeg answers a huge negative number, or its duration times its time base
+    (2,920 for 75 frames in 2.92 s)."""
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    return total if total > 0 else None
+    return total if total > 0 and frame_rate(capture) else None
 
 
 def plan_segments(source: str | Path | int, every: int, max_seconds: float | None, smooth_s: float,
@@ -82,9 +95,9 @@ def plan_segments(source: str | Path | int, every: int, max_seconds: float | Non
     if workers < 2 or isinstance(source, int) or not Path(str(source)).is_file():
         return []
     capture = cv2.VideoCapture(str(source))
-    fps, total = capture.get(cv2.CAP_PROP_FPS), frame_count(capture)
+    fps, total = frame_rate(capture), frame_count(capture)
     capture.release()
-    if not fps or fps <= 0 or total is None:
+    if not fps or total is None:
         return []
     if max_seconds is not None:
         total = min(total, math.ceil(max_seconds * fps) + 1)
@@ -170,7 +183,7 @@ class SegmentedVideo:
         from .video import open_source
 
         self.capture, self.name, _ = open_source(self.segments[0].source)
-        self.fps = self.capture.get(cv2.CAP_PROP_FPS) or 0.0
+        self.fps = frame_rate(self.capture)
         self.total = frame_count(self.capture)
 
     def __iter__(self) -> Iterator[VideoFrame]:

@@ -183,6 +183,24 @@ def write_webm_without_length(path, picture, frames: int = 6) -> bytes:
     return Path(path).read_bytes()
 
 
+def write_timed_video(path, pictures, times_ms, codec: str = "libvpx", rate: int = 1000) -> Path:
+    """A video (by PyAV) of ``pictures`` (RGB, one size) shown at ``times_ms``: a variable frame
+    rate, as phones and browsers record; its stream says ``rate`` frames a second, which FFmpeg
+    gives as its frame rate: a browser's MediaRecorder WebM says 1000 (its time base), a phone's
+    MP4 about its mean rate."""
+    av = pytest.importorskip("av")
+    with av.open(str(path), "w") as out:
+        video = out.add_stream(codec, rate=rate)
+        video.height, video.width, video.pix_fmt = pictures[0].shape[0], pictures[0].shape[1], "yuv420p"
+        video.time_base = Fraction(1, 1000)
+        for picture, time_ms in zip(pictures, times_ms, strict=True):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="rgb24")
+            frame.pts, frame.time_base = time_ms, Fraction(1, 1000)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    return Path(path)
+
+
 def face_record(track: int, label: str, confidence: float = 0.8, x: int = 100) -> dict:
     """A face as a video's analysis gives it (`ferlab.analyze`'s record with its track): a
     100-pixel box at ``x``, ``label`` at ``confidence`` and the rest shared by the other six."""

@@ -400,6 +400,21 @@ def test_progress_of_a_video_that_does_not_say_its_length(client, astronaut, tmp
     assert _frames_to_analyze(tmp_path / "recording.webm", "recording.webm", None)[:2] == (1, 0)  # unknown: 0
 
 
+def test_a_browsers_recording_is_not_thinned_for_its_time_base(client, tmp_path):
+    """FFmpeg gives a MediaRecorder WebM 1000 frames a second (its time base): 4 s would pass
+    for 4,000 frames, over the limit, and only every third frame would have been analysed."""
+    from ferlab.serve import _frames_to_analyze
+
+    from .conftest import write_timed_video
+
+    pictures, times_ms = [np.full((48, 64, 3), 90, np.uint8)] * 41, range(0, 4100, 100)
+    write_timed_video(tmp_path / "recording.webm", pictures, times_ms)
+    assert _frames_to_analyze(tmp_path / "recording.webm", "recording.webm", None)[:2] == (1, 0)  # unknown: 0
+    response = client.post("/v1/analyze-video", files={"file": ("recording.webm", (tmp_path / "recording.webm").read_bytes(),
+                                                                "video/webm")})
+    assert response.status_code == 200 and len(response.json()["frames"]) == 41
+
+
 def test_a_live_sessions_recording_is_drawn_by_time(client, astronaut, tmp_path):
     from ferlab.imageio import load_image
 

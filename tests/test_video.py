@@ -22,7 +22,7 @@ from ferlab.video import (
     video_answer,
 )
 
-from .conftest import write_video_with_sound, write_webm_without_length
+from .conftest import write_timed_video, write_video_with_sound, write_webm_without_length
 
 
 def write_video(path, frames):
@@ -336,25 +336,51 @@ def test_truncated_video_and_zero_frames(astronaut, tiny_model, tmp_path):
 
 
 def test_variable_frame_rate_keeps_container_timestamps(astronaut, tiny_model, tmp_path):
-    from fractions import Fraction
-
-    av = pytest.importorskip("av")
-    face = load_image(astronaut)
     times_ms = [0, 100, 150, 400, 1000, 1050]  # uneven gaps: a variable frame rate
-    path = tmp_path / "vfr.mp4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=1000)
-        stream.width, stream.height, stream.pix_fmt = face.shape[1], face.shape[0], "yuv420p"
-        stream.time_base = Fraction(1, 1000)
-        for t in times_ms:
-            frame = av.VideoFrame.from_ndarray(face, format="rgb24")
-            frame.pts, frame.time_base = t, Fraction(1, 1000)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
+    path = write_timed_video(tmp_path / "vfr.mp4", [load_image(astronaut)] * 6, times_ms, "mpeg4")
     result = analyze_video(path, Analyzer(load_model(tiny_model)), tmp_path / "out", progress=False)
     with open(result["timeline"]) as handle:
         seconds = [float(row["time_s"]) for row in csv.DictReader(handle)]
     assert seconds == pytest.approx([t / 1000 for t in times_ms], abs=0.002)
+
+
+@pytest.mark.parametrize("suffix, codec, rate", [("webm", "libvpx", 1000), ("mp4", "libx264", 30)])
+def test_annotated_copies_keep_the_time_of_a_variable_frame_rate(tiny_model, tmp_path, suffix, codec, rate):
+    """A browser's recording, whose frame rate FFmpeg gives as 1000 (its time base), and a
+    phone's, at its mean rate: each frame of the copy shows the frame of its time."""
+    times_ms = [0, 40, 80, 300, 340, 600, 1000, 1033, 1066, 1100, 1500, 1540]
+    levels = [20 + 18 * i for i in range(len(times_ms))]  # each frame its own grey
+    pictures = [np.full((64, 96, 3), level, np.uint8) for level in levels]
+    path = write_timed_video(tmp_path / f"recording.{suffix}", pictures, times_ms, codec, rate)
+    with VideoStream(path, Analyzer(load_model(tiny_model))) as video:
+        assert video.total is None if rate == 1000 else video.total == 12  # not 1.54 s x 1000
+    result = analyze_video(path, Analyzer(load_model(tiny_model)), tmp_path, annotate="mp4", progress=False)
+    copy = cv2.VideoCapture(result["annotated"])
+    copy_rate, shown = copy.get(cv2.CAP_PROP_FPS), [frame.mean() for frame in decoded(result["annotated"])]
+    assert copy_rate == pytest.approx(30 if rate == 1000 else cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FPS))
+    assert len(shown) / copy_rate == pytest.approx(1.54, abs=1.5 / copy_rate)  # as long as the original
+    checked = 0
+    for k, brightness in enumerate(shown):
+        slot_s, half = k / copy_rate, 0.5 / copy_rate
+        if any(abs(t / 1000 - slot_s) <= half + 0.002 for t in times_ms):
+            continue  # a frame comes within half a frame of this one's time: either may be shown
+        expected = levels[max(i for i, t in enumerate(times_ms) if t / 1000 <= slot_s)]
+        assert brightness == pytest.approx(expected, abs=6), f"frame {k} of the copy, at {slot_s:.3f} s"
+        checked += 1
+    assert checked >= len(shown) // 3
+
+
+@pytest.mark.parametrize("times_s", [[0.0] * 4, [0.0, 0.1, 0.2, 5000.0, 5000.1]])
+def test_frames_without_usable_times_are_written_one_each(tmp_path, times_s):
+    """A stream without timestamps (every frame at 0), or a jump in its clock, is not a pause
+    to fill: each frame is written once, not 50,000 copies of one."""
+    from ferlab.video import AnnotatedCopy, VideoFrame
+
+    copy = AnnotatedCopy(tmp_path / "copy.mp4", "mp4v", fps=10)
+    for index, time_s in enumerate(times_s):
+        copy.write(VideoFrame(index, time_s, [], np.full((48, 64, 3), 40 * index, np.uint8)))
+    assert copy.finish("stream", sound=False) == "left out: asked for none"
+    assert [round(frame.mean() / 40) for frame in decoded(tmp_path / "copy.mp4")] == list(range(len(times_s)))
 
 
 def test_two_faces_keep_their_tracks_when_their_sizes_cross(astronaut, tiny_model, tmp_path):
