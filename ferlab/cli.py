@@ -538,6 +538,43 @@ def cmd_export(args) -> None:
           f"{path.with_suffix('.json')}")
 
 
+ENGINES = {"torch": "PyTorch", "onnxruntime": "ONNX Runtime"}
+
+
+def cmd_models(args) -> None:
+    from .classifier import BUNDLED, bundled_models, bundled_path, card_beside, torch_installed
+
+    # The cards of ferlab/pretrained: what `ferlab package-model` measured, not measured again here.
+    cards = [card_beside(bundled_path(name)) | {"name": name} for name in bundled_models()]
+    if args.json:
+        print(json.dumps(cards, indent=2))
+        return
+    print("bundled models (ferlab.load_model(NAME), --model NAME); FER2013 accuracy and speed as their cards measured:")
+    header = ["name", "architecture", "parameters", "PublicTest", "PrivateTest", "dedup.", "shift TTA",
+              "faces/s (2 threads; CPU below)", "file"]
+    rows = [header]
+    for card in cards:
+        accuracy, tta = card["accuracy"], card.get("accuracy_with_tta", {}).get("shift", {})
+        speed = ", ".join(f"{count:,} {ENGINES.get(engine, engine)}" for engine, count in card["faces_per_second"].items())
+        file = bundled_path(card["name"])
+        rows.append([card["name"], card["model"],
+                     f"{card['trainable_parameters'] / 1e6:.2f} M", f"{accuracy['PublicTest']:.2%}",
+                     f"{accuracy['PrivateTest']:.2%}", f"{accuracy['PrivateTest_without_training_duplicates']:.2%}",
+                     f"{tta['PrivateTest']:.2%}" if tta else "", speed,
+                     f"{file.name}, {file.stat().st_size / 1e6:.1f} MB"])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    for card in cards:
+        print(f"{card['name']}: measured on {card['measured_on']}")
+    print(f"without --model: {BUNDLED}; an ensemble: names joined by '+' (--model {'+'.join(bundled_models()[:2])}), "
+          f"the mean of their probabilities; each model's card: NAME.md in {bundled_path().parent}")
+    if torch_installed():
+        from .models import list_models
+
+        print(f"architectures to train (ferlab train --model NAME): {', '.join(list_models())}")
+
+
 def cmd_demo(args) -> None:
     from importlib import resources
 
@@ -828,6 +865,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--calibration-faces", type=int, default=1024, metavar="N",
                         help="Training faces that set the int8 ranges (default 1024)")
     export.set_defaults(func=cmd_export)
+
+    models = commands.add_parser("models", help="the bundled models with their measured accuracy and speed, and the "
+                                                 "architectures to train")
+    models.add_argument("--json", action="store_true", help="each bundled model's whole card, as JSON")
+    models.set_defaults(func=cmd_models)
 
     demo = commands.add_parser("demo", help="the bundled model on a bundled photo (NASA astronaut portrait)")
     demo.add_argument("--out", default="ferlab-demo", help="output folder (default: %(default)s)")

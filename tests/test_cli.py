@@ -243,6 +243,21 @@ def test_predict_resumes_a_stopped_run_without_redoing_or_losing_images(astronau
     assert "--resume goes on with the results file of --out" in capsys.readouterr().err
 
 
+def test_models_lists_the_bundled_models_as_their_cards_measured_them(capsys):
+    from ferlab.classifier import bundled_models, bundled_path, card_beside
+
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for name in bundled_models():
+        card, row = card_beside(bundled_path(name)), next(line for line in lines if line.split()[0] == name)
+        assert card["model"] in row and f"{card['accuracy']['PrivateTest']:.2%}" in row
+        assert f"{max(card['faces_per_second'].values()):,}" in row and bundled_path(name).name in row
+        assert f"{name}: measured on {card['measured_on']}" in lines
+    assert any(line.startswith("architectures to train") and "paper_cnn" in line for line in lines)
+    assert main(["models", "--json"]) == 0
+    assert [card["name"] for card in json.loads(capsys.readouterr().out)] == bundled_models()
+
+
 def test_version(capsys):
     import ferlab
 
@@ -611,6 +626,8 @@ assert main(["video", "clip.mp4", "--out", "video", "--quiet"]) == 0
 assert main(["explain", "demo/astronaut.annotated.jpg", "--out", "explain"]) == 0
 with open("evaluate.json", "w") as out, contextlib.redirect_stdout(out):
     assert main(["evaluate", "default", "--data", "fer2013.csv"]) == 0  # on the ONNX twin
+with open("models.txt", "w") as out, contextlib.redirect_stdout(out):
+    assert main(["models"]) == 0
 with open("demo/astronaut.annotated.jpg", "rb") as handle:
     answer = TestClient(create_app()).post("/v1/analyze", files={"file": ("a.jpg", handle, "image/jpeg")})
 assert answer.status_code == 200 and len(answer.json()["faces"]) == 1, answer.text
@@ -627,3 +644,5 @@ print(err.getvalue())
     assert len(json.loads((tmp_path / "demo" / "astronaut.json").read_text())["faces"]) == 1
     assert (tmp_path / "video" / "clip.timeline.csv").read_text().count("\n") == 4  # a header and 3 frames
     assert (tmp_path / "explain" / "astronaut.annotated.explain.png").exists()
+    listed = (tmp_path / "models.txt").read_text()
+    assert "fast-int8" in listed and "architectures to train" not in listed  # those need PyTorch
