@@ -30,6 +30,11 @@ class TrainConfig:
     label_smoothing: float = option(0.0, "share of each target spread evenly over the 7 classes")
     augment: str = option("light", "light: flips and shifts; strong: also rotations, scaling, random erasing",
                           ("none", "light", "strong"))
+    degrade: float = option(
+        0.0,
+        "share of training faces also spoiled as dim light and poor cameras spoil faces: blurred, flatter, darker or "
+        "brighter, noisy, each by a random amount (the teachers, if any, see them unspoiled)",
+    )
     mix: str = option("none", "blend pairs of training faces and their labels", ("none", "mixup", "cutmix"))
     mix_prob: float = option(0.5, "share of batches that are mixed")
     mix_alpha: float = option(1.0, "Beta(alpha, alpha) draws the mixing weight")
@@ -71,7 +76,7 @@ class TrainConfig:
             (("lr", "mix_alpha", "distill_temperature"), lambda v: v > 0, "above 0"),
             (("weight_decay", "sam_rho"), lambda v: v >= 0, "0 or more"),
             (("beta1", "beta2", "label_smoothing", "ema_decay"), lambda v: 0 <= v < 1, "in [0, 1)"),
-            (("mix_prob", "distill_weight"), lambda v: 0 <= v <= 1, "in [0, 1]"),
+            (("mix_prob", "distill_weight", "degrade"), lambda v: 0 <= v <= 1, "in [0, 1]"),
         ]
         for names, valid, wording in rules:
             for name in names:

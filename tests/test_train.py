@@ -12,6 +12,7 @@ from ferlab.train import (
     TrainConfig,
     augment_batch,
     climb_gradient,
+    degrade_batch,
     distillation_loss,
     frozen_batch_norm_statistics,
     mix_batch,
@@ -225,6 +226,22 @@ def test_augmentation_keeps_shape_and_is_seeded(mode):
     assert a.shape == images.shape and torch.equal(a, b)
     if mode != "none":
         assert not torch.equal(a, images)
+
+
+def test_degrading_spoils_the_share_asked_for_as_8_bit_pictures_seeded():
+    from ferlab.data import PIXEL_MEAN, PIXEL_STD
+
+    faces = torch.randint(0, 256, (400, 1, 48, 48)).float()
+    images = ((faces / 255 - PIXEL_MEAN) / PIXEL_STD).contiguous(memory_format=torch.channels_last)
+    assert degrade_batch(images, 0.0, torch.Generator()) is images
+    a = degrade_batch(images, 0.5, torch.Generator().manual_seed(1))
+    assert torch.equal(a, degrade_batch(images, 0.5, torch.Generator().manual_seed(1)))
+    assert a.shape == images.shape and a.is_contiguous(memory_format=torch.channels_last)
+    kept = (a == images).flatten(1).all(1).float().mean()
+    assert 0.4 < kept < 0.6  # the rest are spoiled, each face in some way
+    levels = (a * PIXEL_STD + PIXEL_MEAN) * 255
+    assert levels.min() >= -1e-3 and levels.max() <= 255 + 1e-3
+    assert torch.allclose(levels, levels.round(), atol=1e-3)  # 8-bit grey levels, as a camera gives
 
 
 def test_init_starts_from_trained_weights_and_refuses_another_architecture(tiny_csv, tmp_path):

@@ -1,0 +1,111 @@
+"""How much accuracy each bundled model keeps on poor pictures: JPEG, blur, noise, dark, flat.
+
+FER2013's faces are clean-ish 48x48 crops; webcams, security cameras and phones in dim rooms
+give blurred, noisy, dark or heavily compressed faces. Each PrivateTest face is enlarged 3x
+(144 pixels, bicubic: a face as a photo holds it), spoiled at that size, shrunk back to 48x48
+by area averaging (as `ferlab.detect.crop_faces` shrinks a face found in a photo) and
+classified. "none" is the same round trip with nothing spoiled. Severities are in the
+144-pixel face's units; the noise is added in linear 0-255 grey levels. PrivateTest is shown;
+nothing is chosen here.
+
+    python benchmarks/corruptions.py --data ../shared/data/fer2013.csv.gz [--models default fast]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from ferlab.classifier import load_model
+from ferlab.data import load_fer2013, train_val_test
+from ferlab.hardware import machine_description
+from ferlab.metrics import interval95
+
+SCALE = 3  # the face's side in the spoiled picture: 144 pixels
+
+
+def jpeg(quality: int) -> Callable[[np.ndarray], np.ndarray]:
+    def spoil(face: np.ndarray) -> np.ndarray:
+        encoded = cv2.imencode(".jpg", face, [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
+        return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
+    return spoil
+
+
+def gaussian_blur(sigma: float) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda face: cv2.GaussianBlur(face, (0, 0), sigma)
+
+
+def motion_blur(length: int) -> Callable[[np.ndarray], np.ndarray]:
+    kernel = np.zeros((length, length), np.float32)
+    kernel[length // 2, :] = 1.0 / length  # a sideways shake
+    return lambda face: cv2.filter2D(face, -1, kernel)
+
+
+def noise(sigma: float, seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return lambda face: np.clip(face + rng.normal(0, sigma, face.shape), 0, 255).astype(np.uint8)
+
+
+def dark(factor: float) -> Callable[[np.ndarray], np.ndarray]:
+    """Under-exposed: every grey level times ``factor``, then 8 bits again (lost shades)."""
+    return lambda face: np.round(face * factor).astype(np.uint8)
+
+
+def low_contrast(factor: float) -> Callable[[np.ndarray], np.ndarray]:
+    """Haze or a flat, back-lit face: grey levels pulled toward mid-grey."""
+    return lambda face: np.round(128 + (face.astype(np.float32) - 128) * factor).astype(np.uint8)
+
+
+CONDITIONS: list[tuple[str, str, Callable[[np.ndarray], np.ndarray]]] = [
+    ("none", "", lambda face: face),
+    *[("JPEG", f"quality {q}", jpeg(q)) for q in (50, 20, 10, 5)],
+    *[("Gaussian blur", f"sigma {s} px", gaussian_blur(s)) for s in (1.5, 3, 6)],
+    *[("motion blur", f"{n} px", motion_blur(n)) for n in (9, 17, 33)],
+    *[("noise", f"sigma {s}", noise(s)) for s in (10, 20, 40)],
+    *[("dark", f"x{f}", dark(f)) for f in (0.5, 0.25, 0.1)],
+    *[("low contrast", f"x{f}", low_contrast(f)) for f in (0.5, 0.25)],
+]
+
+
+def spoiled(faces: np.ndarray, spoil: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    size = faces.shape[1] * SCALE
+    out = np.empty_like(faces)
+    for i, face in enumerate(faces):
+        big = cv2.resize(face, (size, size), interpolation=cv2.INTER_CUBIC)
+        out[i] = cv2.resize(spoil(big), faces.shape[1:][::-1], interpolation=cv2.INTER_AREA)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--models", nargs="+", default=["default", "fast"], help="bundled names or run folders")
+    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
+    args = parser.parse_args()
+    faces, labels = train_val_test(load_fer2013(args.data))["PrivateTest"]
+    models = {name: load_model(name, backend=args.backend) for name in args.models}
+    print(f"{machine_description()}; PrivateTest, {len(faces):,} faces; "
+          f"{', '.join(f'{name} on {type(model).__name__}' for name, model in models.items())}\n")
+    print("| picture | severity | " + " | ".join(f"{name} | 95% interval | change" for name in models) + " |")
+    print("|---|---|" + "---|---|---|" * len(models))
+    clean: dict[str, float] = {}
+    started = time.perf_counter()
+    for kind, severity, spoil in CONDITIONS:
+        pictures = spoiled(faces, spoil)
+        cells = []
+        for name, model in models.items():
+            correct = int((model.predict_proba(pictures).argmax(1) == labels).sum())
+            accuracy = correct / len(labels)
+            clean.setdefault(name, accuracy)  # the first condition is "none"
+            low, high = interval95(accuracy, len(labels))
+            cells.append(f"{accuracy:.2%} | {low:.1%}-{high:.1%} | {100 * (accuracy - clean[name]):+.1f}")
+        print(f"| {kind} | {severity} | " + " | ".join(cells) + " |", flush=True)
+    print(f"\n{time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
