@@ -550,7 +550,7 @@ def cmd_models(args) -> None:
         print(json.dumps(cards, indent=2))
         return
     print("bundled models (ferlab.load_model(NAME), --model NAME); FER2013 accuracy and speed as their cards measured:")
-    header = ["name", "architecture", "parameters", "PublicTest", "PrivateTest", "dedup.", "shift TTA",
+    header = ["name", "architecture", "parameters", "PublicTest", "PrivateTest", "dedup.", "PrivateTest, shift TTA",
               "faces/s (2 threads; CPU below)", "file"]
     rows = [header]
     for card in cards:
@@ -909,6 +909,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ferlab: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of the output has gone (| head): not an error to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor at the exit's flush
+        return 141  # as a shell gives a command ended by SIGPIPE
     except ModuleNotFoundError as error:
         if args.debug or error.name not in TRAINING_MODULES:
             raise

@@ -258,6 +258,17 @@ def test_models_lists_the_bundled_models_as_their_cards_measured_them(capsys):
     assert [card["name"] for card in json.loads(capsys.readouterr().out)] == bundled_models()
 
 
+def test_output_cut_short_by_its_reader_is_not_an_error():
+    """`ferlab models | head -1`: the reader goes away; no error message, the shell's status."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-m", "ferlab.cli", "models", "--json"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    child.stdout.close()  # gone before the first line is written
+    assert child.wait(timeout=120) == 141 and child.stderr.read() == b""
+
+
 def test_version(capsys):
     import ferlab
 
