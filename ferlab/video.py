@@ -388,10 +388,10 @@ class AnnotatedCopy:
     faces as it comes, the writer opened at the first (its size), the frames kept beside
     ``path`` without sound until `finish` puts them in place with the video's sound.
 
-    The copy has a constant rate, ``fps`` / ``every`` (`COPY_FPS` where the video's is not
-    known, at least 1), and each of its frames shows the last frame drawn at or before its time: frames
-    of a variable-rate video (a phone's, a browser's recording) are repeated or left out as
-    their times say, so that the copy keeps the original's time, and its sound's."""
+    The copy has a constant rate, ``fps`` / ``every`` (at least 1; `COPY_FPS` where the
+    video's is not known), and each of its frames shows the last frame drawn at or before its
+    time: frames of a variable-rate video (a phone's, a browser's recording) are repeated or
+    left out as their times say, so that the copy keeps the original's time, and its sound's."""
 
     def __init__(self, path: str | Path, codec: str, fps: float, every: int = 1) -> None:
         self.path, self.codec = Path(path), codec
