@@ -96,14 +96,14 @@ def degrade_batch(images: torch.Tensor, share: float, generator: torch.Generator
     def half(values: torch.Tensor, otherwise: float) -> torch.Tensor:
         return torch.where(torch.rand(n, 1, 1, 1, generator=generator).to(device) < 0.5, values, otherwise)
 
-    def log_uniform(low: float, high: float) -> torch.Tensor:  # applied to half the faces; 1 to the rest
-        return half(uniform(math.log(low), math.log(high)).exp(), 1.0)
+    def log_uniform(low: float, high: float) -> torch.Tensor:
+        return uniform(math.log(low), math.log(high)).exp()
 
     chosen = torch.rand(n, 1, 1, 1, generator=generator).to(device) < share
     pixels = (images.float() * PIXEL_STD + PIXEL_MEAN).clamp(0, 1)
     pixels = _gaussian_blur(pixels, half(uniform(0.3, 1.2), 0.0).view(n))
     mean = pixels.mean((1, 2, 3), keepdim=True)
-    pixels = (mean + (pixels - mean) * log_uniform(0.4, 1.2)).clamp(0, 1)
+    pixels = (mean + (pixels - mean) * half(log_uniform(0.4, 1.2), 1.0)).clamp(0, 1)
     dim = torch.rand(n, 1, 1, 1, generator=generator).to(device) < 0.5  # exposure: gamma and gain together
     pixels = torch.where(dim, pixels.pow(uniform(0.7, 1.5)) * uniform(0.3, 1.2), pixels)
     pixels = pixels + torch.randn(pixels.shape, generator=generator).to(device) * half(uniform(0.0, 0.05), 0.0)

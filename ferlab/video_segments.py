@@ -97,7 +97,7 @@ def plan_segments(source: str | Path | int, every: int, max_seconds: float | Non
     capture = cv2.VideoCapture(str(source))
     fps, total = frame_rate(capture), frame_count(capture)
     capture.release()
-    if not fps or total is None:
+    if total is None:  # also where the frame rate is not known (`frame_count`)
         return []
     if max_seconds is not None:
         total = min(total, math.ceil(max_seconds * fps) + 1)
