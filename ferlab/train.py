@@ -205,15 +205,21 @@ def load_initial_weights(model: nn.Module, config: TrainConfig) -> str:
     """Load ``config.init``'s trained weights into ``model`` (fine-tuning) and return their
     SHA-256, which the run's card keeps: the config names the file only by its path."""
     _, card = load_trained(config.init)  # checks the file and its card, with errors that name them
-    if (card["model"], card.get("model_options", {})) != (config.model, config.model_options):
-        raise ValueError(
-            f"init {config.init}: a {card['model']} model with options {card.get('model_options', {})}, not this "
-            f"run's {config.model} with {config.model_options}; give the --model and --model-option flags it was "
-            "trained with"
-        )
     check_normalisation(card, f"init {config.init}")
     weights = weights_file(config.init)
-    model.load_state_dict(load_file(str(weights)))  # unfolded, as training saves them
+    fits = card["model"] == config.model
+    if fits:
+        # Options that leave the weights' names and shapes alone (dropout, standardise_faces) may change.
+        try:
+            model.load_state_dict(load_file(str(weights)))  # unfolded, as training saves them
+        except RuntimeError:
+            fits = False
+    if not fits:
+        raise ValueError(
+            f"init {config.init}: a {card['model']} model with options {card.get('model_options', {})}, whose "
+            f"weights do not fit this run's {config.model} with {config.model_options}; give the --model and "
+            "--model-option flags it was trained with"
+        )
     return file_sha256(weights)
 
 

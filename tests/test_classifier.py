@@ -36,6 +36,24 @@ def test_onnx_export_agrees_with_pytorch(tiny_model, tmp_path):
     assert onnx_model.card == torch_model.card
 
 
+def test_a_standardising_network_exports_and_sees_a_darker_face_alike(tmp_path):
+    import torch
+
+    from ferlab.models import create_model
+    from ferlab.train import TrainConfig, save_weights
+
+    config = TrainConfig(model="fast_cnn", model_options={"widths": [8, 16], "hidden": 16, "standardise_faces": True})
+    torch.manual_seed(0)
+    save_weights(create_model(config.model, **config.model_options), config, tmp_path, {"epoch": 0, "val_accuracy": 0.0})
+    torch_model = load_model(tmp_path)
+    onnx_model = load_model(torch_model.export_onnx(tmp_path / "model.onnx"))
+    faces = np.random.default_rng(2).integers(0, 256, (16, 48, 48), dtype=np.uint8)
+    darker = (faces // 2).astype(np.uint8)  # half the light, grey levels rounded down as a camera's
+    for model in (torch_model, onnx_model):
+        assert np.abs(model.predict_proba(faces) - model.predict_proba(darker)).max() < 0.02
+    assert np.abs(torch_model.predict_proba(faces) - onnx_model.predict_proba(faces)).max() < 0.02
+
+
 def test_int8_onnx_export_is_smaller_and_agrees_with_fp32(tiny_model, tmp_path):
     import onnx
 

@@ -70,6 +70,21 @@ def test_fast_pooling_matches_max_pool_and_state_dicts_keep_their_names():
     assert "features.0.weight" in keys and "features.21.weight" in keys  # the bundled weights' names
 
 
+def test_standardise_faces_makes_brightness_and_contrast_free_and_adds_no_weights():
+    torch.manual_seed(0)
+    plain, standardising = create_model("fast_cnn"), create_model("fast_cnn", standardise_faces=True)
+    assert plain.state_dict().keys() == standardising.state_dict().keys()  # a start for one fits the other
+    standardising.load_state_dict(plain.state_dict())
+    faces = torch.randn(4, 1, 48, 48)
+    dimmer_and_flatter = faces * 0.5 - 1.5  # (the variance floor is far below this face's)
+    with torch.no_grad():
+        seen = (standardising.eval()(faces) - standardising(dimmer_and_flatter)).abs().max()
+        unseen = (plain.eval()(faces) - plain(dimmer_and_flatter)).abs().max()
+        blank = standardising(torch.full((1, 1, 48, 48), 0.7))
+    assert seen < unseen / 20
+    assert torch.isfinite(blank).all()  # a face without any spread stays finite
+
+
 def test_rep_branches_train_three_paths_and_fold_into_the_plain_network_exactly():
     from ferlab.models.fast_cnn import RepConvBN
 

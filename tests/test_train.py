@@ -262,6 +262,10 @@ def test_init_starts_from_trained_weights_and_refuses_another_architecture(tiny_
     other = {**TINY_TRAINING, "model_options": {**TINY_TRAINING["model_options"], "hidden": 32}}
     with pytest.raises(ValueError, match="give the --model and --model-option flags"):
         train(TrainConfig(epochs=1, init=str(tmp_path / "start"), **other), data, tmp_path / "x", progress=False)
+    # An option that leaves every weight's shape alone may change from the start to the fine-tune.
+    less_dropout = {**TINY_TRAINING, "model_options": {**TINY_TRAINING["model_options"], "dropout": 0.1}}
+    train(TrainConfig(epochs=1, init=str(tmp_path / "start"), **less_dropout), data, tmp_path / "y", progress=False)
+    assert json.loads((tmp_path / "y" / "model.json").read_text())["model_options"]["dropout"] == 0.1
 
 
 def test_a_resumed_fine_tune_keeps_its_start_fingerprint_without_the_start_file(tiny_csv, tmp_path):
