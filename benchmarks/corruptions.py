@@ -9,9 +9,10 @@ classified. "none" is the same round trip with nothing spoiled. Severities are i
 --split PublicTest for choices (a model trained with `ferlab train --degrade` is judged there).
 The last row is the mean over the spoiled conditions. --normalise instead stretches each face,
 before it is classified, to the mean and contrast of a typical Training face: a fix at test time,
-without training, whose cost on clean faces the "none" row shows.
+without training, whose cost on clean faces the "none" row shows (the bundled `robust` does
+the like inside its network, and was trained so).
 
-    python benchmarks/corruptions.py --data ../shared/data/fer2013.csv.gz [--models default fast] [--split PublicTest]
+    python benchmarks/corruptions.py --data ../shared/data/fer2013.csv.gz [--models default fast robust] [--split PublicTest]
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def spoiled(faces: np.ndarray, spoil: Callable[[np.ndarray], np.ndarray]) -> np.
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True)
-    parser.add_argument("--models", nargs="+", default=["default", "fast"], help="bundled names or run folders")
+    parser.add_argument("--models", nargs="+", default=["default", "fast", "robust"], help="bundled names or run folders")
     parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     parser.add_argument("--split", default="PrivateTest", choices=["PublicTest", "PrivateTest"])
     parser.add_argument("--normalise", action="store_true", help="each face stretched to a typical face's grey levels")

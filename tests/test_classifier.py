@@ -200,7 +200,7 @@ import numpy as np
 import ferlab
 from ferlab.classifier import OnnxExpressionClassifier
 faces = np.load("faces.npy")
-for name in ("default", "fast", "fast-int8"):
+for name in ("default", "fast", "fast-int8", "robust"):
     model = ferlab.load_model(name, tta="flip")
     assert isinstance(model, OnnxExpressionClassifier), name
     np.save(name + ".npy", model.predict_proba(faces))
@@ -212,7 +212,7 @@ except ImportError as error:
 assert "torch" not in sys.modules or sys.modules["torch"] is None
 """, tmp_path)
     assert "PyTorch is not installed" in out and "ferlab[train]" in out  # a run folder needs PyTorch
-    for name in ("default", "fast"):  # each .onnx twin gives its safetensors' probabilities
+    for name in ("default", "fast", "robust"):  # each .onnx twin gives its safetensors' probabilities
         assert bundled_path(name).with_suffix(".onnx").exists()
         reference = load_model(name, tta="flip", backend="torch")
         reference.network_bf16 = None  # fp32, as ONNX Runtime runs it

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import ferlab
 from ferlab.classifier import bundled_models, bundled_path
@@ -35,6 +36,15 @@ def test_analyze_the_bundled_photo(astronaut):
     records = ferlab.analyze(astronaut)
     assert len(records) == 1
     assert records[0]["label"] == "Happy"  # she is smiling
+
+
+def test_robust_reads_a_face_in_a_tenth_of_the_light_as_in_full_light(astronaut):
+    photo = np.asarray(Image.open(astronaut).convert("RGB"))
+    dim = np.round(photo * 0.1).astype(np.uint8)  # grey levels 0-25: a room with the lights off
+    (bright,), (dark,) = ferlab.analyze(photo, model="robust"), ferlab.analyze(dim, model="robust")
+    assert bright["label"] == dark["label"] == "Happy"
+    for label, probability in bright["probabilities"].items():
+        assert abs(dark["probabilities"][label] - probability) < 0.02
 
 
 @pytest.mark.real_data
