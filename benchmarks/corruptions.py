@@ -10,7 +10,10 @@ classified. "none" is the same round trip with nothing spoiled. Severities are i
 The last row is the mean over the spoiled conditions. --normalise instead stretches each face,
 before it is classified, to the mean and contrast of a typical Training face: a fix at test time,
 without training, whose cost on clean faces the "none" row shows (the bundled `robust` does
-the like inside its network, and was trained so).
+the like inside its network, and was trained so). --auto-levels passes each spoiled picture,
+at its 144-pixel size, through `ferlab.exposure.auto_levels`, as `ferlab.analyze`, `ferlab
+predict`, `video` and `serve` pass every photo and frame: a picture too dark or flat is
+stretched to full contrast, any other left alone.
 
     python benchmarks/corruptions.py --data ../shared/data/fer2013.csv.gz [--models default fast robust] [--split PublicTest]
 """
@@ -26,6 +29,7 @@ import numpy as np
 
 from ferlab.classifier import load_model
 from ferlab.data import load_fer2013, train_val_test
+from ferlab.exposure import STRETCH_BELOW, auto_levels
 from ferlab.hardware import machine_description
 from ferlab.metrics import interval95
 
@@ -99,6 +103,8 @@ def main() -> None:
     parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     parser.add_argument("--split", default="PrivateTest", choices=["PublicTest", "PrivateTest"])
     parser.add_argument("--normalise", action="store_true", help="each face stretched to a typical face's grey levels")
+    parser.add_argument("--auto-levels", action="store_true",
+                        help="each spoiled picture through ferlab.exposure.auto_levels, as ferlab's photos and videos are")
     args = parser.parse_args()
     splits = train_val_test(load_fer2013(args.data))
     faces, labels = splits[args.split]
@@ -106,6 +112,8 @@ def main() -> None:
     typical = (float(training.mean(1).mean()), float(training.std(1).mean()))  # about 129 and 54
     models = {name: load_model(name, backend=args.backend) for name in args.models}
     how = f"each face normalised to mean {typical[0]:.1f}, std {typical[1]:.1f}; " if args.normalise else ""
+    if args.auto_levels:
+        how += f"auto levels (each picture spanning under {STRETCH_BELOW} grey levels stretched); "
     print(f"{machine_description()}; {args.split}, {len(faces):,} faces; {how}"
           f"{', '.join(f'{name} on {type(model).__name__}' for name, model in models.items())}\n")
     print("| picture | severity | " + " | ".join(f"{name} | 95% interval | change" for name in models) + " |")
@@ -114,7 +122,7 @@ def main() -> None:
     spoiled_accuracy: dict[str, list[float]] = {name: [] for name in models}
     started = time.perf_counter()
     for kind, severity, spoil in CONDITIONS:
-        pictures = spoiled(faces, spoil)
+        pictures = spoiled(faces, (lambda face, spoil=spoil: auto_levels(spoil(face))) if args.auto_levels else spoil)
         if args.normalise:
             pictures = normalised(pictures, *typical)
         cells = []

@@ -297,7 +297,8 @@ def _analyzer_builder(args):
 
     return partial(build_analyzer, args.model, tta=args.tta, backend=args.backend, detector=args.detector,
                    margin=args.margin, align_min_tilt=None if args.no_align else args.align_min_tilt,
-                   cropped=getattr(args, "cropped", False), min_face=args.min_face)
+                   cropped=getattr(args, "cropped", False), min_face=args.min_face,
+                   auto_levels=not args.no_auto_levels)
 
 
 def _analyzer(args):
@@ -637,6 +638,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--align-min-tilt", type=float, default=ALIGN_MIN_TILT, metavar="DEGREES",
                         help="turn a face upright when its eyes tilt more than this (default: %(default)s)")
     parser.add_argument("--no-align", action="store_true", help="never turn faces upright")
+    parser.add_argument("--no-auto-levels", action="store_true",
+                        help="take each picture as it is: by default one too dark or flat (its grey levels spanning "
+                             "under half the range) is stretched to full contrast before faces are searched and read")
     parser.add_argument("--min-face", type=int, default=0, metavar="PIXELS",
                         help="leave out faces smaller than this on a side, in the photo's own pixels: the small ones "
                              "are the least reliable (about 57%% right at 24 pixels, 68%% at 40: "

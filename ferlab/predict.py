@@ -37,6 +37,7 @@ from .detect import (
     get_detector,
     to_gray,
 )
+from .exposure import auto_levels
 from .imageio import ImageError, ImageSource, decode_image
 from .track import SmoothedTracks
 
@@ -61,6 +62,7 @@ class Analyzer:
     align_min_tilt: float | None = ALIGN_MIN_TILT  # None: never turn faces upright
     cropped: bool = False  # the images are face crops already: each is one face, the whole image, not searched
     min_face: int = 0  # faces whose box is smaller on a side, in the photo's own pixels, are left out
+    auto_levels: bool = True  # a picture too dark or flat is stretched to full contrast first (ferlab.exposure)
 
     def __post_init__(self) -> None:
         get_detector(self.detector)  # refuses an unknown name; loaded once (cached), as first use would
@@ -75,7 +77,10 @@ class Analyzer:
         of ``rgb`` (`ferlab.imageio.DecodedImage`), by which the boxes are scaled back;
         ``near``: boxes in ``rgb``'s pixels to search around (`ferlab.detect.detect_faces`).
         Faces under ``min_face`` pixels on a side are left out. With ``cropped``, the face is the
-        whole image (score 1), squared with its edges repeated."""
+        whole image (score 1), squared with its edges repeated. With ``auto_levels``, a
+        picture too dark or flat is searched and cropped stretched to full contrast."""
+        if self.auto_levels:
+            rgb = auto_levels(rgb)
         gray = to_gray(rgb)
         if self.cropped:
             faces = [Face((0, 0, rgb.shape[1], rgb.shape[0]), 1.0)]

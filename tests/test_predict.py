@@ -26,6 +26,16 @@ def test_analyze_returns_json_safe_records(astronaut, tiny_model):
     assert analyzer.analyze(np.full((100, 100, 3), 200, np.uint8)) == []
 
 
+def test_a_photo_in_three_percent_of_the_light_is_read_as_in_full_light(astronaut):
+    photo = np.asarray(Image.open(astronaut).convert("RGB"))
+    dark = np.round(photo * 0.03).astype(np.uint8)  # grey levels 0-8
+    analyzer = Analyzer()
+    (bright,), (seen,) = analyzer.analyze(photo), analyzer.analyze(dark)
+    assert seen["label"] == bright["label"] == "Happy" and abs(seen["confidence"] - bright["confidence"]) < 0.05
+    assert abs(seen["box"][0] - bright["box"][0]) < 10
+    assert Analyzer(auto_levels=False).analyze(dark) == []  # the picture as it is: no face to be seen
+
+
 def test_frames_of_a_source_of_ones_own_keep_their_tracks(astronaut, tiny_model):
     import ferlab
     from ferlab.imageio import load_image
