@@ -87,12 +87,16 @@ def normalised(faces: np.ndarray, mean: float, std: float) -> np.ndarray:
     return np.clip(stretched, 0, 255).round().astype(np.uint8).reshape(faces.shape)
 
 
-def spoiled(faces: np.ndarray, spoil: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+def spoiled(faces: np.ndarray, spoil: Callable[[np.ndarray], np.ndarray], stretch_below: int = 0) -> np.ndarray:
+    """Each face enlarged, spoiled, with ``stretch_below`` above 0 passed through
+    `ferlab.exposure.auto_levels` at that threshold, and shrunk back."""
     size = faces.shape[1] * SCALE
     out = np.empty_like(faces)
     for i, face in enumerate(faces):
-        big = cv2.resize(face, (size, size), interpolation=cv2.INTER_CUBIC)
-        out[i] = cv2.resize(spoil(big), faces.shape[1:][::-1], interpolation=cv2.INTER_AREA)
+        picture = spoil(cv2.resize(face, (size, size), interpolation=cv2.INTER_CUBIC))
+        if stretch_below:
+            picture = auto_levels(picture, stretch_below)
+        out[i] = cv2.resize(picture, faces.shape[1:][::-1], interpolation=cv2.INTER_AREA)
     return out
 
 
@@ -105,6 +109,8 @@ def main() -> None:
     parser.add_argument("--normalise", action="store_true", help="each face stretched to a typical face's grey levels")
     parser.add_argument("--auto-levels", action="store_true",
                         help="each spoiled picture through ferlab.exposure.auto_levels, as ferlab's photos and videos are")
+    parser.add_argument("--stretch-below", type=int, default=STRETCH_BELOW, metavar="GREY_LEVELS",
+                        help="with --auto-levels: the span under which a picture is stretched (default: %(default)s)")
     args = parser.parse_args()
     splits = train_val_test(load_fer2013(args.data))
     faces, labels = splits[args.split]
@@ -113,7 +119,7 @@ def main() -> None:
     models = {name: load_model(name, backend=args.backend) for name in args.models}
     how = f"each face normalised to mean {typical[0]:.1f}, std {typical[1]:.1f}; " if args.normalise else ""
     if args.auto_levels:
-        how += f"auto levels (each picture spanning under {STRETCH_BELOW} grey levels stretched); "
+        how += f"auto levels (each picture spanning under {args.stretch_below} grey levels stretched); "
     print(f"{machine_description()}; {args.split}, {len(faces):,} faces; {how}"
           f"{', '.join(f'{name} on {type(model).__name__}' for name, model in models.items())}\n")
     print("| picture | severity | " + " | ".join(f"{name} | 95% interval | change" for name in models) + " |")
@@ -122,7 +128,7 @@ def main() -> None:
     spoiled_accuracy: dict[str, list[float]] = {name: [] for name in models}
     started = time.perf_counter()
     for kind, severity, spoil in CONDITIONS:
-        pictures = spoiled(faces, (lambda face, spoil=spoil: auto_levels(spoil(face))) if args.auto_levels else spoil)
+        pictures = spoiled(faces, spoil, args.stretch_below if args.auto_levels else 0)
         if args.normalise:
             pictures = normalised(pictures, *typical)
         cells = []

@@ -37,11 +37,11 @@ def grey_span(rgb: np.ndarray) -> tuple[int, int]:
     return low, high
 
 
-def auto_levels(rgb: np.ndarray) -> np.ndarray:
+def auto_levels(rgb: np.ndarray, stretch_below: int = STRETCH_BELOW) -> np.ndarray:
     """``rgb`` with its grey levels stretched onto 0-255 when their span is under
-    `STRETCH_BELOW`; otherwise (and for a blank picture, with nothing to stretch) ``rgb`` itself."""
+    ``stretch_below``; otherwise (and for a blank picture, with nothing to stretch) ``rgb`` itself."""
     low, high = grey_span(rgb)
-    if not 2 <= high - low < STRETCH_BELOW:
+    if not 2 <= high - low < stretch_below:
         return rgb
     levels = (np.arange(256, dtype=np.float32) - low) * (255.0 / (high - low))
     return cv2.LUT(rgb, np.clip(np.round(levels), 0, 255).astype(np.uint8))
