@@ -3,7 +3,7 @@ range of grey levels before their faces are searched and read, as a camera's aut
 
 FER2013's faces use most of the 0-255 range (99% of PublicTest's span at least 115 grey levels
 between their 0.5th and 99.5th percentiles); a face in a quarter of the light spans a quarter
-of it, and the default model loses 18 points on such faces, the detector misses a face at 3% of
+of it, and the default model loses 18-20 points on such faces; the detector misses a face at 3% of
 the light. A picture whose span is under `STRETCH_BELOW` is mapped linearly onto 0-255 (the
 same map on each colour channel, so colours keep their hue); any other picture is left alone.
 Measured with `benchmarks/corruptions.py --auto-levels` (reports/benchmarks.md, "Auto levels"):
@@ -22,7 +22,7 @@ STRETCH_BELOW = 128
 # Percentiles of the span: a few specks of light (a lamp, a reflection) do not set it.
 DARKEST, BRIGHTEST = 0.5, 99.5
 # Pixels looked at to measure the span: about this many, evenly spread (a 12-megapixel photo in
-# well under a millisecond).
+# under a millisecond).
 SAMPLE_PIXELS = 65_536
 
 
