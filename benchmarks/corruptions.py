@@ -11,9 +11,10 @@ The last row is the mean over the spoiled conditions. --normalise instead stretc
 before it is classified, to the mean and contrast of a typical Training face: a fix at test time,
 without training, whose cost on clean faces the "none" row shows (the bundled `robust` does
 the like inside its network, and was trained so). --auto-levels passes each spoiled picture,
-at its 144-pixel size, through `ferlab.exposure.auto_levels`, as `ferlab.analyze`, `ferlab
-predict`, `video` and `serve` pass every photo and frame: a picture too dark or flat is
-stretched to full contrast, any other left alone.
+at its 144-pixel size, through `ferlab.exposure.auto_levels` and then the 48x48 face through
+`auto_levels_each`, as `ferlab.analyze`, `ferlab predict`, `video` and `serve` treat every photo
+or frame and the faces cropped from it: one too dark or flat is stretched to full contrast, any
+other left alone; with --face-only, the face alone (a face in shadow in a picture that is not).
 
     python benchmarks/corruptions.py --data ../shared/data/fer2013.csv.gz [--models default fast robust] [--split PublicTest]
 """
@@ -29,7 +30,7 @@ import numpy as np
 
 from ferlab.classifier import load_model
 from ferlab.data import load_fer2013, train_val_test
-from ferlab.exposure import STRETCH_BELOW, auto_levels
+from ferlab.exposure import STRETCH_BELOW, auto_levels, auto_levels_each
 from ferlab.hardware import machine_description
 from ferlab.metrics import interval95
 
@@ -108,7 +109,10 @@ def main() -> None:
     parser.add_argument("--split", default="PrivateTest", choices=["PublicTest", "PrivateTest"])
     parser.add_argument("--normalise", action="store_true", help="each face stretched to a typical face's grey levels")
     parser.add_argument("--auto-levels", action="store_true",
-                        help="each spoiled picture through ferlab.exposure.auto_levels, as ferlab's photos and videos are")
+                        help="each spoiled picture, then each face, through ferlab.exposure, as ferlab's photos and "
+                             "videos go")
+    parser.add_argument("--face-only", action="store_true",
+                        help="with --auto-levels: the face alone, as for a face in shadow in a picture that is not dark")
     parser.add_argument("--stretch-below", type=int, default=STRETCH_BELOW, metavar="GREY_LEVELS",
                         help="with --auto-levels: the span under which a picture is stretched (default: %(default)s)")
     args = parser.parse_args()
@@ -119,7 +123,8 @@ def main() -> None:
     models = {name: load_model(name, backend=args.backend) for name in args.models}
     how = f"each face normalised to mean {typical[0]:.1f}, std {typical[1]:.1f}; " if args.normalise else ""
     if args.auto_levels:
-        how += f"auto levels (each picture spanning under {args.stretch_below} grey levels stretched); "
+        stretched = "each face" if args.face_only else "each picture, then each face,"
+        how += f"auto levels ({stretched} spanning under {args.stretch_below} grey levels stretched); "
     print(f"{machine_description()}; {args.split}, {len(faces):,} faces; {how}"
           f"{', '.join(f'{name} on {type(model).__name__}' for name, model in models.items())}\n")
     print("| picture | severity | " + " | ".join(f"{name} | 95% interval | change" for name in models) + " |")
@@ -128,7 +133,9 @@ def main() -> None:
     spoiled_accuracy: dict[str, list[float]] = {name: [] for name in models}
     started = time.perf_counter()
     for kind, severity, spoil in CONDITIONS:
-        pictures = spoiled(faces, spoil, args.stretch_below if args.auto_levels else 0)
+        pictures = spoiled(faces, spoil, args.stretch_below if args.auto_levels and not args.face_only else 0)
+        if args.auto_levels:
+            pictures = auto_levels_each(pictures, args.stretch_below)
         if args.normalise:
             pictures = normalised(pictures, *typical)
         cells = []

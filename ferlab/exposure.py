@@ -6,6 +6,8 @@ between their 0.5th and 99.5th percentiles); a face in a quarter of the light sp
 of it, and the default model loses 18-20 points on such faces; the detector misses a face at 3% of
 the light. A picture whose span is under `STRETCH_BELOW` is mapped linearly onto 0-255 (the
 same map on each colour channel, so colours keep their hue); any other picture is left alone.
+`ferlab.predict.Analyzer` stretches the picture so (its faces are found in it) and then each
+48x48 face it crops (`auto_levels_each`), so a face in shadow within a bright picture is too.
 Measured with `benchmarks/corruptions.py --auto-levels` (reports/benchmarks.md, "Auto levels"):
 the default keeps 70.6-71.0% PrivateTest accuracy on faces at a tenth to a half of the light or
 contrast, where it kept 17-64%, and 71.08% on clean faces (71.22% without).
@@ -45,3 +47,9 @@ def auto_levels(rgb: np.ndarray, stretch_below: int = STRETCH_BELOW) -> np.ndarr
         return rgb
     levels = (np.arange(256, dtype=np.float32) - low) * (255.0 / (high - low))
     return cv2.LUT(rgb, np.clip(np.round(levels), 0, 255).astype(np.uint8))
+
+
+def auto_levels_each(faces: np.ndarray, stretch_below: int = STRETCH_BELOW) -> np.ndarray:
+    """`auto_levels` on each grayscale face of ``faces`` (N, H, W) by itself: a face in shadow or
+    against the light, within a picture that is not dark or flat as a whole, is stretched too."""
+    return np.stack([auto_levels(face, stretch_below) for face in faces]) if len(faces) else faces

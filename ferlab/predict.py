@@ -37,7 +37,7 @@ from .detect import (
     get_detector,
     to_gray,
 )
-from .exposure import auto_levels
+from .exposure import auto_levels, auto_levels_each
 from .imageio import ImageError, ImageSource, decode_image
 from .track import SmoothedTracks
 
@@ -62,7 +62,7 @@ class Analyzer:
     align_min_tilt: float | None = ALIGN_MIN_TILT  # None: never turn faces upright
     cropped: bool = False  # the images are face crops already: each is one face, the whole image, not searched
     min_face: int = 0  # faces whose box is smaller on a side, in the photo's own pixels, are left out
-    auto_levels: bool = True  # a picture too dark or flat is stretched to full contrast first (ferlab.exposure)
+    auto_levels: bool = True  # a picture, and a face, too dark or flat is stretched to full contrast (ferlab.exposure)
 
     def __post_init__(self) -> None:
         get_detector(self.detector)  # refuses an unknown name; loaded once (cached), as first use would
@@ -78,7 +78,8 @@ class Analyzer:
         ``near``: boxes in ``rgb``'s pixels to search around (`ferlab.detect.detect_faces`).
         Faces under ``min_face`` pixels on a side are left out. With ``cropped``, the face is the
         whole image (score 1), squared with its edges repeated. With ``auto_levels``, a
-        picture too dark or flat is searched and cropped stretched to full contrast."""
+        picture too dark or flat is searched and cropped stretched to full contrast, and so is
+        each face crop too dark or flat by itself (`ferlab.exposure`)."""
         if self.auto_levels:
             rgb = auto_levels(rgb)
         gray = to_gray(rgb)
@@ -90,6 +91,8 @@ class Analyzer:
                      if min(face.box[2:]) * factor >= self.min_face]
             margin = DEFAULT_MARGIN[self.detector] if self.margin is None else self.margin
             crops = crop_faces(gray, faces, margin, self.align_min_tilt)
+        if self.auto_levels:
+            crops = auto_levels_each(crops)
         return [face.scaled(factor) for face in faces], crops
 
     def photo_faces(self, image: ImageSource) -> tuple[list[Face], np.ndarray]:

@@ -8,6 +8,7 @@ from PIL import Image
 
 from ferlab.classifier import load_model
 from ferlab.data import EMOTIONS
+from ferlab.exposure import STRETCH_BELOW, grey_span
 from ferlab.predict import Analyzer, output_names, predict_files, write_results
 
 from .conftest import ASTRONAUT_FACE
@@ -34,6 +35,19 @@ def test_a_photo_in_three_percent_of_the_light_is_read_as_in_full_light(astronau
     assert seen["label"] == bright["label"] == "Happy" and abs(seen["confidence"] - bright["confidence"]) < 0.05
     assert abs(seen["box"][0] - bright["box"][0]) < 10
     assert Analyzer(auto_levels=False).analyze(dark) == []  # the picture as it is: no face to be seen
+
+
+def test_a_face_in_deep_shadow_in_a_bright_photo_is_read_as_in_full_light(astronaut):
+    photo = np.asarray(Image.open(astronaut).convert("RGB"))
+    shadowed = photo.astype(np.float32)
+    x, y, w, h = ASTRONAUT_FACE
+    shadowed[y - 30 : y + h + 30, x - 30 : x + w + 30] *= 0.1  # the photo as a whole keeps its contrast
+    shadowed = np.round(shadowed).astype(np.uint8)
+    (bright,), (seen,) = Analyzer().analyze(photo), Analyzer().analyze(shadowed)
+    assert seen["label"] == bright["label"] == "Happy" and abs(seen["confidence"] - bright["confidence"]) < 0.05
+    _, crops = Analyzer(auto_levels=False).photo_faces(shadowed)
+    low, high = grey_span(crops[0])
+    assert high - low < STRETCH_BELOW  # what the model would have seen without auto levels: a flat, dark face
 
 
 def test_frames_of_a_source_of_ones_own_keep_their_tracks(astronaut, tiny_model):
