@@ -205,7 +205,7 @@ def ensemble_members(name_or_path: str | Path | None) -> list[str]:
 
 def load_model(name_or_path: str | Path | None = None, tta: str = "none", backend: str = "auto") -> ExpressionClassifier:
     """The bundled default model (no argument), another bundled model by name ("fast",
-    "fast-int8", "robust" for poor light), or one trained by ferlab: a run folder, a
+    "fast-int8", "robust" for blurred, noisy faces), or one trained by ferlab: a run folder, a
     ``.safetensors`` file with its ``.json`` card beside it, or an exported ``.onnx``. A path
     that exists wins over a bundled name. Names joined by "+" ("default+fast") give an
     `EnsembleClassifier` of those models.

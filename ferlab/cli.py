@@ -626,10 +626,10 @@ def _add_cropped_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="bundled model name (default, fast, fast-int8; robust: faces in shadow, blur, "
-                                         "noise), run folder, .safetensors or .onnx; names joined by + (default+fast) "
-                                         "run as one ensemble, the most accurate and slower (default: the bundled "
-                                         "default model)")
+    parser.add_argument("--model", help="bundled model name (default, fast, fast-int8; robust: blurred, noisy faces), "
+                                         "run folder, .safetensors or .onnx; names joined by + (default+fast) run as "
+                                         "one ensemble, the most accurate and slower (default: the bundled default "
+                                         "model)")
     parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=list(DEFAULT_MARGIN),
                         help="blazeface (default): CNN with landmarks, tiles big photos for small faces; "
                              "blazeface_short: faster, for faces filling much of the photo; hog, haar: classic")

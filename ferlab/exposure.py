@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 # Chosen on PublicTest (reports/benchmarks.md, "Auto levels"): 96 left faces at half the light
-# nearly as they were, 160 cost 4 clean faces, 128 two.
+# nearly as they were, 160 cost 3 clean faces, 128 one.
 STRETCH_BELOW = 128
 # Percentiles of the span: a few specks of light (a lamp, a reflection) do not set it.
 DARKEST, BRIGHTEST = 0.5, 99.5
