@@ -10,6 +10,7 @@ searched for faces or, with --cropped too, classified whole (`ferlab photo-accur
 
     python benchmarks/photo_accuracy_fer.py --data ../shared/data/fer2013.csv.gz [--faces 1000]
     python benchmarks/photo_accuracy_fer.py --data ../shared/data/fer2013.csv.gz --as-crops [--cropped]
+    python benchmarks/photo_accuracy_fer.py --data ../shared/data/fer2013.csv.gz [--as-crops --cropped] --no-auto-levels
 """
 
 from __future__ import annotations
@@ -51,8 +52,9 @@ def main() -> None:
     parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=list(DETECTORS))
     parser.add_argument("--as-crops", action="store_true", help="the files are the 48x48 faces themselves (PNG)")
     parser.add_argument("--cropped", action="store_true", help="classify each file whole, without searching it")
+    parser.add_argument("--no-auto-levels", action="store_true", help="each photo and face as it is (ferlab.exposure)")
     args = parser.parse_args()
-    analyzer = Analyzer(detector=args.detector, cropped=args.cropped)
+    analyzer = Analyzer(detector=args.detector, cropped=args.cropped, auto_levels=not args.no_auto_levels)
     splits = train_val_test(load_fer2013(args.data))
     print(f"{machine_description()}; bundled default on {type(analyzer.model).__name__}; "
           f"{'the files classified whole' if args.cropped else args.detector}; "
