@@ -70,6 +70,15 @@ def real_fer2013():
 ASTRONAUT_FACE = (178, 67, 92, 92)  # x, y, w, h of the face in ferlab/assets/astronaut.jpg
 
 
+def face_in_shadow(photo: np.ndarray, light: float) -> np.ndarray:
+    """The astronaut ``photo`` (RGB) with her face, and 30 pixels round it, at ``light`` of its
+    brightness and the rest as it was: the photo as a whole keeps its contrast."""
+    shadowed = photo.astype(np.float32)
+    x, y, w, h = ASTRONAUT_FACE
+    shadowed[y - 30 : y + h + 30, x - 30 : x + w + 30] *= light
+    return np.round(shadowed).astype(np.uint8)
+
+
 @pytest.fixture
 def astronaut() -> Path:
     return Path(__file__).resolve().parents[1] / "ferlab" / "assets" / "astronaut.jpg"

@@ -11,7 +11,7 @@ from ferlab.data import EMOTIONS
 from ferlab.exposure import STRETCH_BELOW, grey_span
 from ferlab.predict import Analyzer, output_names, predict_files, write_results
 
-from .conftest import ASTRONAUT_FACE
+from .conftest import ASTRONAUT_FACE, face_in_shadow
 
 
 def test_analyze_returns_json_safe_records(astronaut, tiny_model):
@@ -39,10 +39,7 @@ def test_a_photo_in_three_percent_of_the_light_is_read_as_in_full_light(astronau
 
 def test_a_face_in_deep_shadow_in_a_bright_photo_is_read_as_in_full_light(astronaut):
     photo = np.asarray(Image.open(astronaut).convert("RGB"))
-    shadowed = photo.astype(np.float32)
-    x, y, w, h = ASTRONAUT_FACE
-    shadowed[y - 30 : y + h + 30, x - 30 : x + w + 30] *= 0.1  # the photo as a whole keeps its contrast
-    shadowed = np.round(shadowed).astype(np.uint8)
+    shadowed = face_in_shadow(photo, 0.1)
     (bright,), (seen,) = Analyzer().analyze(photo), Analyzer().analyze(shadowed)
     assert seen["label"] == bright["label"] == "Happy" and abs(seen["confidence"] - bright["confidence"]) < 0.05
     _, crops = Analyzer(auto_levels=False).photo_faces(shadowed)

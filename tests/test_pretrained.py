@@ -12,7 +12,7 @@ from ferlab.classifier import bundled_models, bundled_path
 from ferlab.data import train_val_test
 from ferlab.predict import Analyzer
 
-from .conftest import ASTRONAUT_FACE
+from .conftest import face_in_shadow
 
 pytestmark = pytest.mark.skipif(not bundled_path().exists(), reason="no bundled model yet")
 
@@ -43,10 +43,7 @@ def test_analyze_the_bundled_photo(astronaut):
 
 def test_robust_reads_a_face_in_deep_shadow_as_in_full_light(astronaut):
     photo = np.asarray(Image.open(astronaut).convert("RGB"))
-    shadowed = photo.astype(np.float32)
-    x, y, w, h = ASTRONAUT_FACE
-    shadowed[y - 30 : y + h + 30, x - 30 : x + w + 30] *= 0.1  # the face at a tenth of the light, the rest not
-    shadowed = np.round(shadowed).astype(np.uint8)
+    shadowed = face_in_shadow(photo, 0.1)
     # Each face as it is: the shadow reaches the network, which takes it away by itself.
     robust = Analyzer(ferlab.load_model("robust"), auto_levels=False)
     (bright,), (dark,) = robust.analyze(photo), robust.analyze(shadowed)
