@@ -6,8 +6,8 @@ VLC, mpv and most players load ``clip.emotions.srt`` with ``clip.mp4``, web brow
 time its label stays the same; `write_subtitles` writes them as SubRip (``.srt``, whose cues
 stack at the bottom), WebVTT (``.vtt``, where each cue is placed over its face), or a table
 (``.csv``: when each person looked how, for a spreadsheet or an annotation tool such as ELAN).
-The web page writes the same SubRip from an analysis it has (``assets/index.html``,
-``subtitlesSrt``; tests/test_viewer.py compares the two)."""
+The web page writes the same SubRip and WebVTT from an analysis it has (``assets/index.html``,
+``subtitlesSrt`` and ``subtitlesVtt``; tests/test_viewer.py compares them)."""
 
 from __future__ import annotations
 
@@ -120,11 +120,15 @@ def _webvtt(cues: list[Cue], width: int, height: int) -> str:
     for cue in cues:
         x, y, w, _ = cue.box
         # centred over the face, on the line of its box's top (above it where there is room)
-        centre = min(max(100 * (x + w / 2) / width, 0), 100)
-        line = min(max(100 * y / height - 6, 0), 100)
-        placement = f"position:{centre:.1f}% line:{line:.1f}% align:center size:30%"
+        placement = (f"position:{_percent(100 * (x + w / 2) / width)}% line:{_percent(100 * y / height - 6)}%"
+                     " align:center size:30%")
         blocks.append(f"{_clock(cue.start_s, '.')} --> {_clock(cue.end_s, '.')} {placement}\n{_text(cue)}\n")
     return "\n".join(blocks)
+
+
+def _percent(value: float) -> str:
+    """``value`` within 0-100 to a tenth, halves up as the web page rounds (`_rounded`)."""
+    return f"{_rounded(10 * min(max(value, 0), 100)) / 10:.1f}"
 
 
 def _clock(seconds: float, decimal: str) -> str:

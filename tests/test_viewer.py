@@ -272,13 +272,15 @@ def test_several_faces_get_a_strip_of_all_faces_together_and_subtitles_as_ferlab
              for i in range(10)]
     answer = video_answer(crowd, 1, 10.0, 10, 640, 480)
     assert answer["all_faces"]["face_frames"] == 15 and answer["all_faces"]["label"] == "Happy"
-    # track 0 changes twice and track 1 comes and goes; confidences whose percentages end in a half
+    # track 0 changes twice and track 1 comes and goes; confidences whose percentages end in a half,
+    # and track 0's box centred at 11.25% of the frame's width: both round halves up
     labels = ["Happy"] * 5 + ["Surprise"] * 3 + ["Happy"] * 4
     changing = [{"frame": i, "time_s": round(i / 30, 3),
-                 "faces": [face(0, label, [0.125, 0.875, 0.5, 0.6667][i % 4], 100)]
+                 "faces": [face(0, label, [0.125, 0.875, 0.5, 0.6667][i % 4], 22)]
                  + ([face(1, "Sad", 0.3355, 400)] if 3 <= i < 9 else [])} for i, label in enumerate(labels)]
-    expected = subtitle_text(track_cues(changing, 30.0, 1), "srt", 640, 480)
-    assert expected.count(" --> ") == 4  # Happy, Sad, Surprise, Happy
+    expected = {form: subtitle_text(track_cues(changing, 30.0, 1), form, 640, 480) for form in ("srt", "vtt")}
+    assert expected["srt"].count(" --> ") == 4  # Happy, Sad, Surprise, Happy
+    assert "position:11.3% line:4.4%" in expected["vtt"]
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
         page = browser.new_page()
@@ -288,12 +290,13 @@ def test_several_faces_get_a_strip_of_all_faces_together_and_subtitles_as_ferlab
         assert page.locator(".strip").first.get_attribute("title") == (
             "All 2 faces together, each frame's mean over its faces; of 15 faces in frames: Happy 67%, Sad 33%")
 
-        # the page's Save subtitles writes the SubRip ferlab.subtitles does
+        # the page's Save subtitles and Save WebVTT write the SubRip and WebVTT ferlab.subtitles does
         page.goto(write_viewer(tmp_path / "clip.html", video_answer(changing, 1, 30.0, 12, 640, 480), "clip.mp4",
                                None).as_uri())
         page.wait_for_selector("#save-subtitles:not([hidden])", timeout=10_000)
-        with page.expect_download() as download:
-            page.click("#save-subtitles")
-        assert download.value.suggested_filename == "clip.emotions.srt"
-        assert Path(download.value.path()).read_text() == expected
+        for button, form in (("#save-subtitles", "srt"), ("#save-webvtt", "vtt")):
+            with page.expect_download() as download:
+                page.click(button)
+            assert download.value.suggested_filename == f"clip.emotions.{form}"
+            assert Path(download.value.path()).read_text() == expected[form]
         browser.close()
