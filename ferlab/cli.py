@@ -75,6 +75,12 @@ def _train_config(args: argparse.Namespace, **defaults):
         if given is not None:
             values[f.name] = given
     options = {}
+    if values.get("init") and getattr(args, "model", None) is None:
+        # Fine-tuning without --model: the architecture and options the start was trained with.
+        from .models import trained_card
+
+        card = trained_card(values["init"])
+        values["model"], options = card["model"], dict(card.get("model_options", {}))
     for item in args.model_option:
         key, sep, value = item.partition("=")
         if not sep:

@@ -41,10 +41,13 @@ class TrainConfig:
     ema_decay: float = option(0.0, "above 0: evaluate and keep an exponential moving average of the weights")
     init: str = option(
         "",
-        "fine-tuning: start from these trained weights (run folder or .safetensors) of the same architecture "
-        "and model options, not from random ones",
+        "fine-tuning: start from these trained weights (run folder, .safetensors or a bundled model's name, such "
+        "as default) of the same architecture and weight shapes, not from random ones; without --model, the "
+        "architecture and model options are the start's",
     )
-    teacher: str = option("", "knowledge distillation: comma-separated trained models (run folders or .safetensors)")
+    teacher: str = option(
+        "", "knowledge distillation: comma-separated trained models (run folders, .safetensors or bundled names)"
+    )
     teacher_mode: str = option(
         "average",
         "average: every teacher sees every face; split: each face of a batch goes to one teacher in turn, "

@@ -6,6 +6,8 @@ Accepted inputs (all give the same `FER2013` object):
 - the image-folder layout ``<root>/<split>/<emotion>/*.png|jpg`` where ``<split>`` is
   ``train``, ``val``/``validation`` or ``test``; a file name such as
   ``PublicTest_123.jpg`` overrides the folder's split;
+- faces of one's own in ``<root>/<emotion>/`` folders, as ``ferlab predict --crops`` writes
+  them: all one pool, from which `split_rows` sets a validation and a test share aside;
 - a packed copy written by `write_packed` (``ferlab data pack``): the same pixels, losslessly
   compressed to 54 MB against the CSV.gz's 94 MB, small enough to travel with the
   repository to a lent GPU machine (see ``scripts/gpu_train.sh``).
@@ -47,6 +49,7 @@ PIXEL_MEAN = 0.5074
 PIXEL_STD = 0.2551
 CACHE_VERSION = 1
 PACKED_SUFFIX = ".packed.npz"
+CARVE_SEED = 0  # draws the validation and test shares of data that lacks them (`split_rows`)
 
 # Folder and file names seen in the wild, mapped to FER2013 names.
 EMOTION_ALIASES = {
@@ -309,11 +312,16 @@ def _load_image_folder(root: Path) -> FER2013:
     import cv2  # imported here: the CSV path must not pay for OpenCV
 
     images, labels, usage = [], [], []
-    for split_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        folder_split = _SPLIT_FOLDERS.get(split_dir.name.lower())
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    if folders and all(folder.name.lower() in EMOTION_ALIASES for folder in folders):
+        splits = [(root, "Training")]  # <root>/<emotion>/: one pool, split by `split_rows`
+    else:
+        splits = [(folder, _SPLIT_FOLDERS.get(folder.name.lower())) for folder in folders]
+    for split_dir, folder_split in splits:
         if folder_split is None:
             raise DataFormatError(
-                f"{split_dir}: unknown split folder; expected one of train, val, test"
+                f"{split_dir}: unknown folder; expected split folders (train, val, test) each holding emotion "
+                "folders, or emotion folders (" + ", ".join(e.lower() for e in EMOTIONS) + ") alone"
             )
         for class_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
             label = EMOTION_ALIASES.get(class_dir.name.lower())
@@ -332,7 +340,7 @@ def _load_image_folder(root: Path) -> FER2013:
                 labels.append(label)
                 usage.append(SPLITS.index(_split_from_name(file.name) or folder_split))
     if not images:
-        raise DataFormatError(f"{root}: no images found under <split>/<emotion>/ folders")
+        raise DataFormatError(f"{root}: no images found under <split>/<emotion>/ or <emotion>/ folders")
     return FER2013(np.stack(images), np.asarray(labels, np.int64), np.asarray(usage, np.int8))
 
 
@@ -383,26 +391,37 @@ def duplicate_groups(images: np.ndarray) -> list[np.ndarray]:
 
 
 def training_duplicates_mask(data: FER2013, split: str) -> np.ndarray:
-    """For the rows of ``split``, True where the same image also appears in Training."""
-    train_keys = {image.tobytes() for image in data.split("Training")[0]}
-    return np.array([image.tobytes() in train_keys for image in data.split(split)[0]], dtype=bool)
+    """For the faces of ``split`` (as `split_rows` gives them), True where the same image is
+    also a Training face."""
+    rows = split_rows(data)
+    train_keys = {image.tobytes() for image in data.images[rows["Training"]]}
+    return np.array([image.tobytes() in train_keys for image in data.images[rows[split]]], dtype=bool)
 
 
-def train_val_test(data: FER2013, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The three splits used for training, model selection and the final test.
+def train_val_test(data: FER2013) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The three splits used for training, model selection and the final test (`split_rows`)."""
+    return {name: (data.images[rows], data.labels[rows]) for name, rows in split_rows(data).items()}
 
-    Kaggle's layout gives all three. Image-folder layouts often lack a validation split:
-    then a fixed 10% of Training (chosen with ``seed``) stands in for PublicTest, so model
-    selection still never looks at the test split.
+
+def split_rows(data: FER2013) -> dict[str, np.ndarray]:
+    """The rows of ``data`` (from 0, in the file's order) of Training, PublicTest (model
+    selection) and PrivateTest (the test).
+
+    Kaggle's layout gives all three. Image-folder layouts often lack a validation split, and
+    faces of one's own in emotion folders have neither: then a fixed 10% of Training stands in
+    for each missing one, drawn with `CARVE_SEED` whatever a run's seed, so that training,
+    `ferlab evaluate` and the reports all set the same faces aside and model selection never
+    looks at the test faces.
     """
-    return {name: (data.images[rows], data.labels[rows]) for name, rows in split_rows(data, seed).items()}
-
-
-def split_rows(data: FER2013, seed: int = 0) -> dict[str, np.ndarray]:
-    """The rows of ``data`` (from 0, in the file's order) of each split `train_val_test` gives."""
     rows = {name: np.flatnonzero(data.usage == i) for i, name in enumerate(SPLITS)}
-    if len(rows["PublicTest"]) == 0:
-        order = np.random.default_rng(seed).permutation(len(rows["Training"]))
-        n_val = max(1, len(order) // 10)
-        rows["PublicTest"], rows["Training"] = rows["Training"][order[:n_val]], rows["Training"][order[n_val:]]
+    missing = [split for split in ("PublicTest", "PrivateTest") if len(rows[split]) == 0]
+    if missing:
+        pool = rows["Training"]
+        order = np.random.default_rng(CARVE_SEED).permutation(len(pool))
+        share = max(1, len(pool) // 10)
+        if len(pool) <= share * len(missing):
+            raise DataFormatError(f"{len(pool)} faces are too few to set aside {' and '.join(missing)} faces from")
+        for k, split in enumerate(missing):
+            rows[split] = pool[order[k * share:(k + 1) * share]]
+        rows["Training"] = pool[order[len(missing) * share:]]
     return rows

@@ -175,8 +175,6 @@ def prediction_rows(predict_proba: Callable[[np.ndarray], np.ndarray], data: FER
             continue
         probabilities = predict_proba(data.images[rows])
         copies = training_duplicates_mask(data, split)
-        if len(copies) != len(rows):  # a validation split held out of Training: all of it is
-            copies = np.ones(len(rows), bool)
         table += [[split, int(row), EMOTIONS[data.labels[row]], EMOTIONS[int(p.argmax())], int(copy),
                    *(round(float(x), 6) for x in p)] for row, p, copy in zip(rows, probabilities, copies, strict=True)]
     return table

@@ -51,7 +51,7 @@ def make_soup(run_dirs: list[str | Path], data: FER2013, out_dir: str | Path, se
     model = create_model(first["model"], **first.get("model_options", {}))
     model.load_state_dict(averaged)
     device = pick_device()
-    images = torch.from_numpy(train_val_test(data, seed)["Training"][0]).unsqueeze(1)
+    images = torch.from_numpy(train_val_test(data)["Training"][0]).unsqueeze(1)
     model = model.to(device, memory_format=torch.channels_last)
     with autocast(device):
         update_bn(batch_norm_batches(images, seed, device), model)

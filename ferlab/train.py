@@ -391,7 +391,7 @@ def _train(
 ) -> dict:
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
-    splits = train_val_test(data, config.seed)
+    splits = train_val_test(data)
     train_images, train_labels = splits["Training"]
     if config.max_train is not None and config.max_train < len(train_labels):
         rows = np.random.default_rng(config.seed).permutation(len(train_labels))[: config.max_train]

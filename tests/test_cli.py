@@ -48,6 +48,41 @@ def test_train_evaluate_and_report_commands(tiny_csv, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["test"]["n"] == 70
 
 
+def test_fine_tuning_on_faces_of_ones_own_takes_the_starts_architecture(tiny_csv, tmp_path, capsys):
+    import cv2
+
+    from ferlab.data import EMOTIONS, load_fer2013, split_rows
+
+    from .conftest import synthetic_faces
+
+    start = tmp_path / "start"
+    assert main(["train", "--data", str(tiny_csv), "--out", str(start), "--epochs", "1", "--batch-size", "32",
+                 "--model-option", "widths=[8,16,16]", "--model-option", "convs_per_block=1",
+                 "--model-option", "hidden=16"]) == 0
+    # faces checked into emotion folders, as `ferlab predict --crops` writes them
+    images, labels = synthetic_faces(60, seed=5)
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+        (tmp_path / "mine" / EMOTIONS[label].lower()).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / "mine" / EMOTIONS[label].lower() / f"photo{i}.face0.png"), image)
+    capsys.readouterr()
+    tuned = tmp_path / "tuned"
+    assert main(["train", "--data", str(tmp_path / "mine"), "--init", str(start), "--out", str(tuned),
+                 "--epochs", "1", "--batch-size", "16", "--model-option", "dropout=0.2"]) == 0  # no --model
+    assert "PrivateTest" in capsys.readouterr().out
+    card = json.loads((tuned / "model.json").read_text())
+    assert card["model"] == "paper_cnn"
+    assert card["model_options"] == {"widths": [8, 16, 16], "convs_per_block": 1, "hidden": 16, "dropout": 0.2}
+    # the run, `ferlab evaluate` and the start compared on it all see the same 6 test faces
+    assert main(["evaluate", str(tuned), "--data", str(tmp_path / "mine"), "--compare", str(start)]) == 0
+    compared = json.loads(capsys.readouterr().out)
+    test_faces = len(split_rows(load_fer2013(tmp_path / "mine"))["PrivateTest"])
+    assert test_faces == 6 and json.loads((tuned / "metrics.json").read_text())["test"]["n"] == test_faces
+    assert compared["PrivateTest"]["n"] == 6
+    assert main(["train", "--data", str(tmp_path / "mine"), "--init", "fast-int8", "--out", str(tmp_path / "x"),
+                 "--epochs", "1"]) == 2
+    assert "name of a bundled model with PyTorch weights (default, fast, robust)" in capsys.readouterr().err
+
+
 def test_evaluate_takes_a_bundled_model_by_name(tiny_csv, capsys):
     assert main(["evaluate", "fast", "--data", str(tiny_csv)]) == 0
     metrics = json.loads(capsys.readouterr().out)

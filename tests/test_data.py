@@ -8,10 +8,12 @@ import pytest
 
 from ferlab.data import (
     EMOTIONS,
+    FER2013,
     DataFormatError,
     dataset_stats,
     load_fer2013,
     parse_csv,
+    split_rows,
     train_val_test,
     training_duplicates_mask,
     write_packed,
@@ -87,6 +89,30 @@ def test_image_folder_without_validation_split_holds_out_training(tmp_path):
         cv2.imwrite(str(folder / f"{i}.jpg"), image)
     splits = train_val_test(load_fer2013(tmp_path / "faces"))
     assert [len(splits[s][1]) for s in ("Training", "PublicTest", "PrivateTest")] == [27, 3, 10]
+
+
+def test_faces_of_ones_own_in_emotion_folders_get_validation_and_test_shares(tmp_path):
+    # as `ferlab predict --crops DIR` writes them: DIR/<emotion>/NAME.face0.png, no split folders
+    images, labels = synthetic_faces(50)
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+        folder = tmp_path / "mine" / EMOTIONS[label].lower()
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / f"photo{i}.face0.png"), image)
+    data = load_fer2013(tmp_path / "mine")
+    rows = split_rows(data)
+    assert [len(rows[s]) for s in ("Training", "PublicTest", "PrivateTest")] == [40, 5, 5]
+    assert sorted(np.concatenate(list(rows.values())).tolist()) == list(range(50))  # each face in one split
+    np.testing.assert_array_equal(split_rows(data)["PrivateTest"], rows["PrivateTest"])  # the same faces every time
+
+    with pytest.raises(DataFormatError, match="too few to set aside"):
+        split_rows(FER2013(data.images[:1], data.labels[:1], data.usage[:1]))
+
+
+def test_a_folder_mixing_splits_and_emotions_is_refused(tmp_path):
+    (tmp_path / "train" / "happy").mkdir(parents=True)
+    (tmp_path / "sad").mkdir()
+    with pytest.raises(DataFormatError, match="sad: unknown folder; expected split folders"):
+        load_fer2013(tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -133,3 +133,16 @@ def test_unknown_names_and_options_say_what_exists():
         create_model("resnet9000")
     with pytest.raises(ValueError, match="unknown paper_cnn option"):
         create_model("paper_cnn", width=3)
+
+
+def test_a_bundled_model_is_a_start_or_teacher_by_its_name(tmp_path, monkeypatch):
+    from ferlab.models import load_trained, trained_card, weights_file
+
+    assert weights_file("default").name == "default.safetensors" and weights_file("default").exists()
+    assert trained_card("robust")["model_options"]["standardise_faces"] is True
+    assert load_trained("fast")[1]["model"] == "fast_cnn"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "default").mkdir()  # a run folder of that name here wins over the bundled model
+    assert weights_file("default") == tmp_path.joinpath("default", "best.safetensors").relative_to(tmp_path)
+    with pytest.raises(FileNotFoundError, match="bundled model with PyTorch weights"):
+        trained_card("fast-int8")  # shipped as ONNX only: nothing to train from

@@ -6,6 +6,7 @@ import fnmatch
 import json
 from collections.abc import Callable
 from dataclasses import fields
+from importlib import resources
 from pathlib import Path
 
 from safetensors.torch import load_file
@@ -47,9 +48,38 @@ def trainable_parameters(model: nn.Module) -> int:
 
 
 def weights_file(path: str | Path) -> Path:
-    """The safetensors file of a trained model given as that file or as its run folder."""
+    """The safetensors file of a trained model given as that file, as its run folder, or as
+    the name of a model bundled with ferlab (``"default"``: fine-tuning it, distilling from it)."""
     path = Path(path)
-    return path / "best.safetensors" if path.is_dir() else path
+    if path.is_dir():
+        return path / "best.safetensors"
+    bundled = _pretrained_folder() / f"{path}.safetensors"
+    return bundled if not path.exists() and path.name == str(path) and bundled.exists() else path
+
+
+def _pretrained_folder() -> Path:
+    return Path(str(resources.files("ferlab") / "pretrained"))
+
+
+def _existing_weights(path: str | Path) -> Path:
+    weights = weights_file(path)
+    if not weights.exists():
+        bundled = sorted(p.stem for p in _pretrained_folder().glob("*.safetensors"))
+        raise FileNotFoundError(f"{weights}: no such trained model; give a run folder, a .safetensors file or the "
+                                f"name of a bundled model with PyTorch weights ({', '.join(bundled)})")
+    return weights
+
+
+def trained_card(weights: str | Path) -> dict:
+    """The JSON card beside a trained model's weights (`weights_file` finds them): its
+    architecture, model options, training command and measured accuracy."""
+    weights = _existing_weights(weights)
+    card_path = weights.with_suffix(".json")
+    if not card_path.exists():
+        card_path = weights.with_name("model.json")
+    if not card_path.exists():
+        raise FileNotFoundError(f"{card_path}: missing model card beside {weights.name}")
+    return json.loads(card_path.read_text())
 
 
 def load_trained(weights: str | Path, card: dict | None = None) -> tuple[nn.Module, dict]:
@@ -60,14 +90,9 @@ def load_trained(weights: str | Path, card: dict | None = None) -> tuple[nn.Modu
     ``fold_branches`` method, as fast_cnn's ``rep_branches``) are folded away: the model
     returned is for inference, not for more training.
     """
-    weights = weights_file(weights)
+    weights = _existing_weights(weights)
     if card is None:
-        card_path = weights.with_suffix(".json")
-        if not card_path.exists():
-            card_path = weights.with_name("model.json")
-        if not card_path.exists():
-            raise FileNotFoundError(f"{card_path}: missing model card beside {weights.name}")
-        card = json.loads(card_path.read_text())
+        card = trained_card(weights)
     model = create_model(card["model"], **card.get("model_options", {}))
     try:
         state = load_file(str(weights))
