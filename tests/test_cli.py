@@ -310,6 +310,11 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"ferlab {ferlab.__version__}"
+    import subprocess
+    import sys
+
+    as_module = subprocess.run([sys.executable, "-m", "ferlab", "--version"], capture_output=True, text=True, check=True)
+    assert as_module.stdout.strip() == f"ferlab {ferlab.__version__}"  # python -m ferlab: the same command
 
 
 def test_predict_shares_photos_among_worker_processes(astronaut, tiny_model, tmp_path, capsys):

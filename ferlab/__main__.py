@@ -1,0 +1,5 @@
+"""``python -m ferlab ...``: the ``ferlab`` command, for environments whose scripts folder is not on PATH."""
+
+from .cli import main
+
+raise SystemExit(main())
