@@ -31,7 +31,8 @@ TRAINING_MODULES = {"torch", "safetensors", "sklearn", "optuna", "onnx"}
 SEARCH_DEFAULTS = {"epochs": 3, "max_train": 8000}
 # ferlab.search.SEARCH_SPACE's names, repeated so that --help does not import torch and Optuna (tested to agree).
 SEARCHED = ("lr", "beta1", "beta2", "batch_size", "weight_decay")
-DATA_HELP = "FER2013: Kaggle's fer2013.csv (or .csv.gz, .tar.gz), a *.packed.npz, or an image folder train|val|test/EMOTION/"
+DATA_HELP = ("FER2013: Kaggle's fer2013.csv (or .csv.gz, .tar.gz), a *.packed.npz, or an image folder "
+             "train|val|test/EMOTION/; or faces of your own in EMOTION/ folders (10%% each set aside to validate and test)")
 
 
 def _parse_value(text: str):
