@@ -45,6 +45,7 @@ from ferlab.hardware import machine_description
 SPLIT_FOLDERS = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 RECIPE = ["--epochs", "10", "--batch-size", "128", "--optimizer", "adamw", "--lr", "0.0003", "--weight-decay", "0.0005",
           "--schedule", "onecycle", "--label-smoothing", "0.1", "--augment", "strong"]
+SMALL_SIDE = 24  # --domain small: each face shrunk to this many pixels on a side
 VARIANTS = {"plain": [], "distilled from the default": ["--teacher", "default", "--distill-weight", "0.5"]}
 
 
@@ -53,9 +54,6 @@ def ferlab(*args: str) -> str:
     if done.returncode != 0:
         raise SystemExit(f"ferlab {' '.join(args)} failed:\n{done.stderr[-2000:]}")
     return done.stdout
-
-
-SMALL_SIDE = 24
 
 
 def write_small_faces(faces: np.ndarray, labels: np.ndarray, root: Path) -> None:
