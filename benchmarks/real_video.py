@@ -15,12 +15,12 @@ id changes, where a face's detection got another track id than its detection bef
 most the tracker's gap (1 s) earlier, and returns, where a face was seen again after longer
 (out of view at the frame's edge meanwhile: a new id is then by design); detections in no
 face's box, or a second one in a face's; and how often each face in view changed its label
-per second of it in view, with `ferlab video`'s smoothing (``SMOOTH_S``), without (each
-frame's own label) or with the time constants ``--smooth`` names. The faces keep one
-expression throughout, so every label change is noise.
+per second of it in view, for each setting of ``--settings``: a smoothing time constant and a
+label margin (`ferlab.track.SmoothedTracks`; by default `ferlab video`'s own and "0:0", each
+frame's own label). The faces keep one expression throughout, so every label change is noise.
 
     bash benchmarks/fetch_real_photos.sh real-photos/
-    python benchmarks/real_video.py --photos real-photos/ [--seconds 6] [--every 1] [--smooth 0.05 0 0.2]
+    python benchmarks/real_video.py --photos real-photos/ [--seconds 6] [--every 1] [--settings 0:0.4 0:0 0.2:0]
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from real_photos import load_photos
 
 from ferlab.hardware import machine_description
 from ferlab.predict import Analyzer
-from ferlab.track import SMOOTH_S, FaceTracker
+from ferlab.track import LABEL_MARGIN, SMOOTH_S, FaceTracker
 from ferlab.video import VideoStream
 
 WIDTH, HEIGHT, FPS = 1280, 720, 30
@@ -94,12 +94,12 @@ def label_changes(labels: list[str]) -> int:
 
 
 def measure_clip(path: Path, truth: np.ndarray, matrices: list[np.ndarray], analyzer: Analyzer,
-                 every: int, smooth_s: float) -> dict:
+                 every: int, smooth_s: float, label_margin: float) -> dict:
     in_view = found = false = analyzed = 0
     seen_as: dict[int, list[tuple[float, int]]] = defaultdict(list)  # face -> (time, track) of each detection
     labels: dict[int, list[str]] = defaultdict(list)
     start = time.perf_counter()
-    with VideoStream(path, analyzer, every=every, smooth_s=smooth_s) as video:
+    with VideoStream(path, analyzer, every=every, smooth_s=smooth_s, label_margin=label_margin) as video:
         for frame in video:
             analyzed += 1
             boxes = moved_boxes(truth, matrices[frame.index])
@@ -136,33 +136,36 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="length of each clip")
     parser.add_argument("--zoom", type=float, default=0.5, help="the window's last width, as a fraction of its first")
     parser.add_argument("--every", type=int, default=1)
-    parser.add_argument("--smooth", type=float, nargs="+", default=[SMOOTH_S, 0.0],
-                        help="time constants to compare, in seconds (0: each frame's own label)")
+    parser.add_argument("--settings", nargs="+", default=[f"{SMOOTH_S}:{LABEL_MARGIN}", "0:0"], metavar="S:M",
+                        help="smoothing time constants in seconds and label margins to compare")
     args = parser.parse_args()
     photos = [(name, rgb, truth) for name, rgb, truth in load_photos(args.photos) if len(truth) > 1]
     analyzer = Analyzer()
     frames = round(args.seconds * FPS)
     print(f"# {machine_description()}; {len(photos)} clips of {args.seconds:g} s, {WIDTH}x{HEIGHT} at {FPS} "
           f"frames/s, zoom to {args.zoom:g}, every {args.every}")
-    print("| photo | faces | smoothing | face-frames found (of in view) | id changes (returns after > 1 s) | "
+    print("| photo | faces | smoothing, label margin | face-frames found (of in view) | id changes (returns after > 1 s) | "
           "false detections | label changes per face-second | ms per analyzed frame |")
     print("|---|---|---|---|---|---|---|---|")
-    totals: dict[float, dict] = defaultdict(lambda: defaultdict(float))
+    totals: dict[str, dict] = defaultdict(lambda: defaultdict(float))
     with tempfile.TemporaryDirectory() as tmp:
         for seed, (name, rgb, truth) in enumerate(photos):
             matrices = camera_path(rgb.shape[1], rgb.shape[0], frames, args.zoom, seed)
             clip = Path(tmp) / f"{Path(name).stem}.mp4"
             write_clip(rgb, matrices, clip)
-            for smooth_s in args.smooth:
-                row = measure_clip(clip, truth, matrices, analyzer, args.every, smooth_s)
+            for setting in args.settings:
+                smooth_s, label_margin = (float(v) for v in setting.split(":"))
+                row = measure_clip(clip, truth, matrices, analyzer, args.every, smooth_s, label_margin)
                 for key, value in row.items():
-                    totals[smooth_s][key] += value
-                print(f"| {name} | {len(truth)} | {smooth_s:g} s | {row['found']} of {row['in_view']} | "
+                    totals[setting][key] += value
+                print(f"| {name} | {len(truth)} | {smooth_s:g} s, {label_margin:g} | {row['found']} of {row['in_view']} | "
                       f"{row['id_changes']} ({row['returns']}) | {row['false']} | "
                       f"{row['label_changes'] / max(row['face_seconds'], 1e-9):.2f} | {row['ms_per_frame']:.0f} |",
                       flush=True)
-    for smooth_s, row in totals.items():
-        print(f"| all | {sum(len(t) for *_, t in photos)} | {smooth_s:g} s | {row['found']:.0f} of {row['in_view']:.0f} | "
+    for setting, row in totals.items():
+        smooth_s, label_margin = (float(v) for v in setting.split(":"))
+        print(f"| all | {sum(len(t) for *_, t in photos)} | {smooth_s:g} s, {label_margin:g} | "
+              f"{row['found']:.0f} of {row['in_view']:.0f} | "
               f"{row['id_changes']:.0f} ({row['returns']:.0f}) | {row['false']:.0f} | "
               f"{row['label_changes'] / max(row['face_seconds'], 1e-9):.2f} | "
               f"{row['ms_per_frame'] / len(photos):.0f} |")

@@ -21,7 +21,7 @@ from .atomic import atomic_write, atomic_write_text
 from .classifier import BACKENDS, TRAIN_EXTRA
 from .detect import ALIGN_MIN_TILT, DEFAULT_DETECTOR, DEFAULT_MARGIN
 from .explain import PATCH, SCORES, STRIDE, UNITS
-from .track import SMOOTH_S
+from .track import LABEL_MARGIN, SMOOTH_S
 from .tta import TTA_MODES
 
 DEFAULT_RUN = Path("runs")
@@ -394,7 +394,8 @@ def cmd_video(args) -> int:
     if args.no_sound and not args.annotate_video:
         raise ValueError("--no-sound is for the annotated copy: add --annotate-video")
     options = dict(every=every, annotate=args.annotate_video or False, max_seconds=args.max_seconds,
-                   smooth_s=args.smooth, html=args.html, faces=faces, sound=not args.no_sound,
+                   smooth_s=args.smooth, label_margin=args.label_margin, html=args.html, faces=faces,
+                   sound=not args.no_sound,
                    subtitles=(args.subtitles or ["srt"]) if args.subtitles is not None else [],
                    **({"on_frame": print_frame} if args.jsonl else {}))
     analyzer = None if faces is not None else _workers_analyzer(args)  # with --faces-from, no model is loaded
@@ -605,7 +606,7 @@ def cmd_serve(args) -> None:
     from .serve import serve
 
     build = _analyzer_builder(args)  # here, and in the worker processes of a long video
-    serve(args.host, args.port, build(), args.smooth, args.workers, build, args.cors_origin)
+    serve(args.host, args.port, build(), args.smooth, args.workers, build, args.cors_origin, args.label_margin)
 
 
 def cmd_package_model(args) -> None:
@@ -616,6 +617,13 @@ def cmd_package_model(args) -> None:
 
 
 PHOTO_WORKERS_HELP = "processes sharing the photos, one CPU and two batches (--batch-images) or more each"
+
+
+def _add_label_margin_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--label-margin", type=float, default=LABEL_MARGIN, metavar="P",
+                        help="keep each face's label until another expression's probability leads it by more than "
+                             "P: steady labels where the model hesitates, a clear change at once; 0: each frame's "
+                             "most probable (default: %(default)s, chosen by benchmarks/video_smoothing.py)")
 
 
 def _add_workers_option(parser: argparse.ArgumentParser, purpose: str = PHOTO_WORKERS_HELP) -> None:
@@ -830,9 +838,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "--annotate-video h264 or webm, a browser that cannot play the video plays that "
                             "copy); for several videos, also index.html, an overview with links to each")
     video.add_argument("--resume", action="store_true",
-                       help="skip the videos analyzed to their end before into --out with this --every and "
-                            "--smooth and the outputs asked for (their NAME.summary.json says so), after a run that "
-                            "was stopped or crashed; a video stopped part way is analyzed again from its start")
+                       help="skip the videos analyzed to their end before into --out with this --every, "
+                            "--smooth and --label-margin and the outputs asked for (their NAME.summary.json says "
+                            "so), after a run that was stopped or crashed; a video stopped part way is analyzed "
+                            "again from its start")
     video.add_argument("--faces-from", metavar="FILE",
                        help="write and draw the faces an earlier analysis found instead of analyzing again: its "
                             "timeline CSV (give the --every it was made with) or the JSON the web service answered "
@@ -842,6 +851,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="smooth each face's probabilities over this time constant: longer gives steadier "
                             "labels that follow a change later; 0: each frame's own (default: %(default)s, "
                             "chosen by benchmarks/video_smoothing.py)")
+    _add_label_margin_option(video)
     _add_workers_option(video, "processes sharing the videos, one CPU each: several videos are shared whole; one "
                                "long file is cut into segments of at most 600 analyzed frames, its tracks joined "
                                "across the cuts; a camera, a stream or a file under 300 analyzed frames is read by one")
@@ -892,8 +902,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
     serve.add_argument("--smooth", type=float, default=SMOOTH_S, metavar="SECONDS",
-                       help="in live streams (the page's webcam mode), smooth each face's probabilities over this "
-                            "time constant; 0: each frame's own (default: %(default)s, as ferlab video)")
+                       help="in live streams (the page's webcam mode) and uploaded videos, smooth each face's "
+                            "probabilities over this time constant; 0: each frame's own (default: %(default)s, as "
+                            "ferlab video)")
+    _add_label_margin_option(serve)
     serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                        help="let web pages from ORIGIN (such as http://localhost:3000; * for any) call the API from "
                             "the browser (CORS); once per origin (default: only the server's own page)")

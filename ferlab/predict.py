@@ -115,8 +115,9 @@ class Analyzer:
 
     def analyze_frame(self, rgb: np.ndarray, tracks: SmoothedTracks, time_s: float, factor: int = 1) -> list[dict]:
         """The records of one video frame at ``time_s`` seconds, each with its ``"track"`` in
-        ``tracks`` (the same id for the same person from frame to frame) and probabilities
-        smoothed over time: for frames from a source of your own, in time order. ``factor``: as
+        ``tracks`` (the same id for the same person from frame to frame), probabilities
+        smoothed over time and its label held until another expression clearly leads
+        (`ferlab.track.SmoothedTracks`): for frames from a source of your own, in time order. ``factor``: as
         for `faces`. A big frame is searched whole every `FULL_SEARCH_S` seconds, and around
         the faces ``tracks`` follows in between."""
         near = None
@@ -125,15 +126,17 @@ class Analyzer:
         else:
             tracks.full_search_s = time_s
         faces, crops = self.faces(rgb, factor, near)
-        ids, probabilities = tracks.update([face.box for face in faces], self.model.predict_proba(crops), time_s)
-        records = self.records(faces, probabilities)
+        ids, probabilities, labels = tracks.update([face.box for face in faces], self.model.predict_proba(crops), time_s)
+        records = [face_record(face, p, label) for face, p, label in zip(faces, probabilities, labels, strict=True)]
         for record, track in zip(records, ids, strict=True):
             record["track"] = track
         return records
 
 
-def face_record(face: Face, probabilities: np.ndarray) -> dict:
-    top = int(np.argmax(probabilities))
+def face_record(face: Face, probabilities: np.ndarray, label: int | None = None) -> dict:
+    """A face's JSON-safe record; ``label``: the index of its label where it is not the most
+    probable expression (a video track's held label, `ferlab.track.LabelHold`)."""
+    top = int(np.argmax(probabilities)) if label is None else label
     record = {
         "box": [int(v) for v in face.box],
         "detector_score": round(float(face.score), 4),

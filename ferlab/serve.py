@@ -66,7 +66,7 @@ from .explain import explained_records
 from .imageio import ImageError, decode_image, is_heif
 from .predict import CSV_HEADER, Analyzer, build_analyzer, csv_rows
 from .subtitles import subtitle_text, track_cues
-from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
+from .track import LABEL_MARGIN, SMOOTH_S, SmoothedTracks
 from .video import (
     ANNOTATED_CODECS,
     ANNOTATED_SUFFIXES,
@@ -131,9 +131,10 @@ class LiveStreams:
     recently used one is; a forgotten stream that comes back starts new tracks."""
 
     def __init__(self, smooth_s: float = SMOOTH_S, max_streams: int = 64, idle_s: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        TrackSmoother(smooth_s)  # a bad time constant fails here, when the app is made
+                 clock: Callable[[], float] = time.monotonic, label_margin: float = LABEL_MARGIN) -> None:
+        SmoothedTracks(smooth_s, label_margin)  # a bad time constant or margin fails here, when the app is made
         self.smooth_s, self.max_streams, self.idle_s, self.clock = smooth_s, max_streams, idle_s, clock
+        self.label_margin = label_margin
         # name -> (tracks, server time of its first frame, of its last use, the last frame's time)
         self._streams: OrderedDict[str, tuple[SmoothedTracks, float, float, float]] = OrderedDict()
 
@@ -147,7 +148,8 @@ class LiveStreams:
         now = self.clock()
         for stale in [n for n, (_, _, used, _) in self._streams.items() if now - used > self.idle_s]:
             del self._streams[stale]
-        tracks, started, _, last = self._streams.pop(name, None) or (SmoothedTracks(self.smooth_s), now, now, -math.inf)
+        new = (SmoothedTracks(self.smooth_s, self.label_margin), now, now, -math.inf)
+        tracks, started, _, last = self._streams.pop(name, None) or new
         frame_s = now - started if time_s is None else time_s
         self._streams[name] = (tracks, started, now, max(frame_s, last))  # at the end: the most recently used
         while len(self._streams) > self.max_streams:
@@ -264,11 +266,14 @@ def create_app(
     body_min_rate: float = 50_000,
     smooth_s: float = SMOOTH_S, video_workers: int = 1, build: Callable[[], Analyzer] | None = None,
     cors_origins: Sequence[str] = (), video_slots: int = 1, max_waiting_videos: int = MAX_WAITING_VIDEOS,
+    label_margin: float = LABEL_MARGIN,
 ) -> FastAPI:
     """The app; ``analyzer`` defaults to the bundled model with the default detector, loaded
     once. A request's body must come within ``body_seconds`` plus a second for each
     ``body_min_rate`` bytes received (`BodyDeadline`: 50 kB/s lets a 200 MB video take its time,
-    and cuts off a trickle). ``smooth_s``: the time constant of live streams' smoothing (0: each frame's own).
+    and cuts off a trickle). ``smooth_s``: the time constant of the smoothing of live streams
+    and uploaded videos (0: each frame's own); ``label_margin``: how far another expression must
+    lead a face track's label to take its place (0: each frame's most probable; `ferlab.track.LabelHold`).
     ``video_workers`` > 1: a long uploaded video is analyzed in segments by that many worker
     processes (`ferlab.video_segments`), each building its analyzer with ``build`` (picklable,
     the same analyzer as ``analyzer``; default: the bundled model's); ``video_slots`` videos are
@@ -279,7 +284,7 @@ def create_app(
     for origin in cors_origins:
         if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
             raise ValueError(f"{origin!r} is not an origin: give scheme://host[:port] (no path), or * for any")
-    streams = LiveStreams(smooth_s)
+    streams = LiveStreams(smooth_s, label_margin=label_margin)
     videos = VideoLine(video_slots, max_waiting_videos)
     analyzer = analyzer or Analyzer()
     # OpenCV's and dlib's detectors must not search two pictures at once; BlazeFace's are analysed
@@ -418,8 +423,8 @@ def create_app(
         folder, path = await saved_video(file)  # the folder is removed once the analysis is over
         if answer_format in ANNOTATED_CODECS:
             return await annotated_answer(partial(annotated_video, analyzer, path, name, every, smooth_s, answer_format,
-                                                  detector_lock, video_workers, build, sound), name, path, folder,
-                                          answer_format)
+                                                  detector_lock, video_workers, build, sound, label_margin),
+                                          name, path, folder, answer_format)
         counter = {"analyzed": 0, "of": 0}  # frames analyzed, about how many in all; "queued": analyses ahead
         abandoned = threading.Event()  # set when the client of a progress stream goes away
 
@@ -428,7 +433,7 @@ def create_app(
                 async with videos.turn(lambda ahead: counter.update(queued=ahead), abandoned):
                     counter.pop("queued", None)
                     return await run_in_threadpool(video_timeline, analyzer, path, name, every, smooth_s, detector_lock,
-                                                   counter, video_workers, build, abandoned)
+                                                   counter, video_workers, build, abandoned, label_margin)
             except VideoError as error:
                 raise HTTPException(422, str(error).replace(str(path), name)) from None
             finally:
@@ -603,25 +608,26 @@ def _frames_to_analyze(path: Path, name: str, every: int | None) -> tuple[int, i
 
 
 def annotated_video(analyzer: Analyzer, path: Path, name: str, every: int | None, smooth_s: float, codec: str, lock,
-                    workers: int = 1, build: Callable[[], Analyzer] | None = None, sound: bool = True) -> Path:
+                    workers: int = 1, build: Callable[[], Analyzer] | None = None, sound: bool = True,
+                    label_margin: float = LABEL_MARGIN) -> Path:
     """The copy of the video at ``path`` that `ferlab video --annotate-video` ``codec`` writes
     (its faces boxed, labelled and numbered by track; with its sound unless not ``sound``), in
     ``path``'s folder; frames as `video_timeline` analyzes them; ``lock`` is held throughout in
     this process."""
     every = _frames_to_analyze(path, name, every)[0]
-    if workers > 1 and plan_segments(path, every, None, smooth_s, workers):
+    if workers > 1 and plan_segments(path, every, None, smooth_s, workers, label_margin):
         result = analyze_video(path, build or build_analyzer, path.parent, every=every, annotate=codec,
-                               progress=False, smooth_s=smooth_s, workers=workers, sound=sound)
+                               progress=False, smooth_s=smooth_s, workers=workers, sound=sound, label_margin=label_margin)
     else:
         with lock:
             result = analyze_video(path, analyzer, path.parent, every=every, annotate=codec, progress=False,
-                                   smooth_s=smooth_s, sound=sound)
+                                   smooth_s=smooth_s, sound=sound, label_margin=label_margin)
     return Path(result["annotated"])
 
 
 def video_timeline(analyzer: Analyzer, path: Path, name: str, every: int | None, smooth_s: float, lock,
                    counter: dict[str, int], workers: int = 1, build: Callable[[], Analyzer] | None = None,
-                   abandoned: threading.Event | None = None) -> dict:
+                   abandoned: threading.Event | None = None, label_margin: float = LABEL_MARGIN) -> dict:
     """The faces of every ``every``-th frame of the video at ``path`` (default: as few as keep
     it under `MAX_VIDEO_FRAMES`), tracked and smoothed as `ferlab video` does, with a
     summary per track; ``lock`` is held while a frame is analyzed here; ``counter`` keeps the
@@ -629,7 +635,7 @@ def video_timeline(analyzer: Analyzer, path: Path, name: str, every: int | None,
     long video is analyzed in segments by worker processes that each call ``build``. Once
     ``abandoned`` is set, the analysis stops at its next count (`VideoError`)."""
     every, total, width, height = _frames_to_analyze(path, name, every)
-    segments = plan_segments(path, every, None, smooth_s, workers)
+    segments = plan_segments(path, every, None, smooth_s, workers, label_margin)
     counter["of"] = -(-total // every)
 
     def count(analyzed: int) -> None:  # never backwards: the workers' count runs ahead of the frames in order
@@ -638,7 +644,7 @@ def video_timeline(analyzer: Analyzer, path: Path, name: str, every: int | None,
         counter["analyzed"] = max(counter["analyzed"], min(analyzed, counter["of"] or analyzed))
 
     video = (SegmentedVideo(segments, build or build_analyzer, workers, on_progress=count) if segments
-             else VideoStream(path, analyzer, every, smooth_s=smooth_s))
+             else VideoStream(path, analyzer, every, smooth_s=smooth_s, label_margin=label_margin))
     with video:
         frames = []
         for frame in video if segments else _locked_frames(video, lock):
@@ -663,8 +669,10 @@ def _locked_frames(video: VideoStream, lock) -> Iterator:
 
 
 def serve(host: str, port: int, analyzer: Analyzer, smooth_s: float = SMOOTH_S, video_workers: int = 1,
-          build: Callable[[], Analyzer] | None = None, cors_origins: Sequence[str] = ()) -> None:
+          build: Callable[[], Analyzer] | None = None, cors_origins: Sequence[str] = (),
+          label_margin: float = LABEL_MARGIN) -> None:
     import uvicorn
 
-    app = create_app(analyzer, smooth_s=smooth_s, video_workers=video_workers, build=build, cors_origins=cors_origins)
+    app = create_app(analyzer, smooth_s=smooth_s, video_workers=video_workers, build=build, cors_origins=cors_origins,
+                     label_margin=label_margin)
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_keep_alive=5, limit_concurrency=1000)

@@ -10,8 +10,9 @@ each side still overlap when the detector missed a moving face for a few frames
 more do not install beside ferlab's stack: norfair pins NumPy below 2, and Roboflow's
 trackers needs the full opencv-python, which clashes with the headless OpenCV ferlab uses.
 
-A track also lets its probabilities be smoothed over time (`TrackSmoother`): a face's label
-then stops flickering from frame to frame while its expression holds.
+A track also lets its probabilities be smoothed over time (`TrackSmoother`) and its label be
+held until another expression clearly leads (`LabelHold`): a face's label then stops
+flickering from frame to frame while its expression holds.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# The time constant over which each face track's probabilities are smoothed by default:
-# chosen on PublicTest by `benchmarks/video_smoothing.py`, where it halved the label changes
-# per second and labelled at least as many frames right as no smoothing (reports/benchmarks.md).
-SMOOTH_S = 0.05
+# By default a face track's probabilities are each frame's own (no time constant), and its
+# label changes only when another expression's probability leads it by more than LABEL_MARGIN
+# (`LabelHold`). Chosen on PublicTest by `benchmarks/video_smoothing.py`: of the settings that
+# label as many frames right as no smoothing and at most a point fewer just after a change,
+# the one with the fewest label changes (a quarter of no smoothing's; reports/benchmarks.md).
+SMOOTH_S = 0.0
+LABEL_MARGIN = 0.4
 
 
 def box_iou(a: np.ndarray, b: np.ndarray, buffer: float = 0.0) -> np.ndarray:
@@ -99,6 +103,10 @@ class FaceTracker:
         self._in_last_frame = set(ids)
         return ids
 
+    def live_tracks(self) -> set[int]:
+        """The tracks a later frame may still continue."""
+        return set(self._last_box)
+
     def last_boxes(self) -> list[tuple[float, float, float, float]]:
         """The last box of each track the next frame may still continue."""
         return [tuple(float(v) for v in box) for box in self._last_box.values()]
@@ -136,20 +144,52 @@ class TrackSmoother:
         return probabilities
 
 
+@dataclass
+class LabelHold:
+    """Each track's label, kept until another expression's probability leads it by more than
+    ``margin`` (hysteresis); 0 gives each frame's top expression. Where the classifier hesitates
+    between two expressions the label stays, and a clear change is taken at once, without the
+    delay of a longer time constant (`benchmarks/video_smoothing.py`)."""
+
+    margin: float
+    _labels: dict[int, int] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.margin < 1:
+            raise ValueError(f"the label margin must be in [0, 1) (a difference of probabilities), not {self.margin}")
+
+    def update(self, track: int, probabilities: np.ndarray) -> int:
+        """The index of ``track``'s label once ``probabilities`` (its frame's, smoothed) are counted."""
+        top = int(np.argmax(probabilities))
+        held = self._labels.get(track, top)
+        if probabilities[top] - probabilities[held] > self.margin:
+            held = top
+        self._labels[track] = held
+        return held
+
+    def forget(self, live: set[int]) -> None:
+        """Drop the tracks not in ``live``: ended tracks are never continued."""
+        for track in set(self._labels) - live:
+            del self._labels[track]
+
+
 class SmoothedTracks:
     """What the analysis of a video keeps from frame to frame: a `FaceTracker` giving each
     face its track id, and a `TrackSmoother` over ``smooth_s`` seconds for each track's
     probabilities. Used by `ferlab.VideoStream` and by the web service's live streams."""
 
-    def __init__(self, smooth_s: float = SMOOTH_S) -> None:
+    def __init__(self, smooth_s: float = SMOOTH_S, label_margin: float = LABEL_MARGIN) -> None:
         self.smoother = TrackSmoother(smooth_s)
+        self.labels = LabelHold(label_margin)
         self.tracker = FaceTracker()
         self.full_search_s: float | None = None  # when a frame was last searched whole (`Analyzer.analyze_frame`)
         self.lock = threading.Lock()  # held by whoever analyzes a frame of these tracks (the web service)
 
     def update(self, boxes: Sequence[Sequence[float]] | np.ndarray, probabilities: np.ndarray,
-               time_s: float) -> tuple[list[int], list[np.ndarray]]:
-        """The track ids of one frame's faces at ``time_s`` and their smoothed probabilities."""
+               time_s: float) -> tuple[list[int], list[np.ndarray], list[int]]:
+        """The track ids of one frame's faces at ``time_s``, their smoothed probabilities and
+        the indices of their held labels."""
         tracks = self.tracker.update(boxes, time_s)
         smoothed = [self.smoother.update(track, p, time_s) for track, p in zip(tracks, probabilities, strict=True)]
-        return tracks, smoothed
+        self.labels.forget(self.tracker.live_tracks())
+        return tracks, smoothed, [self.labels.update(track, p) for track, p in zip(tracks, smoothed, strict=True)]

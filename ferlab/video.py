@@ -37,7 +37,7 @@ from .predict import (
 )
 from .soundtrack import SoundError, add_sound
 from .subtitles import SUBTITLE_FORMATS, track_cues, write_subtitles
-from .track import SMOOTH_S, SmoothedTracks, TrackSmoother
+from .track import LABEL_MARGIN, SMOOTH_S, LabelHold, SmoothedTracks, TrackSmoother
 from .video_segments import SegmentedVideo, frame_count, frame_rate, plan_segments
 from .viewer import write_viewer
 
@@ -115,13 +115,14 @@ class VideoFrame:
     rgb: np.ndarray = field(repr=False)
 
 
-def check_reading(every: int, max_seconds: float | None, smooth_s: float) -> None:
+def check_reading(every: int, max_seconds: float | None, smooth_s: float, label_margin: float = LABEL_MARGIN) -> None:
     """Refuse reading options that make no sense, saying why."""
     if every < 1:
         raise ValueError(f"every must be 1 or more (analyze every k-th frame), not {every}")
     if max_seconds is not None and max_seconds <= 0:
         raise ValueError(f"max_seconds must be positive, not {max_seconds}")
     TrackSmoother(smooth_s)  # refuses a negative time constant
+    LabelHold(label_margin)  # and a margin outside [0, 1)
 
 
 class VideoStream:
@@ -135,7 +136,9 @@ class VideoStream:
     ``source``: a file, a camera index (``0`` or ``"0"``; an existing file of that name wins)
     or a URL OpenCV's FFmpeg reads (``rtsp://``, ``http://``, ...). ``smooth_s``: a time
     constant in seconds over which each track's probabilities (and so its label) are
-    smoothed (`TrackSmoother`; 0 leaves each frame's own). ``start`` and ``stop``: a file's
+    smoothed (`TrackSmoother`; 0 leaves each frame's own); ``label_margin``: how far another
+    expression's probability must lead a track's label to take its place (`LabelHold`; 0: the
+    most probable expression of each frame). ``start`` and ``stop``: a file's
     frames from ``start`` up to, not including, ``stop`` (frame indices stay the file's, so
     ``every`` counts from its first frame). Once iteration ends, ``frames`` counts the frames
     read and ``stopped`` says why: "end" or "max_seconds".
@@ -146,13 +149,14 @@ class VideoStream:
 
     def __init__(self, source: str | Path | int, analyzer: Analyzer | None = None, every: int = 1,
                  max_seconds: float | None = None, smooth_s: float = SMOOTH_S, start: int = 0,
-                 stop: int | None = None, faces: dict[int, list[dict]] | None = None) -> None:
-        check_reading(every, max_seconds, smooth_s)  # first: a bad value leaves no capture open
+                 stop: int | None = None, faces: dict[int, list[dict]] | None = None,
+                 label_margin: float = LABEL_MARGIN) -> None:
+        check_reading(every, max_seconds, smooth_s, label_margin)  # first: a bad value leaves no capture open
         if faces is not None:
             check_faces(source, faces, every)
         self.source, self.every, self.max_seconds, self.start, self.stop = source, every, max_seconds, start, stop
         self.faces = faces
-        self.tracks = SmoothedTracks(smooth_s)
+        self.tracks = SmoothedTracks(smooth_s, label_margin)
         # first: a model that fails to load leaves no capture open
         self.analyzer = None if faces is not None else analyzer or Analyzer()
         self.capture, self.name, self.is_camera = open_source(source)
@@ -211,12 +215,13 @@ def analyze_video(
     out_dir: str | Path = "ferlab-video", every: int = 1, annotate: bool | str = False, progress: bool = True,
     max_seconds: float | None = None, on_frame: Callable[[VideoFrame], None] | None = None,
     smooth_s: float = SMOOTH_S, workers: int = 1, html: bool = False, faces: dict[int, list[dict]] | None = None,
-    sound: bool = True, subtitles: Sequence[str] = (),
+    sound: bool = True, subtitles: Sequence[str] = (), label_margin: float = LABEL_MARGIN,
 ) -> dict:
     """Analyze every ``every``-th frame of ``source`` (a video file, a camera index or a stream
     URL, as `VideoStream` takes) with ``analyzer`` (default: the bundled model and detector)
     into ``out_dir``; ``on_frame`` is called with each `VideoFrame` as it comes; ``smooth_s``
-    smooths each track's probabilities over that many seconds (`VideoStream`).
+    smooths each track's probabilities over that many seconds and ``label_margin`` holds each
+    track's label until another expression leads it by that much (`VideoStream`).
 
     ``workers`` > 1: a long file is cut into segments analyzed by up to that many processes,
     one CPU each, its tracks stitched across the cuts (`ferlab.video_segments`; ``on_frame``
@@ -245,7 +250,7 @@ def analyze_video(
     if annotated_format and annotated_format not in ANNOTATED_CODECS:
         raise ValueError(f"annotate must be True, False or one of {', '.join(ANNOTATED_CODECS)}, not {annotate!r}")
     out_dir = Path(out_dir)
-    check_reading(every, max_seconds, smooth_s)
+    check_reading(every, max_seconds, smooth_s, label_margin)
     if unknown := set(subtitles) - set(SUBTITLE_FORMATS):
         raise ValueError(f"subtitles are srt, vtt or csv, not {', '.join(sorted(unknown))}")
     if workers < 1:
@@ -254,13 +259,13 @@ def analyze_video(
         raise ValueError(f"{source}: faces found before are a video file's, not a camera's or a stream's")
     if annotated_format == "h264":
         check_h264()  # before hours of analysis
-    segments = plan_segments(source, every, max_seconds, smooth_s, workers) if faces is None else []
+    segments = plan_segments(source, every, max_seconds, smooth_s, workers, label_margin) if faces is None else []
     if segments:
         video = SegmentedVideo(segments, analyzer_builder(analyzer), workers, decode=bool(annotated_format or on_frame))
     elif faces is not None:  # nothing to analyze, nor a model to load
         video = VideoStream(source, every=every, max_seconds=max_seconds, smooth_s=smooth_s, faces=faces)
     else:
-        video = VideoStream(source, built_analyzer(analyzer), every, max_seconds, smooth_s)
+        video = VideoStream(source, built_analyzer(analyzer), every, max_seconds, smooth_s, label_margin=label_margin)
     with video:
         out_dir.mkdir(parents=True, exist_ok=True)
         timeline_path = out_dir / f"{video.name}.timeline.csv"
@@ -312,6 +317,7 @@ def analyze_video(
     plot_path = plot_timeline(np.array(times), tracks, out_dir / f"{video.name}.emotions.png", str(source))
     result = {"timeline": str(timeline_path), "plot": str(plot_path), "frames": video.frames,
               "analyzed_frames": len(times), "fps": video.fps, "every": every, "smooth_s": smooth_s,
+              "label_margin": label_margin,
               "stopped": video.stopped, "tracks": summarize_tracks(times, tracks), "all_faces": all_faces(times, tracks)}
     if written:
         result["annotated"], result["sound"] = str(video_path), sound_kept
@@ -331,7 +337,7 @@ def analyze_video(
 
 def done_before(summary: Path, options: dict) -> dict | None:
     """The summary `analyze_video` wrote in ``summary`` for a video it analyzed to its end with
-    the ``every`` and ``smooth_s`` of ``options`` (`analyze_video`'s), and the annotated copy,
+    the ``every``, ``smooth_s`` and ``label_margin`` of ``options`` (`analyze_video`'s), and the annotated copy,
     viewer and subtitles they ask for; None if there is none (never analyzed, stopped early,
     analyzed otherwise, or not a summary)."""
     try:
@@ -341,6 +347,7 @@ def done_before(summary: Path, options: dict) -> dict | None:
     if not isinstance(result, dict) or result.get("stopped") != "end":
         return None
     same = (result.get("every") == options.get("every", 1) and result.get("smooth_s") == options.get("smooth_s", SMOOTH_S)
+            and result.get("label_margin") == options.get("label_margin", LABEL_MARGIN)
             and (not options.get("annotate") or "annotated" in result) and (not options.get("html") or "html" in result)
             and set(options.get("subtitles", ())) <= {Path(p).suffix[1:] for p in result.get("subtitles", [])})
     return result if same else None
@@ -605,7 +612,8 @@ def analyze_videos(
         if Path(name).name != source.stem:  # two in one folder differ by their suffix alone
             raise ValueError(f"several videos in {source.parent} are named {source.stem!r}: their outputs would "
                              "overwrite each other; analyze them into different --out folders")
-    check_reading(options.get("every", 1), options.get("max_seconds"), options.get("smooth_s", SMOOTH_S))
+    check_reading(options.get("every", 1), options.get("max_seconds"), options.get("smooth_s", SMOOTH_S),
+                  options.get("label_margin", LABEL_MARGIN))
     work = [(str(source), str(Path(out_dir) / Path(names[Path(source)]).parent), options) for source in sources]
     done = [earlier(source, Path(folder)) for source, folder, _ in work]
     yield from filter(None, done)

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from .predict import Analyzer
-from .track import FaceTracker, box_iou
+from .track import LABEL_MARGIN, FaceTracker, box_iou
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -54,6 +54,7 @@ class Segment:
     every: int
     max_seconds: float | None
     smooth_s: float
+    label_margin: float
 
 
 @dataclass
@@ -88,7 +89,7 @@ def frame_count(capture: cv2.VideoCapture) -> int | None:
 
 
 def plan_segments(source: str | Path | int, every: int, max_seconds: float | None, smooth_s: float,
-                  workers: int) -> list[Segment]:
+                  workers: int, label_margin: float = LABEL_MARGIN) -> list[Segment]:
     """The segments of ``source`` for up to ``workers`` processes; none where one process is
     better: a camera or stream, a file whose length or frame rate is unknown, or one too short
     for two segments of `MIN_SEGMENT_FRAMES`."""
@@ -109,7 +110,7 @@ def plan_segments(source: str | Path | int, every: int, max_seconds: float | Non
     warm_frames = math.ceil(max(WARM_UP_S, 5 * smooth_s) * fps / every) * every
     cuts = [every * round(i * analyzed / count) for i in range(count)]
     stops = [*cuts[1:], None]  # the last reads to the end: a file's frame count is an estimate
-    return [Segment(str(source), max(0, cut - warm_frames), cut, stop, every, max_seconds, smooth_s)
+    return [Segment(str(source), max(0, cut - warm_frames), cut, stop, every, max_seconds, smooth_s, label_margin)
             for cut, stop in zip(cuts, stops, strict=True)]
 
 
@@ -120,7 +121,7 @@ def analyze_segment(analyzer: Analyzer, segment: Segment) -> SegmentResult:
 
     frames = []
     with VideoStream(segment.source, analyzer, segment.every, segment.max_seconds, segment.smooth_s,
-                     start=segment.warm_start, stop=segment.stop) as video:
+                     start=segment.warm_start, stop=segment.stop, label_margin=segment.label_margin) as video:
         for frame in video:
             frames.append((frame.index, frame.time_s, frame.faces))
             if frame.index >= segment.start:  # the warm-up is not progress

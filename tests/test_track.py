@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ferlab.track import FaceTracker, TrackSmoother, box_iou
+from ferlab.track import FaceTracker, LabelHold, SmoothedTracks, TrackSmoother, box_iou
 
 
 def test_box_iou():
@@ -66,6 +66,9 @@ def test_rejects_bad_settings():
         FaceTracker(max_gap_s=-1)
     with pytest.raises(ValueError, match="time constant"):
         TrackSmoother(-0.5)
+    for margin in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="label margin"):
+            LabelHold(margin)
 
 
 def test_smoothing_moves_each_track_toward_its_new_frames_by_the_time_passed():
@@ -82,3 +85,27 @@ def test_smoothing_moves_each_track_toward_its_new_frames_by_the_time_passed():
         settled = fine.update(0, sad, step / 10)
     assert settled == pytest.approx(after_one_constant)
     assert TrackSmoother(0.0).update(0, sad, 5.0) == pytest.approx(sad)
+
+
+def test_a_label_is_held_until_another_expression_leads_it_by_more_than_the_margin():
+    hold = LabelHold(margin=0.2)
+    happy, between, sad = np.eye(7)[3], np.array([0, 0, 0, 0.4, 0.55, 0, 0.05]), np.eye(7)[4]
+    assert hold.update(0, happy) == 3  # a new track takes its frame's top expression
+    assert hold.update(0, between) == 3  # Sad leads by 0.15: Happy stays
+    assert hold.update(1, between) == 4  # tracks are held apart
+    assert hold.update(0, sad) == 4  # a clear change is taken at once
+    assert [LabelHold(0.0).update(0, p) for p in (happy, between)] == [3, 4]  # margin 0: each frame's top
+    hold.forget({1})
+    assert hold.update(0, between) == 4  # track 0 had ended: it starts again from its frame
+
+
+def test_smoothed_tracks_give_each_face_its_held_label_and_forget_ended_tracks():
+    tracks = SmoothedTracks(smooth_s=0, label_margin=0.2)
+    box = [[10, 10, 50, 50]]
+    happy, between = np.eye(7)[3][None], np.array([[0, 0, 0, 0.4, 0.55, 0, 0.05]])
+    assert tracks.update(box, happy, 0.0)[2] == [3]
+    ids, probabilities, labels = tracks.update(box, between, 0.1)
+    assert ids == [0] and labels == [3] and probabilities[0] == pytest.approx(between[0])
+    for time_s in (5.0, 5.1):  # another face; track 0, in neither frame, is past the tracker's gap: ended
+        tracks.update([[500, 500, 50, 50]], happy, time_s)
+    assert set(tracks.labels._labels) == {1}

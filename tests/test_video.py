@@ -16,6 +16,7 @@ from ferlab.video import (
     VideoStream,
     analyze_video,
     analyze_videos,
+    done_before,
     draw_video,
     read_faces,
     summary_rows,
@@ -515,3 +516,24 @@ def test_smoothing_steadies_a_track_over_time(astronaut, tiny_model, tmp_path):
     assert result["smooth_s"] == 0.5
     with pytest.raises(ValueError, match="time constant"):
         VideoStream(video, analyzer, smooth_s=-1)
+
+
+def test_a_tracks_label_is_held_until_another_expression_leads_by_the_margin(astronaut, tiny_model, tmp_path):
+    face = cv2.cvtColor(load_image(astronaut), cv2.COLOR_RGB2BGR)
+    video = tmp_path / "clip.mp4"
+    write_video(video, [face, (face * 0.4 + 100).astype(np.uint8)] * 4)
+    analyzer = Analyzer(load_model(tiny_model))
+    with VideoStream(video, analyzer, smooth_s=0, label_margin=0) as stream:
+        own = [f.faces[0] for f in stream]
+    assert all(r["label"] == max(r["probabilities"], key=r["probabilities"].get) for r in own)  # each frame's top
+    with VideoStream(video, analyzer, smooth_s=0, label_margin=0.99) as stream:
+        held = [f.faces[0] for f in stream]
+    assert [r["probabilities"] for r in held] == [r["probabilities"] for r in own]  # the probabilities are left alone
+    assert {r["label"] for r in held} == {own[0]["label"]}  # no expression leads by 0.99: the first label stays
+    assert all(r["confidence"] == r["probabilities"][r["label"]] for r in held)
+    result = analyze_video(video, analyzer, tmp_path / "out", label_margin=0.2, progress=False)
+    assert result["label_margin"] == 0.2
+    assert done_before(Path(result["summary"]), {"label_margin": 0.2}) is not None
+    assert done_before(Path(result["summary"]), {"label_margin": 0.4}) is None  # analyzed otherwise: again
+    with pytest.raises(ValueError, match="label margin"):
+        VideoStream(video, analyzer, label_margin=1)
