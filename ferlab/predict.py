@@ -39,7 +39,7 @@ from .detect import (
 )
 from .exposure import auto_levels, auto_levels_each
 from .imageio import ImageError, ImageSource, decode_image
-from .track import SmoothedTracks
+from .track import LabelHold, SmoothedTracks
 
 # A big video frame (one BlazeFace searches in tiles) is searched whole at least this often, in
 # seconds of video; between, only at the model's size and around the faces being tracked, so a
@@ -126,17 +126,16 @@ class Analyzer:
         else:
             tracks.full_search_s = time_s
         faces, crops = self.faces(rgb, factor, near)
-        ids, probabilities, labels = tracks.update([face.box for face in faces], self.model.predict_proba(crops), time_s)
-        records = [face_record(face, p, label) for face, p, label in zip(faces, probabilities, labels, strict=True)]
+        ids, probabilities = tracks.update([face.box for face in faces], self.model.predict_proba(crops), time_s)
+        records = self.records(faces, probabilities)
         for record, track in zip(records, ids, strict=True):
             record["track"] = track
+            hold_label(tracks.labels, record)
         return records
 
 
-def face_record(face: Face, probabilities: np.ndarray, label: int | None = None) -> dict:
-    """A face's JSON-safe record; ``label``: the index of its label where it is not the most
-    probable expression (a video track's held label, `ferlab.track.LabelHold`)."""
-    top = int(np.argmax(probabilities)) if label is None else label
+def face_record(face: Face, probabilities: np.ndarray) -> dict:
+    top = int(np.argmax(probabilities))
     record = {
         "box": [int(v) for v in face.box],
         "detector_score": round(float(face.score), 4),
@@ -147,6 +146,16 @@ def face_record(face: Face, probabilities: np.ndarray, label: int | None = None)
     if face.landmarks:
         record["landmarks"] = {name: [float(x), float(y)] for name, (x, y) in face.landmarks.items()}
     return record
+
+
+def hold_label(labels: LabelHold, record: dict) -> None:
+    """Give a video face's ``record`` (with its ``"track"``) the label ``labels`` holds for its
+    track, and that label's probability as its confidence. Held from the record's own rounded
+    probabilities, so that a long video cut into segments (`ferlab.video_segments`), whose
+    labels are held again once its tracks are stitched, gets the labels of one pass."""
+    index = labels.update(record["track"], np.array(list(record["probabilities"].values())))
+    record["label"] = EMOTIONS[index]
+    record["confidence"] = record["probabilities"][record["label"]]
 
 
 # The analyzer of the last `analyze` call, with the model argument and detector it was built

@@ -186,10 +186,10 @@ class SmoothedTracks:
         self.lock = threading.Lock()  # held by whoever analyzes a frame of these tracks (the web service)
 
     def update(self, boxes: Sequence[Sequence[float]] | np.ndarray, probabilities: np.ndarray,
-               time_s: float) -> tuple[list[int], list[np.ndarray], list[int]]:
-        """The track ids of one frame's faces at ``time_s``, their smoothed probabilities and
-        the indices of their held labels."""
+               time_s: float) -> tuple[list[int], list[np.ndarray]]:
+        """The track ids of one frame's faces at ``time_s`` and their smoothed probabilities;
+        their labels are then held by ``labels`` (`ferlab.predict.hold_label`)."""
         tracks = self.tracker.update(boxes, time_s)
         smoothed = [self.smoother.update(track, p, time_s) for track, p in zip(tracks, probabilities, strict=True)]
         self.labels.forget(self.tracker.live_tracks())
-        return tracks, smoothed, [self.labels.update(track, p) for track, p in zip(tracks, smoothed, strict=True)]
+        return tracks, smoothed

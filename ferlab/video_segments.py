@@ -6,7 +6,9 @@ order, in one process. A file can still be cut into segments analyzed side by si
 its cut, on frames the segment before also analyzes, so that by the cut its tracks and their
 smoothing are under way as they would be in one pass. On those shared frames each of its
 tracks is matched to the earlier segment's track whose boxes it overlaps, and takes that
-track's id; a track with no match is a new face and takes a new id.
+track's id; a track with no match is a new face and takes a new id. A track's held label
+(`ferlab.track.LabelHold`) may go back to its first frame, further than any warm-up, so labels
+are held again here, in order, once the ids are stitched.
 
 Cameras and streams are read in one process (they cannot be cut), as are short files, where a
 worker's start (as long as analyzing about 50 small photos: benchmarks/predict_workers.py)
@@ -25,8 +27,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from .predict import Analyzer
-from .track import LABEL_MARGIN, FaceTracker, box_iou
+from .predict import Analyzer, hold_label
+from .track import LABEL_MARGIN, FaceTracker, LabelHold, box_iou
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -192,6 +194,7 @@ class SegmentedVideo:
 
         self._shared: list[tuple[int, float, list[dict]]] = []  # frames the next segment also analyzed
         self._next_id, self._read = 0, -1  # the next new track's id; the last frame index decoded here
+        self._labels = LabelHold(self.segments[0].label_margin)  # held again across the cuts, as in one pass
         with WorkerPool(self.build, min(self.workers, len(self.segments))) as pool:
             futures = [pool.submit(analyze_segment, segment) for segment in self.segments]
             for segment, future in zip(self.segments, futures, strict=True):
@@ -216,7 +219,7 @@ class SegmentedVideo:
 
     def _stitched(self, segment: Segment, result: SegmentResult) -> Iterator[VideoFrame]:
         """The frames a segment reports, its tracks given the ids of the earlier segment's they
-        continue (`match_tracks`) or new ones."""
+        continue (`match_tracks`) or new ones, and their labels held from the video's start."""
         from .video import VideoFrame  # here: ferlab.video imports this module
 
         matched = match_tracks(self._shared, [f for f in result.frames if f[0] < segment.start])
@@ -230,6 +233,7 @@ class SegmentedVideo:
                     else:
                         ids[face["track"]], self._next_id = self._next_id, self._next_id + 1
                 face["track"] = ids[face["track"]]
+                hold_label(self._labels, face)
             yield VideoFrame(index, time_s, faces, self._decoded(index))
         self._shared = reported
 

@@ -83,6 +83,42 @@ def test_workers_give_the_timeline_of_one_process(clip_folder, tiny_model, short
         analyze_video(clip, Analyzer(load_model(tiny_model)), tmp_path / "x", progress=False, workers=0)
 
 
+class SideModel:
+    """Happy where a face's left half is the brighter, Sad where its right half is, each by 0.2:
+    a lead within the default label margin."""
+
+    def predict_proba(self, crops: np.ndarray) -> np.ndarray:
+        halves = crops.reshape(len(crops), 48, 2, 24).mean(axis=(1, 3))
+        probabilities = np.full((len(crops), 7), 0.04)
+        left_brighter = halves[:, 0] > halves[:, 1]
+        probabilities[:, 3] = np.where(left_brighter, 0.5, 0.3)
+        probabilities[:, 4] = np.where(left_brighter, 0.3, 0.5)
+        return probabilities
+
+
+def side_analyzer() -> Analyzer:
+    return Analyzer(SideModel())
+
+
+def test_workers_hold_each_tracks_label_from_the_start_of_the_video(clip_folder, short_segments, tmp_path):
+    clip = clip_folder / "clip.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (480, 240))
+    head = cv2.cvtColor(load_image(clip_folder.parent / "astronaut.jpg"), cv2.COLOR_RGB2BGR)[20:200, 130:310]
+    head[:, 90:] = head[:, 90:] // 2  # lit from the left
+    for frame in range(120):  # then, from frame 10 on, lit from the right: where the later segments warm up
+        canvas = np.full((240, 480, 3), 127, np.uint8)
+        canvas[30:210, 150:330] = head if frame < 10 else head[:, ::-1]
+        writer.write(canvas)
+    writer.release()
+    one = analyze_video(clip, side_analyzer(), tmp_path / "one", progress=False)
+    labels = [r["label"] for r in rows(one["timeline"])]
+    assert len(labels) == 120 and set(labels) == {labels[0]}  # the first frame's label is held throughout
+    own = analyze_video(clip, side_analyzer(), tmp_path / "own", progress=False, label_margin=0)
+    assert len({r["label"] for r in rows(own["timeline"])}) == 2  # the mirror image leads the other way
+    three = analyze_video(clip, partial(side_analyzer), tmp_path / "three", progress=False, workers=2)
+    assert [r["label"] for r in rows(three["timeline"])] == labels
+
+
 def test_short_videos_and_cameras_stay_in_one_process(clip_folder, tiny_model, tmp_path):
     clip = clip_folder / "short.mp4"
     write_clip(clip, 20)
