@@ -113,12 +113,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=Path, required=True, help="the folder fetch_real_photos.sh filled")
     parser.add_argument("--model", default="default")
+    parser.add_argument("--tta", choices=["none", "flip", "shift"], default="none",
+                        help="test-time augmentation for the labels (ferlab.load_model's)")
     parser.add_argument("--detectors", nargs="+", default=list(DETECTORS), choices=list(DETECTORS))
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     photos = load_photos(args.photos)
-    model = load_model(args.model)
-    print(f"# {machine_description()}; model {args.model}; {len(photos)} photos, "
+    model = load_model(args.model, tta=args.tta)
+    print(f"# {machine_description()}; model {args.model}, TTA {args.tta}; {len(photos)} photos, "
           f"{sum(len(t) for *_, t in photos)} faces")
     print("| detector | photo side | faces found | false detections | labels as at full size | "
           "mean probability change (TV) | ms per photo (find and crop) |")
