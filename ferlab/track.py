@@ -28,7 +28,7 @@ import numpy as np
 # label changes only when another expression's probability leads it by more than LABEL_MARGIN
 # (`LabelHold`). Chosen on PublicTest by `benchmarks/video_smoothing.py`: of the settings that
 # label as many frames right as no smoothing and at most a point fewer just after a change,
-# the one with the fewest label changes (a quarter of no smoothing's; reports/benchmarks.md).
+# the one with the fewest label changes (a quarter of no smoothing's or less; reports/benchmarks.md).
 SMOOTH_S = 0.0
 LABEL_MARGIN = 0.4
 
