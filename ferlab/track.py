@@ -175,8 +175,9 @@ class LabelHold:
 
 class SmoothedTracks:
     """What the analysis of a video keeps from frame to frame: a `FaceTracker` giving each
-    face its track id, and a `TrackSmoother` over ``smooth_s`` seconds for each track's
-    probabilities. Used by `ferlab.VideoStream` and by the web service's live streams."""
+    face its track id, a `TrackSmoother` over ``smooth_s`` seconds for each track's
+    probabilities and a `LabelHold` of each track's label by ``label_margin``. Used by
+    `ferlab.VideoStream` and by the web service's live streams."""
 
     def __init__(self, smooth_s: float = SMOOTH_S, label_margin: float = LABEL_MARGIN) -> None:
         self.smoother = TrackSmoother(smooth_s)
