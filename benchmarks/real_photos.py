@@ -26,14 +26,16 @@ import json
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 from detect_margin import real_photos
 
 from ferlab.classifier import load_model
-from ferlab.detect import DETECTORS
+from ferlab.detect import DETECTORS, BlazeFaceDetector, get_detector
 from ferlab.hardware import machine_description
 from ferlab.imageio import load_image
 from ferlab.predict import Analyzer
@@ -42,28 +44,47 @@ TRUTH = Path(__file__).with_name("real_photos.json")
 SCALES = (1.0, 0.5, 0.25, 0.125)
 
 
-def load_photos(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, RGB, face boxes (N, 4) as x, y, w, h) for each photo of the truth file, then
-    scikit-image's photos without a face."""
+class Photo(NamedTuple):
+    name: str
+    rgb: np.ndarray
+    faces: np.ndarray  # (N, 4) boxes, x, y, w, h
+    ignore: np.ndarray  # boxes where a detection counts neither way (faces hard to call: turned, in shadow)
+    expression: str | None  # for a posed portrait, the expression its file is named for
+
+
+def boxes(values: list) -> np.ndarray:
+    return np.array(values, float).reshape(-1, 4)
+
+
+def load_photos(folder: Path) -> list[Photo]:
+    """Each photo of the truth file, then scikit-image's photos without a face."""
     photos = []
     for name, entry in json.loads(TRUTH.read_text()).items():
         path = folder / name
         if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
             sys.exit(f"{path} is missing or not the photo real_photos.json names: "
                      f"run bash benchmarks/fetch_real_photos.sh {folder}")
-        photos.append((name, load_image(path), np.array(entry["faces"], float).reshape(-1, 4)))
-    photos += [(name, rgb, np.zeros((0, 4))) for name, rgb, count in real_photos() if count == 0]
+        photos.append(Photo(name, load_image(path), boxes(entry["faces"]), boxes(entry.get("ignore", [])),
+                            entry.get("expression")))
+    photos += [Photo(name, rgb, boxes([]), boxes([]), None) for name, rgb, count in real_photos() if count == 0]
     return photos
 
 
-def match(detected: list[tuple[float, float, float, float]], truth: np.ndarray) -> tuple[list[int], int]:
+def centred_in(detected: list[tuple[float, float, float, float]], regions: np.ndarray) -> np.ndarray:
+    """(detections, regions): whether each detection's centre is in each box."""
+    centres = np.array([(x + w / 2, y + h / 2) for x, y, w, h in detected]).reshape(-1, 1, 2)
+    corners = regions[None, :, :2]
+    return ((centres >= corners) & (centres <= corners + regions[None, :, 2:])).all(axis=2)
+
+
+def match(detected: list[tuple[float, float, float, float]], truth: np.ndarray,
+          ignore: np.ndarray | None = None) -> tuple[list[int], int]:
     """For each true face, the index of the first detection centred in its box (-1: missed);
-    and how many detections are centred in no face's box."""
-    centres = np.array([(x + w / 2, y + h / 2) for x, y, w, h in detected]).reshape(-1, 2)
-    inside = ((centres[:, None, 0] >= truth[None, :, 0]) & (centres[:, None, 0] <= truth[None, :, 0] + truth[None, :, 2])
-              & (centres[:, None, 1] >= truth[None, :, 1]) & (centres[:, None, 1] <= truth[None, :, 1] + truth[None, :, 3]))
+    and how many detections are centred in no face's box nor in an ``ignore`` box."""
+    inside = centred_in(detected, truth)
     found = [int(np.argmax(inside[:, j])) if inside[:, j].any() else -1 for j in range(len(truth))]
-    return found, int((~inside.any(axis=1)).sum())
+    ignored = centred_in(detected, boxes([]) if ignore is None else ignore).any(axis=1)
+    return found, int((~inside.any(axis=1) & ~ignored).sum())
 
 
 def shrink(rgb: np.ndarray, scale: float) -> np.ndarray:
@@ -78,7 +99,7 @@ def measure(photos, detector: str, analyzer: Analyzer, repeats: int) -> list[dic
     for scale in SCALES:
         faces = found = false = kept = compared = 0
         distances, times, missed = [], [], []
-        for name, rgb, truth in photos:
+        for name, rgb, truth, ignore, _ in photos:
             small = shrink(rgb, scale)
             elapsed = []
             for _ in range(repeats):
@@ -86,7 +107,7 @@ def measure(photos, detector: str, analyzer: Analyzer, repeats: int) -> list[dic
                 detected, crops = analyzer.faces(small)
                 elapsed.append(time.perf_counter() - start)
             times.append(statistics.median(elapsed))
-            hits, extra = match([face.box for face in detected], truth * scale)
+            hits, extra = match([face.box for face in detected], truth * scale, ignore * scale)
             faces += len(truth)
             found += sum(hit >= 0 for hit in hits)
             missed += [f"{name}#{j}" for j, hit in enumerate(hits) if hit < 0]
@@ -117,11 +138,15 @@ def main() -> None:
                         help="test-time augmentation for the labels (ferlab.load_model's)")
     parser.add_argument("--detectors", nargs="+", default=list(DETECTORS), choices=list(DETECTORS))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--min-score", type=float,
+                        help="BlazeFace's least score for a detection (default: ferlab.detect's own)")
     args = parser.parse_args()
+    if args.min_score is not None:
+        set_blazeface_min_score(args.min_score)
     photos = load_photos(args.photos)
     model = load_model(args.model, tta=args.tta)
-    print(f"# {machine_description()}; model {args.model}, TTA {args.tta}; {len(photos)} photos, "
-          f"{sum(len(t) for *_, t in photos)} faces")
+    print(f"# {machine_description()}; model {args.model}, TTA {args.tta}; BlazeFace's least score "
+          f"{get_detector('blazeface').min_score}; {len(photos)} photos, {sum(len(p.faces) for p in photos)} faces")
     print("| detector | photo side | faces found | false detections | labels as at full size | "
           "mean probability change (TV) | ms per photo (find and crop) |")
     print("|---|---|---|---|---|---|---|")
@@ -135,6 +160,19 @@ def main() -> None:
             print(f"| {detector} | 1/{round(1 / row['scale'])} | {row['found']} of {row['faces']} | {row['false']} | "
                   f"{labels} | {tv} | {row['ms_per_photo']:.1f} |", flush=True)
     print("\n".join(missed))
+    print("# posed portraits, the expression each is named for -> the default's label at full size:")
+    analyzer = Analyzer(model=model)
+    for photo in photos:
+        if photo.expression:
+            records = analyzer.analyze(photo.rgb)
+            print(f"# {photo.name}: {photo.expression} -> {records[0]['label'] if records else 'no face'}")
+
+
+def set_blazeface_min_score(min_score: float) -> None:
+    """Make ferlab's two BlazeFace detectors keep detections from ``min_score`` on."""
+    for name, variant in (("blazeface", "full"), ("blazeface_short", "short")):
+        DETECTORS[name] = partial(BlazeFaceDetector, variant, min_score=min_score)
+    get_detector.cache_clear()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Face tracks and labels in video of real faces: a moving camera over real group photos.
 
-No video of real faces ships with any package this project's machines can reach, so each of
-the real group photos of `benchmarks/real_photos.py` (fetched by `fetch_real_photos.sh`;
-the eight with faces, 28 faces in the seven group photos) is filmed by a virtual camera: a
+Real faces in motion the detector and tracker must follow: each of seven real group photos of
+`benchmarks/real_photos.py` (fetched by `fetch_real_photos.sh`; face-api's six and insightface's
+`t1.jpg`, 28 faces) is filmed by a virtual camera: a
 1280x720 clip at 30 frames/s in which the camera pans across the photo while zooming in from
 the photo's whole width to ``--zoom`` of it, with a hand-held shake (a few pixels, smooth),
 written as MPEG-4 and read back by `ferlab.VideoStream` as `ferlab video` reads a file. The
@@ -41,6 +41,7 @@ from ferlab.track import LABEL_MARGIN, SMOOTH_S, FaceTracker
 from ferlab.video import VideoStream
 
 WIDTH, HEIGHT, FPS = 1280, 720, 30
+CLIPPED = {"t1.jpg", *(f"sample{i}.jpg" for i in range(1, 7))}  # the group photos filmed (session 45's first set)
 SHAKE_PX = 4  # the hand-held shake's amplitude, in the photo's pixels
 
 
@@ -139,7 +140,8 @@ def main() -> None:
     parser.add_argument("--settings", nargs="+", default=[f"{SMOOTH_S}:{LABEL_MARGIN}", "0:0"], metavar="S:M",
                         help="smoothing time constants in seconds and label margins to compare")
     args = parser.parse_args()
-    photos = [(name, rgb, truth) for name, rgb, truth in load_photos(args.photos) if len(truth) > 1]
+    photos = [(photo.name, photo.rgb, photo.faces) for photo in load_photos(args.photos)
+              if len(photo.faces) > 1 and photo.name in CLIPPED]
     analyzer = Analyzer()
     frames = round(args.seconds * FPS)
     print(f"# {machine_description()}; {len(photos)} clips of {args.seconds:g} s, {WIDTH}x{HEIGHT} at {FPS} "
