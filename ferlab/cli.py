@@ -612,7 +612,7 @@ def cmd_serve(args) -> None:
 def cmd_package_model(args) -> None:
     from .model_card import package_model
 
-    card = package_model(args.run_dir, args.data, args.out, args.name, args.command, args.note)
+    card = package_model(args.run_dir, args.data, args.out, args.name, args.command, args.note, args.replace)
     print(f"wrote {card} and its weights and Markdown card")
 
 
@@ -922,6 +922,9 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("--command", required=True, help="the exact command that trained the run")
     package.add_argument("--note", default="",
                          help="a sentence for the card, e.g. how it compares with a goal (default: none)")
+    package.add_argument("--replace", action="store_true",
+                         help="replace a model of that name in --out (without it, an existing one is refused: "
+                              "from the repository, the defaults would replace the bundled default model)")
     package.set_defaults(func=cmd_package_model)
     return parser
 

@@ -1,7 +1,8 @@
 """Package a trained run as a shippable model: safetensors weights, a JSON card and a
 Markdown card, with accuracies measured here and now on the data file named by its hash.
 
-    ferlab package-model runs/reproduce/models/paper_cnn --data fer2013.csv --out ferlab/pretrained
+    ferlab package-model runs/new --data fer2013.csv --command "ferlab train ..." --name new  # ferlab/pretrained/new.*
+    ferlab package-model runs/new --data fer2013.csv --command "ferlab train ..." --replace   # a new bundled default
 """
 
 from __future__ import annotations
@@ -51,15 +52,20 @@ def calibrate(logits_of: LogitsOf, data, temperature: float | None = None) -> tu
 
 def package_model(
     run_dir: str | Path, data_path: str | Path, out_dir: str | Path, name: str, command: str, note: str = "",
+    replace: bool = False,
 ) -> Path:
     """Evaluate the run's best weights, time the classifier, and write ``<name>.safetensors``,
     ``<name>.json`` and ``<name>.md`` into ``out_dir``, with ``<name>.onnx``, the same model
     exported for ONNX Runtime, on which ferlab runs it where PyTorch is not installed.
-    Returns the JSON card's path.
+    Returns the JSON card's path. A model of that name already in ``out_dir`` (such as the
+    bundled default, run from the repository) is replaced only with ``replace``.
 
     ``run_dir`` may also be an ``.onnx`` file written by ``ferlab export`` (int8 for CPUs
     without AMX): it is measured through ONNX Runtime and shipped as ``<name>.onnx``."""
     run_dir, out_dir, data_path = Path(run_dir), Path(out_dir), Path(data_path)
+    if (out_dir / f"{name}.json").exists() and not replace:  # before minutes of measuring
+        raise FileExistsError(f"{out_dir / name}.json: a model named {name!r} is there already; give another "
+                              "--name or --out, or --replace to replace it")
     data = load_fer2013(data_path)
     if run_dir.suffix == ".onnx":
         from .classifier import card_beside, onnx_logits

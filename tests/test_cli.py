@@ -439,6 +439,10 @@ def test_package_model_ships_an_int8_onnx_measured_through_onnx_runtime(tiny_csv
     assert "lacks the parameter count" in capsys.readouterr().err
     assert main(["package-model", str(tiny_model), "--data", str(tiny_csv), "--out", str(out),
                  "--name", "m", "--command", "ferlab train ..."]) == 0
+    first = (out / "m.json").read_text()
+    assert main(["package-model", str(tiny_model), "--data", str(tiny_csv), "--out", str(out),
+                 "--name", "m", "--command", "ferlab train ... again"]) == 2  # a model of that name is there
+    assert "--replace to replace it" in capsys.readouterr().err and (out / "m.json").read_text() == first
     int8 = tmp_path / "m-int8.onnx"
     assert main(["export", "--onnx", str(int8), "--model", str(out / "m.safetensors"), "--int8", "--data",
                  str(tiny_csv), "--calibration-faces", "100"]) == 0
