@@ -13,7 +13,11 @@ when it is bigger, enlarged when it is smaller (`ferlab.detect.ENLARGE_INTERPOLA
    pixels.) A crop is enlarged only when the face box, grown by the detector's margin, is
    under 48 pixels.
 
-    python benchmarks/small_faces.py --data ../shared/data/fer2013.csv.gz
+3. With ``--tta``, instead: the faces shrunk and enlarged as `crop_faces` enlarges them
+   (Lanczos) and classified with each test-time augmentation, to choose the one for faces too
+   small for their crop (`ferlab.predict.SMALL_FACE_TTA`). Chosen on PublicTest.
+
+    python benchmarks/small_faces.py --data ../shared/data/fer2013.csv.gz [--tta]
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from ferlab.data import IMAGE_SIZE, load_fer2013, train_val_test
 from ferlab.detect import DETECTORS, detect_faces
 from ferlab.hardware import machine_description
 from ferlab.imageio import load_image
+from ferlab.tta import TTA_MODES
 
 ENLARGE = {"area": cv2.INTER_AREA, "nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR,
            "cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
@@ -58,6 +63,22 @@ def smallest_found(sides: list[int]) -> None:
             print(f"| {width}x{height} | {detector} | " + " | ".join(cells) + " |", flush=True)
 
 
+def compare_tta(model, splits: dict, sides: list[int]) -> None:
+    """Part 3: accuracy by face size and test-time augmentation (Lanczos enlargement)."""
+    print("\n| split | TTA | " + " | ".join(f"{side} px" for side in sides) + " | mean under 48 px |")
+    print("|---|---|" + "---|" * (len(sides) + 1))
+    for split in ("PublicTest", "PrivateTest"):
+        faces, labels = splits[split]
+        sized = {side: faces if side == IMAGE_SIZE else shrunk_and_enlarged(faces, side, ENLARGE["lanczos"])
+                 for side in sides}
+        for tta in TTA_MODES:
+            accuracy = {side: np.mean(model.predict_proba(crops, tta=tta).argmax(axis=1) == labels)
+                        for side, crops in sized.items()}
+            small = [a for side, a in accuracy.items() if side < IMAGE_SIZE]
+            print(f"| {split} | {tta} | " + " | ".join(f"{100 * a:.2f}%" for a in accuracy.values())
+                  + f" | {100 * np.mean(small):.2f}% |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True)
@@ -65,10 +86,14 @@ def main() -> None:
     parser.add_argument("--sides", type=int, nargs="+", default=[12, 16, 20, 24, 32, 40])
     parser.add_argument("--detector-sides", type=int, nargs="+", default=[24, 32, 40, 48, 56, 64, 80],
                         help="part 2's face heights")
+    parser.add_argument("--tta", action="store_true", help="part 3 alone: each TTA on the enlarged faces")
     args = parser.parse_args()
     splits = train_val_test(load_fer2013(args.data))
     model = load_model(args.model)
     print(f"{machine_description()}; {args.model} on {type(model).__name__}")
+    if args.tta:
+        compare_tta(model, splits, [*args.sides, IMAGE_SIZE])
+        return
     for split in ("PublicTest", "PrivateTest"):
         faces, labels = splits[split]
         full = np.mean(model.predict_proba(faces).argmax(axis=1) == labels)

@@ -65,15 +65,18 @@ class ExpressionClassifier:
         self.batch_size = batch_size
         self.tta = check_tta(tta)
 
-    def predict_proba(self, faces) -> np.ndarray:
+    def predict_proba(self, faces, tta: str | None = None) -> np.ndarray:
+        """Probabilities (N, 7) of uint8 faces (N, 48, 48); ``tta``: this call's test-time
+        augmentation instead of the classifier's own."""
         faces = check_faces(faces)
+        tta = self.tta if tta is None else check_tta(tta)
         out = []
         # All views of a face go through the network in one pass (one face's 10 views cost
         # about what one view does), with passes kept near batch_size rows.
-        faces_per_pass = max(1, self.batch_size // TTA_VIEWS[self.tta])
+        faces_per_pass = max(1, self.batch_size // TTA_VIEWS[tta])
         for start in range(0, len(faces), faces_per_pass):
             batch = faces[start : start + faces_per_pass]
-            pixels = np.concatenate(tta_views(batch, self.tta), dtype=np.float32)[:, None]  # one copy, not two
+            pixels = np.concatenate(tta_views(batch, tta), dtype=np.float32)[:, None]  # one copy, not two
             out.append(average_views(self._probabilities(pixels).reshape(-1, len(batch), 7)))
         return np.concatenate(out) if out else np.zeros((0, 7), np.float32)
 
@@ -153,9 +156,9 @@ class EnsembleClassifier(ExpressionClassifier):
         for member in self.members:
             member.tta = check_tta(value)
 
-    def predict_proba(self, faces) -> np.ndarray:
+    def predict_proba(self, faces, tta: str | None = None) -> np.ndarray:
         faces = check_faces(faces)
-        return (sum(member.predict_proba(faces) for member in self.members) / len(self.members)).astype(np.float32)
+        return (sum(member.predict_proba(faces, tta) for member in self.members) / len(self.members)).astype(np.float32)
 
 
 def torch_installed() -> bool:

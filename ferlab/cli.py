@@ -300,12 +300,13 @@ def _analyzer_builder(args):
     """The analyzer the options ask for, as a picklable function that builds it (for workers)."""
     from functools import partial
 
-    from .predict import build_analyzer
+    from .predict import SMALL_FACE_TTA, build_analyzer
 
     return partial(build_analyzer, args.model, tta=args.tta, backend=args.backend, detector=args.detector,
                    margin=args.margin, align_min_tilt=None if args.no_align else args.align_min_tilt,
                    cropped=getattr(args, "cropped", False), min_face=args.min_face,
-                   auto_levels=not args.no_auto_levels)
+                   auto_levels=not args.no_auto_levels,
+                   small_face_tta=None if args.no_small_face_tta else SMALL_FACE_TTA)
 
 
 def _analyzer(args):
@@ -663,7 +664,10 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                              "benchmarks/small_faces.py); default: every face found")
     parser.add_argument("--tta", default="none", choices=TTA_MODES,
                         help="average each face with its mirror (flip) or also 2-pixel shifts (shift): "
-                             "more accurate, 2 or 10 times the classifier's work (default: %(default)s)")
+                             "more accurate, 2 or 10 times the classifier's work (default: %(default)s; faces too "
+                             "small for a 48-pixel crop get shift anyway, 1.1 points more accurate there)")
+    parser.add_argument("--no-small-face-tta", action="store_true",
+                        help="classify faces too small for a 48-pixel crop as --tta says, not with shift")
     parser.add_argument("--backend", default="auto", choices=BACKENDS,
                         help="auto (default): ONNX Runtime for a model with an ONNX form (every bundled model has one), "
                              "else PyTorch; torch: PyTorch, quicker on big batches of crops where the CPU has bf16")

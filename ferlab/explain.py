@@ -183,7 +183,7 @@ def _explain_faces(analyzer: Analyzer, faces: list[Face], crops: np.ndarray, pat
                    max_faces: int | None = None):
     """Records of the faces `Analyzer.faces` found, their probabilities, and the maps of the
     first ``max_faces`` (the largest; all by default)."""
-    probabilities = analyzer.model.predict_proba(crops)
+    probabilities = analyzer.classify(faces, crops)
     maps = occlusion_maps(analyzer.model, crops[:max_faces], patch, stride, units)
     return analyzer.records(faces, probabilities), probabilities, maps
 

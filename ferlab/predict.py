@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from .atomic import atomic_write
 from .classifier import ExpressionClassifier, load_model
-from .data import EMOTIONS
+from .data import EMOTIONS, IMAGE_SIZE
 from .detect import (
     ALIGN_MIN_TILT,
     DECODE_MIN_SIDE,
@@ -45,6 +45,12 @@ from .track import LabelHold, SmoothedTracks
 # seconds of video; between, only at the model's size and around the faces being tracked, so a
 # small new face is found within this time and a big one at once (benchmarks/video_tracks.py).
 FULL_SEARCH_S = 0.25
+# Faces too small for a 48x48 crop (their crop, margin included, is enlarged) are classified with
+# this test-time augmentation whatever the model's own: on FER2013 faces shrunk to 12-40 pixels
+# it was right more often at every size, 54.13% against 52.98% on PublicTest (53.97% against
+# 52.64% on PrivateTest), where at 48 pixels it gained nothing on PublicTest (71.47% against
+# 71.61%; benchmarks/small_faces.py --tta, reports/benchmarks.md).
+SMALL_FACE_TTA = "shift"
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".avif", ".heic",
                   ".heif"}
@@ -62,6 +68,7 @@ class Analyzer:
     align_min_tilt: float | None = ALIGN_MIN_TILT  # None: never turn faces upright
     cropped: bool = False  # the images are face crops already: each is one face, the whole image, not searched
     min_face: int = 0  # faces whose box is smaller on a side, in the photo's own pixels, are left out
+    small_face_tta: str | None = SMALL_FACE_TTA  # for faces whose crop is enlarged; None: the model's own
     auto_levels: bool = True  # a picture, and a face, too dark or flat is stretched to full contrast (ferlab.exposure)
 
     def __post_init__(self) -> None:
@@ -95,6 +102,20 @@ class Analyzer:
             crops = auto_levels_each(crops)
         return [face.scaled(factor) for face in faces], crops
 
+    def classify(self, faces: list[Face], crops: np.ndarray) -> np.ndarray:
+        """The probabilities of ``crops``, the 48x48 crops of ``faces`` (as `faces` gives them):
+        those of faces too small for their crop, margin included, to be cut at 48 pixels or more
+        in the photo's own pixels with ``small_face_tta``, the others as the model is set."""
+        margin = 0.0 if self.cropped else DEFAULT_MARGIN[self.detector] if self.margin is None else self.margin
+        small = np.array([min(face.box[2:]) * (1 + 2 * margin) < IMAGE_SIZE for face in faces], bool)
+        if self.small_face_tta is None or not small.any() or self.small_face_tta == self.model.tta:
+            return self.model.predict_proba(crops)
+        probabilities = np.zeros((len(crops), len(EMOTIONS)), np.float32)
+        probabilities[small] = self.model.predict_proba(crops[small], tta=self.small_face_tta)
+        if not small.all():
+            probabilities[~small] = self.model.predict_proba(crops[~small])
+        return probabilities
+
     def photo_faces(self, image: ImageSource) -> tuple[list[Face], np.ndarray]:
         """`faces` of a photo decoded no larger than detection needs (`detect.DECODE_MIN_SIDE`)."""
         photo = decode_image(image, DECODE_MIN_SIDE)
@@ -111,7 +132,7 @@ class Analyzer:
             from .explain import explained_records
 
             return explained_records(self, faces, crops)
-        return self.records(faces, self.model.predict_proba(crops))
+        return self.records(faces, self.classify(faces, crops))
 
     def analyze_frame(self, rgb: np.ndarray, tracks: SmoothedTracks, time_s: float, factor: int = 1) -> list[dict]:
         """The records of one video frame at ``time_s`` seconds, each with its ``"track"`` in
@@ -126,7 +147,7 @@ class Analyzer:
         else:
             tracks.full_search_s = time_s
         faces, crops = self.faces(rgb, factor, near)
-        ids, probabilities = tracks.update([face.box for face in faces], self.model.predict_proba(crops), time_s)
+        ids, probabilities = tracks.update([face.box for face in faces], self.classify(faces, crops), time_s)
         records = self.records(faces, probabilities)
         for record, track in zip(records, ids, strict=True):
             record["track"] = track
@@ -319,8 +340,9 @@ def _predict_chunk(analyzer: Analyzer, work: tuple[list[tuple[Path, str]], str |
         except (ImageError, OSError, cv2.error) as error:
             hint = "; it looks like a video: analyze it with ferlab video" if path.suffix.lower() in VIDEO_SUFFIXES else ""
             decoded.append((path, name, None, f"{error}{hint}", None))
-    crops = [d[4] for d in decoded if d[2] is not None]
-    probabilities = analyzer.model.predict_proba(np.concatenate(crops)) if crops else np.zeros((0, 7))
+    found = [d for d in decoded if d[2] is not None]
+    probabilities = (analyzer.classify([face for d in found for face in d[3]], np.concatenate([d[4] for d in found]))
+                     if found else np.zeros((0, 7)))
     results, offset = [], 0
     for path, name, photo, faces, face_crops in decoded:
         if photo is None:

@@ -370,18 +370,19 @@ def create_app(
 
         def run() -> dict:
             photo = decode_image(content, DECODE_MIN_SIDE, name=file.filename or "upload", max_pixels=MAX_PIXELS)
+            finder = replace(analyzer, cropped=True) if cropped else analyzer
             if stream is None:
                 with detector_lock:
-                    faces, crops = (replace(analyzer, cropped=True) if cropped else analyzer).faces(photo.rgb, photo.factor)
+                    faces, crops = finder.faces(photo.rgb, photo.factor)
             else:
                 with streams_lock:
                     tracks, frame_s = streams.frame(stream, time_s)  # first: a frame out of order is not analyzed
                 with tracks.lock, detector_lock:
                     records = analyzer.analyze_frame(photo.rgb, tracks, frame_s, photo.factor)
             if explain:  # seconds of classifier passes, which are thread-safe: other requests go on meanwhile
-                records = explained_records(analyzer, faces, crops, max_faces=MAX_EXPLAINED_FACES)
+                records = explained_records(finder, faces, crops, max_faces=MAX_EXPLAINED_FACES)
             elif stream is None:
-                records = analyzer.records(faces, analyzer.model.predict_proba(crops))
+                records = finder.records(faces, finder.classify(faces, crops))
             body = {"faces": records, "width": photo.width, "height": photo.height}
             return body if stream is None else body | {"stream": stream}
 

@@ -102,8 +102,16 @@ def test_tta_averages_the_mirror_and_shifts_on_both_backends(tiny_model, tmp_pat
     many = np.random.default_rng(3).integers(0, 256, (70, 48, 48), dtype=np.uint8)  # several passes
     many[:3] = faces
     np.testing.assert_allclose(load_model(onnx_path, tta="shift").predict_proba(many)[:3], onnx_shift, atol=1e-5)
+    # One call's TTA instead of the model's own, alone and in an ensemble.
+    onnx_plain = load_model(onnx_path)
+    np.testing.assert_allclose(onnx_plain.predict_proba(faces, tta="shift"), onnx_shift, atol=1e-6)
+    assert onnx_plain.tta == "none"
+    pair = load_model(f"{onnx_path}+{onnx_path}")
+    np.testing.assert_allclose(pair.predict_proba(faces, tta="shift"), onnx_shift, atol=1e-6)
     with pytest.raises(ValueError, match="tta must be one of"):
         load_model(tiny_model, tta="ten-crop")
+    with pytest.raises(ValueError, match="tta must be one of"):
+        onnx_plain.predict_proba(faces, tta="ten-crop")
 
 
 def test_the_cards_temperature_scales_the_soft_max_in_pytorch_and_onnx(tiny_model, tmp_path):
