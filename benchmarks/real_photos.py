@@ -115,7 +115,7 @@ def measure(photos, detector: str, analyzer: Analyzer, repeats: int) -> list[dic
             found += sum(hit >= 0 for hit in hits)
             missed += [f"{name}#{j}" for j, hit in enumerate(hits) if hit < 0]
             false += extra
-            probabilities = analyzer.model.predict_proba(crops) if len(crops) else np.zeros((0, 7))
+            probabilities = analyzer.classify(detected, crops) if len(crops) else np.zeros((0, 7))
             for j, hit in enumerate(hits):
                 if hit < 0:
                     continue
