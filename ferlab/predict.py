@@ -103,9 +103,9 @@ class Analyzer:
         return [face.scaled(factor) for face in faces], crops
 
     def classify(self, faces: list[Face], crops: np.ndarray) -> np.ndarray:
-        """The probabilities of ``crops``, the 48x48 crops of ``faces`` (as `faces` gives them):
-        those of faces too small for their crop, margin included, to be cut at 48 pixels or more
-        in the photo's own pixels with ``small_face_tta``, the others as the model is set."""
+        """The probabilities of ``crops``, the 48x48 crops of ``faces`` (as `faces` returns them).
+        A face whose crop, margin included, is under 48 pixels in the photo's own pixels (so it
+        was enlarged) is classified with ``small_face_tta``; the others as the model is set."""
         margin = 0.0 if self.cropped else DEFAULT_MARGIN[self.detector] if self.margin is None else self.margin
         small = np.array([min(face.box[2:]) * (1 + 2 * margin) < IMAGE_SIZE for face in faces], bool)
         if self.small_face_tta is None or not small.any() or self.small_face_tta == self.model.tta:
