@@ -665,9 +665,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tta", default="none", choices=TTA_MODES,
                         help="average each face with its mirror (flip) or also 2-pixel shifts (shift): "
                              "more accurate, 2 or 10 times the classifier's work (default: %(default)s; faces too "
-                             "small for a 48-pixel crop get shift anyway, 1.1 points more accurate there)")
+                             "small for a 48-pixel crop get at least flip, 1 point more accurate there)")
     parser.add_argument("--no-small-face-tta", action="store_true",
-                        help="classify faces too small for a 48-pixel crop as --tta says, not with shift")
+                        help="classify faces too small for a 48-pixel crop as --tta says, not with flip")
     parser.add_argument("--backend", default="auto", choices=BACKENDS,
                         help="auto (default): ONNX Runtime for a model with an ONNX form (every bundled model has one), "
                              "else PyTorch; torch: PyTorch, quicker on big batches of crops where the CPU has bf16")

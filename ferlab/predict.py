@@ -46,11 +46,11 @@ from .track import LabelHold, SmoothedTracks
 # small new face is found within this time and a big one at once (benchmarks/video_tracks.py).
 FULL_SEARCH_S = 0.25
 # Faces too small for a 48x48 crop (their crop, margin included, is enlarged) are classified with
-# this test-time augmentation whatever the model's own: on FER2013 faces shrunk to 12-40 pixels
-# it was right more often at every size, 54.13% against 52.98% on PublicTest (53.97% against
-# 52.64% on PrivateTest), where at 48 pixels it gained nothing on PublicTest (71.47% against
-# 71.61%; benchmarks/small_faces.py --tta, reports/benchmarks.md).
-SMALL_FACE_TTA = "shift"
+# this test-time augmentation whatever the model's own. On FER2013 faces shrunk to 12-40 pixels
+# the mirror image was right more often at every size, 53.93% against 52.98% on PublicTest
+# (53.74% against 52.64% on PrivateTest), most of what ten shifted views gain (54.13%) at a fifth
+# of their cost, which a video of a crowd pays in every frame (benchmarks/small_faces.py --tta).
+SMALL_FACE_TTA = "flip"
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".avif", ".heic",
                   ".heif"}

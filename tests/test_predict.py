@@ -76,7 +76,7 @@ def test_big_video_frames_are_searched_whole_every_so_often_and_around_tracked_f
     assert sorted(r["track"] for r in analyzer.analyze_frame(then, tracks, FULL_SEARCH_S)) == [0, 1]  # whole again
 
 
-def test_faces_too_small_for_their_crop_are_classified_with_shift_tta(tiny_model):
+def test_faces_too_small_for_their_crop_are_classified_with_their_mirror_image(tiny_model):
     from ferlab.detect import Face
 
     model = load_model(tiny_model)
@@ -86,13 +86,13 @@ def test_faces_too_small_for_their_crop_are_classified_with_shift_tta(tiny_model
     analyzer = Analyzer(model)
     probabilities = analyzer.classify(faces, crops)
     small = [0, 2]
-    np.testing.assert_allclose(probabilities[small], model.predict_proba(crops[small], tta="shift"), atol=1e-6)
+    np.testing.assert_allclose(probabilities[small], model.predict_proba(crops[small], tta="flip"), atol=1e-6)
     np.testing.assert_allclose(probabilities[1], model.predict_proba(crops[1:2])[0], atol=1e-6)
     assert not np.allclose(probabilities[small], model.predict_proba(crops[small]), atol=1e-4)
     np.testing.assert_allclose(Analyzer(model, small_face_tta=None).classify(faces, crops), model.predict_proba(crops),
                                atol=1e-6)
     whole = Analyzer(model, cropped=True).classify([Face((0, 0, 47, 60), 1.0)], crops[:1])  # a crop file under 48
-    np.testing.assert_allclose(whole, model.predict_proba(crops[:1], tta="shift"), atol=1e-6)
+    np.testing.assert_allclose(whole, model.predict_proba(crops[:1], tta="flip"), atol=1e-6)
 
 
 def test_analyze_takes_a_model_by_name_or_loaded(astronaut, tiny_model):
