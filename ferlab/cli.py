@@ -667,7 +667,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                              "more accurate, 2 or 10 times the classifier's work (default: %(default)s; faces too "
                              "small for a 48-pixel crop get at least flip, 1 point more accurate there)")
     parser.add_argument("--no-small-face-tta", action="store_true",
-                        help="classify faces too small for a 48-pixel crop as --tta says, not with flip")
+                        help="classify faces too small for a 48-pixel crop as --tta says, not with at least flip")
     parser.add_argument("--backend", default="auto", choices=BACKENDS,
                         help="auto (default): ONNX Runtime for a model with an ONNX form (every bundled model has one), "
                              "else PyTorch; torch: PyTorch, quicker on big batches of crops where the CPU has bf16")

@@ -40,16 +40,18 @@ from .detect import (
 from .exposure import auto_levels, auto_levels_each
 from .imageio import ImageError, ImageSource, decode_image
 from .track import LabelHold, SmoothedTracks
+from .tta import TTA_VIEWS
 
 # A big video frame (one BlazeFace searches in tiles) is searched whole at least this often, in
 # seconds of video; between, only at the model's size and around the faces being tracked, so a
 # small new face is found within this time and a big one at once (benchmarks/video_tracks.py).
 FULL_SEARCH_S = 0.25
 # Faces too small for a 48x48 crop (their crop, margin included, is enlarged) are classified with
-# this test-time augmentation whatever the model's own. On FER2013 faces shrunk to 12-40 pixels
-# the mirror image was right more often at every size, 53.93% against 52.98% on PublicTest
-# (53.74% against 52.64% on PrivateTest), most of what ten shifted views gain (54.13%) at a fifth
-# of their cost, which a video of a crowd pays in every frame (benchmarks/small_faces.py --tta).
+# this test-time augmentation, or the model's own if it has more views. On FER2013 faces shrunk
+# to 12-40 pixels the mirror image was right more often at every size, 53.93% against 52.98% on
+# PublicTest (53.74% against 52.64% on PrivateTest), most of what ten shifted views gain (54.13%)
+# at a fifth of their cost, which a video of a crowd pays in every frame
+# (benchmarks/small_faces.py --tta).
 SMALL_FACE_TTA = "flip"
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".avif", ".heic",
@@ -105,10 +107,12 @@ class Analyzer:
     def classify(self, faces: list[Face], crops: np.ndarray) -> np.ndarray:
         """The probabilities of ``crops``, the 48x48 crops of ``faces`` (as `faces` returns them).
         A face whose crop, margin included, is under 48 pixels in the photo's own pixels (so it
-        was enlarged) is classified with ``small_face_tta``; the others as the model is set."""
+        was enlarged) is classified with ``small_face_tta`` unless the model's own TTA has as many
+        views; the others as the model is set."""
         margin = 0.0 if self.cropped else DEFAULT_MARGIN[self.detector] if self.margin is None else self.margin
         small = np.array([min(face.box[2:]) * (1 + 2 * margin) < IMAGE_SIZE for face in faces], bool)
-        if self.small_face_tta is None or not small.any() or self.small_face_tta == self.model.tta:
+        if (self.small_face_tta is None or not small.any()
+                or TTA_VIEWS[self.model.tta] >= TTA_VIEWS[self.small_face_tta]):
             return self.model.predict_proba(crops)
         probabilities = np.zeros((len(crops), len(EMOTIONS)), np.float32)
         probabilities[small] = self.model.predict_proba(crops[small], tta=self.small_face_tta)

@@ -91,6 +91,8 @@ def test_faces_too_small_for_their_crop_are_classified_with_their_mirror_image(t
     assert not np.allclose(probabilities[small], model.predict_proba(crops[small]), atol=1e-4)
     np.testing.assert_allclose(Analyzer(model, small_face_tta=None).classify(faces, crops), model.predict_proba(crops),
                                atol=1e-6)
+    shifted = load_model(tiny_model, tta="shift")  # more views than flip: every face gets the model's own
+    np.testing.assert_allclose(Analyzer(shifted).classify(faces, crops), shifted.predict_proba(crops), atol=1e-6)
     whole = Analyzer(model, cropped=True).classify([Face((0, 0, 47, 60), 1.0)], crops[:1])  # a crop file under 48
     np.testing.assert_allclose(whole, model.predict_proba(crops[:1], tta="flip"), atol=1e-6)
 
