@@ -33,7 +33,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from real_photos import load_photos
+from real_photos import centred_in, load_photos
 
 from ferlab.hardware import machine_description
 from ferlab.predict import Analyzer
@@ -83,10 +83,7 @@ def moved_boxes(boxes: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 def owner(record: dict, boxes: np.ndarray) -> int:
     """The face whose box holds the record's box centre (-1: none)."""
-    x, y, w, h = record["box"]
-    cx, cy = x + w / 2, y + h / 2
-    inside = np.flatnonzero((boxes[:, 0] <= cx) & (cx <= boxes[:, 0] + boxes[:, 2])
-                            & (boxes[:, 1] <= cy) & (cy <= boxes[:, 1] + boxes[:, 3]))
+    inside = np.flatnonzero(centred_in([record["box"]], boxes)[0])
     return int(inside[0]) if len(inside) else -1
 
 

@@ -94,23 +94,29 @@ class Analyzer:
         gray = to_gray(rgb)
         if self.cropped:
             faces = [Face((0, 0, rgb.shape[1], rgb.shape[0]), 1.0)]
-            crops = crop_faces(gray, faces, 0.0, None)
+            crops = crop_faces(gray, faces, self.crop_margin, None)
         else:
             faces = [face for face in detect_faces(rgb, self.detector, near)
                      if min(face.box[2:]) * factor >= self.min_face]
-            margin = DEFAULT_MARGIN[self.detector] if self.margin is None else self.margin
-            crops = crop_faces(gray, faces, margin, self.align_min_tilt)
+            crops = crop_faces(gray, faces, self.crop_margin, self.align_min_tilt)
         if self.auto_levels:
             crops = auto_levels_each(crops)
         return [face.scaled(factor) for face in faces], crops
+
+    @property
+    def crop_margin(self) -> float:
+        """The margin added to each face box before cropping: none for images that are crops
+        already, else ``margin`` or the detector's measured default."""
+        if self.cropped:
+            return 0.0
+        return DEFAULT_MARGIN[self.detector] if self.margin is None else self.margin
 
     def classify(self, faces: list[Face], crops: np.ndarray) -> np.ndarray:
         """The probabilities of ``crops``, the 48x48 crops of ``faces`` (as `faces` returns them).
         A face whose crop, margin included, is under 48 pixels in the photo's own pixels (so it
         was enlarged) is classified with ``small_face_tta`` unless the model's own TTA has as many
         views; the others as the model is set."""
-        margin = 0.0 if self.cropped else DEFAULT_MARGIN[self.detector] if self.margin is None else self.margin
-        small = np.array([min(face.box[2:]) * (1 + 2 * margin) < IMAGE_SIZE for face in faces], bool)
+        small = np.array([min(face.box[2:]) * (1 + 2 * self.crop_margin) < IMAGE_SIZE for face in faces], bool)
         if (self.small_face_tta is None or not small.any()
                 or TTA_VIEWS[self.model.tta] >= TTA_VIEWS[self.small_face_tta]):
             return self.model.predict_proba(crops)
