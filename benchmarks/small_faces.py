@@ -15,7 +15,8 @@ when it is bigger, enlarged when it is smaller (`ferlab.detect.ENLARGE_INTERPOLA
 
 3. With ``--tta``, instead: the faces shrunk and enlarged as `crop_faces` enlarges them
    (Lanczos) and classified with each test-time augmentation, to choose the one for faces too
-   small for their crop (`ferlab.predict.SMALL_FACE_TTA`). Chosen on PublicTest.
+   small for their crop (`ferlab.predict.SMALL_FACE_TTA`), on PublicTest and by its cost (each
+   TTA's time for 30 faces is printed first).
 
     python benchmarks/small_faces.py --data ../shared/data/fer2013.csv.gz [--tta]
 """
@@ -23,6 +24,7 @@ when it is bigger, enlarged when it is smaller (`ferlab.detect.ENLARGE_INTERPOLA
 from __future__ import annotations
 
 import argparse
+import time
 from importlib import resources
 
 import cv2
@@ -64,7 +66,17 @@ def smallest_found(sides: list[int]) -> None:
 
 
 def compare_tta(model, splits: dict, sides: list[int]) -> None:
-    """Part 3: accuracy by face size and test-time augmentation (Lanczos enlargement)."""
+    """Part 3: the cost of each test-time augmentation on 30 faces (a crowded frame's small
+    ones; best of 10), then accuracy by face size and TTA (Lanczos enlargement)."""
+    crowd = splits["PublicTest"][0][:30]
+    for tta in TTA_MODES:
+        model.predict_proba(crowd, tta=tta)  # warm-up
+        times = []
+        for _ in range(10):
+            start = time.perf_counter()
+            model.predict_proba(crowd, tta=tta)
+            times.append(time.perf_counter() - start)
+        print(f"30 faces, TTA {tta}: {1000 * min(times):.1f} ms")
     print("\n| split | TTA | " + " | ".join(f"{side} px" for side in sides) + " | mean under 48 px |")
     print("|---|---|" + "---|" * (len(sides) + 1))
     for split in ("PublicTest", "PrivateTest"):
